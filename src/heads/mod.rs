@@ -1,0 +1,1 @@
+//! heads stage (work in progress).

@@ -1,0 +1,30 @@
+//! # slant
+//!
+//! Measures how news outlets frame a story. The pipeline, one module per stage:
+//!
+//! 1. [`ingest`]: read articles (`Article { id, source, text, .. }`) from folders of `.txt`
+//!    files (with an optional manifest), JSONL, CSV or stdin. A broken record is reported with
+//!    its id and the run goes on.
+//! 2. [`segment`]: split each article into sentences, keeping byte spans into the original text.
+//! 3. [`encode`]: one pass of a local BERT-family encoder (candle) per sentence batch; batches are
+//!    sorted by length and never padded beyond the longest sentence in the batch.
+//! 4. [`heads`]: small trained heads reading that one pass (loaded language, ...).
+//! 5. [`aggregate`]: per-source profiles built from mergeable sums, folded in parallel and sorted.
+//! 6. [`compare`]: two sources side by side with bootstrap CIs and permutation p-values
+//!    (statistics live in [`stats`]).
+//! 7. [`report`]: human tables, JSON, JSONL and CSV.
+//! 8. [`train`] / [`eval`]: train heads on labelled data and evaluate them with a run manifest.
+
+pub mod aggregate;
+pub mod compare;
+pub mod encode;
+pub mod error;
+pub mod eval;
+pub mod heads;
+pub mod ingest;
+pub mod report;
+pub mod segment;
+pub mod stats;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! stats stage (work in progress).

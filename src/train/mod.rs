@@ -1,0 +1,1 @@
+//! train stage (work in progress).
