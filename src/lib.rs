@@ -16,7 +16,9 @@
 //! 8. [`train`] / [`eval`]: train heads on labelled data and evaluate them with a run manifest.
 
 pub mod aggregate;
+pub mod cli;
 pub mod compare;
+pub mod data;
 pub mod encode;
 pub mod error;
 pub mod eval;

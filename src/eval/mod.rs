@@ -1,1 +1,175 @@
-//! eval stage (work in progress).
+//! Evaluation: confusion counts, P/R/F1 per class, macro-F1, and the run manifest that makes a
+//! figure citable (encoder and head checksums, data files and their checksums, split, seed,
+//! git commit).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::encode::sha256_file;
+use crate::Result;
+
+/// Precision, recall and F1 of one class.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ClassScores {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: u64,
+}
+
+/// Binary classification counts and scores. The positive class is "loaded/biased".
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BinaryMetrics {
+    pub tp: u64,
+    pub fp: u64,
+    #[serde(rename = "fn")]
+    pub fn_: u64,
+    pub tn: u64,
+    pub n: u64,
+    pub accuracy: f64,
+    pub positive: ClassScores,
+    pub negative: ClassScores,
+    pub macro_f1: f64,
+}
+
+fn prf(tp: u64, fp: u64, fn_: u64) -> ClassScores {
+    let p = if tp + fp == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fp) as f64
+    };
+    let r = if tp + fn_ == 0 {
+        0.0
+    } else {
+        tp as f64 / (tp + fn_) as f64
+    };
+    let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+    ClassScores {
+        precision: p,
+        recall: r,
+        f1,
+        support: tp + fn_,
+    }
+}
+
+impl BinaryMetrics {
+    /// Metrics from (predicted, gold) pairs.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (bool, bool)>) -> Self {
+        let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
+        for (pred, gold) in pairs {
+            match (pred, gold) {
+                (true, true) => tp += 1,
+                (true, false) => fp += 1,
+                (false, true) => fn_ += 1,
+                (false, false) => tn += 1,
+            }
+        }
+        Self::from_counts(tp, fp, fn_, tn)
+    }
+
+    /// Metrics from confusion counts.
+    pub fn from_counts(tp: u64, fp: u64, fn_: u64, tn: u64) -> Self {
+        let positive = prf(tp, fp, fn_);
+        let negative = prf(tn, fn_, fp);
+        let n = tp + fp + fn_ + tn;
+        Self {
+            tp,
+            fp,
+            fn_,
+            tn,
+            n,
+            accuracy: if n == 0 {
+                0.0
+            } else {
+                (tp + tn) as f64 / n as f64
+            },
+            positive,
+            negative,
+            macro_f1: (positive.f1 + negative.f1) / 2.0,
+        }
+    }
+}
+
+/// Pick the probability threshold (0.05..=0.95 in steps of 0.01) that maximises macro-F1.
+/// Ties go to the threshold closest to 0.5.
+pub fn best_threshold(probs: &[f32], gold: &[bool]) -> (f32, f64) {
+    let mut best = (0.5f32, -1.0f64);
+    for step in 5..=95 {
+        let t = step as f32 / 100.0;
+        let m = BinaryMetrics::from_pairs(probs.iter().zip(gold).map(|(&p, &g)| (p >= t, g)));
+        let better = m.macro_f1 > best.1 + 1e-12
+            || ((m.macro_f1 - best.1).abs() <= 1e-12 && (t - 0.5).abs() < (best.0 - 0.5).abs());
+        if better {
+            best = (t, m.macro_f1);
+        }
+    }
+    best
+}
+
+/// A data file used in a run, with its checksum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DataFile {
+    /// Path relative to the data folder.
+    pub path: String,
+    pub sha256: String,
+}
+
+impl DataFile {
+    /// Describe `path`, shown relative to `data_dir` when it is inside it.
+    pub fn new(data_dir: &Path, path: &Path) -> Result<Self> {
+        let shown = path
+            .strip_prefix(data_dir)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/");
+        Ok(Self {
+            path: shown,
+            sha256: sha256_file(path)?,
+        })
+    }
+}
+
+/// The version of slant and the git commit it was built from (`unknown` outside a checkout).
+pub fn version_info() -> (String, String) {
+    (
+        env!("CARGO_PKG_VERSION").to_string(),
+        option_env!("SLANT_GIT_COMMIT").unwrap_or("unknown").to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_from_counts_match_hand_computation() {
+        // tp=6 fp=2 fn=4 tn=8: P+=0.75 R+=0.6 F1+=0.6667; P-=8/12 R-=0.8 F1-=0.7273
+        let m = BinaryMetrics::from_counts(6, 2, 4, 8);
+        assert!((m.positive.precision - 0.75).abs() < 1e-12);
+        assert!((m.positive.recall - 0.6).abs() < 1e-12);
+        assert!((m.positive.f1 - 2.0 / 3.0).abs() < 1e-12);
+        assert!((m.negative.f1 - 2.0 * (8.0 / 12.0) * 0.8 / (8.0 / 12.0 + 0.8)).abs() < 1e-12);
+        assert!((m.accuracy - 0.7).abs() < 1e-12);
+        assert_eq!(m.positive.support, 10);
+        assert_eq!(m.negative.support, 10);
+    }
+
+    #[test]
+    fn pairs_and_counts_agree() {
+        let pairs = [(true, true), (true, false), (false, true), (false, false), (true, true)];
+        assert_eq!(
+            BinaryMetrics::from_pairs(pairs),
+            BinaryMetrics::from_counts(2, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn threshold_search_finds_the_separating_value() {
+        let probs = [0.1, 0.2, 0.3, 0.7, 0.8, 0.35];
+        let gold = [false, false, false, true, true, true];
+        let (t, f1) = best_threshold(&probs, &gold);
+        assert!((f1 - 1.0).abs() < 1e-12);
+        assert!(t > 0.3 && t <= 0.35, "{t}");
+    }
+}

@@ -1,1 +1,258 @@
-//! heads stage (work in progress).
+//! Trained heads that read the encoder's one pass.
+//!
+//! Today: the loaded-language sentence head ([`MlpHead`] on the L2-normalised mean-pooled
+//! sentence vector). Heads are stored as safetensors files with their metadata (threshold,
+//! encoder checksum, training data, seed) in the safetensors header, so a head file is
+//! self-describing and `slant eval` can put it in a manifest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{Error, Result};
+
+/// Name of the committed loaded-language head, relative to the models folder.
+pub const LOADED_HEAD_FILE: &str = "loaded.safetensors";
+
+/// The sentence feature the heads read: the mean-pooled encoder vector scaled to unit length.
+pub fn sentence_features(pooled: &[f32]) -> Vec<f32> {
+    let norm = pooled.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    pooled.iter().map(|x| x / norm).collect()
+}
+
+/// A one-hidden-layer perceptron (or logistic regression when `hidden == 0`) producing one
+/// logit. Weights are row-major: `w1` is `hidden x input`, `w2` is `hidden`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlpHead {
+    pub input: usize,
+    pub hidden: usize,
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    pub w2: Vec<f32>,
+    pub b2: f32,
+    /// Decision threshold on the probability (chosen on a development split).
+    pub threshold: f32,
+    /// Free-form provenance stored in the file header (encoder sha256, data, seed, metrics).
+    pub meta: BTreeMap<String, String>,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+impl MlpHead {
+    /// The logit for one feature vector.
+    pub fn logit(&self, x: &[f32]) -> f32 {
+        debug_assert_eq!(x.len(), self.input);
+        if self.hidden == 0 {
+            return dot(&self.w2, x) + self.b2;
+        }
+        let mut out = self.b2;
+        for j in 0..self.hidden {
+            let row = &self.w1[j * self.input..(j + 1) * self.input];
+            let h = (dot(row, x) + self.b1[j]).max(0.0);
+            out += self.w2[j] * h;
+        }
+        out
+    }
+
+    /// The probability for one feature vector.
+    pub fn prob(&self, x: &[f32]) -> f32 {
+        sigmoid(self.logit(x))
+    }
+
+    /// Save as safetensors with `meta`, `threshold`, `input` and `hidden` in the header.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut meta: HashMap<String, String> =
+            self.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        meta.insert("threshold".into(), format!("{}", self.threshold));
+        meta.insert("input".into(), self.input.to_string());
+        meta.insert("hidden".into(), self.hidden.to_string());
+        meta.insert("format".into(), "slant-mlp-head-v1".into());
+        let w1 = f32_bytes(&self.w1);
+        let b1 = f32_bytes(&self.b1);
+        let w2 = f32_bytes(&self.w2);
+        let b2 = f32_bytes(&[self.b2]);
+        let mut views = vec![
+            (
+                "w2".to_string(),
+                safetensors::tensor::TensorView::new(Dtype::F32, vec![self.w2.len()], &w2)
+                    .map_err(st_err)?,
+            ),
+            (
+                "b2".to_string(),
+                safetensors::tensor::TensorView::new(Dtype::F32, vec![1], &b2).map_err(st_err)?,
+            ),
+        ];
+        if self.hidden > 0 {
+            views.push((
+                "w1".to_string(),
+                safetensors::tensor::TensorView::new(
+                    Dtype::F32,
+                    vec![self.hidden, self.input],
+                    &w1,
+                )
+                .map_err(st_err)?,
+            ));
+            views.push((
+                "b1".to_string(),
+                safetensors::tensor::TensorView::new(Dtype::F32, vec![self.hidden], &b1)
+                    .map_err(st_err)?,
+            ));
+        }
+        let bytes = safetensors::serialize(views, Some(meta)).map_err(st_err)?;
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+        }
+        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    }
+
+    /// Load a head written by [`MlpHead::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, md) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+        let header: BTreeMap<String, String> = md
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let get = |k: &str| -> Result<String> {
+            header.get(k).cloned().ok_or_else(|| {
+                Error::Model(format!(
+                    "{}: not a slant head (no `{k}` in header)",
+                    path.display()
+                ))
+            })
+        };
+        let parse_usize = |k: &str| -> Result<usize> {
+            get(k)?
+                .parse()
+                .map_err(|_| Error::Model(format!("{}: bad `{k}`", path.display())))
+        };
+        let input = parse_usize("input")?;
+        let hidden = parse_usize("hidden")?;
+        let threshold: f32 = get("threshold")?
+            .parse()
+            .map_err(|_| Error::Model(format!("{}: bad threshold", path.display())))?;
+        let tensor = |name: &str| -> Result<Vec<f32>> {
+            let t = st
+                .tensor(name)
+                .map_err(|e| Error::Model(format!("{}: {name}: {e}", path.display())))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(Error::Model(format!("{}: {name} is not f32", path.display())));
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let w2 = tensor("w2")?;
+        let b2 = tensor("b2")?[0];
+        let (w1, b1) = if hidden > 0 {
+            (tensor("w1")?, tensor("b1")?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let expect_w2 = if hidden == 0 { input } else { hidden };
+        if w2.len() != expect_w2 || w1.len() != hidden * input || b1.len() != hidden {
+            return Err(Error::Model(format!(
+                "{}: tensor shapes do not match input={input} hidden={hidden}",
+                path.display()
+            )));
+        }
+        let meta = header
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "threshold" | "input" | "hidden" | "format"))
+            .collect();
+        Ok(Self {
+            input,
+            hidden,
+            w1,
+            b1,
+            w2,
+            b2,
+            threshold,
+            meta,
+        })
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn st_err(e: safetensors::SafeTensorError) -> Error {
+    Error::Model(format!("safetensors: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn save_load_roundtrip_keeps_weights_threshold_and_meta() {
+        let head = MlpHead {
+            input: 3,
+            hidden: 2,
+            w1: vec![0.1, -0.2, 0.3, 0.4, 0.5, -0.6],
+            b1: vec![0.01, -0.02],
+            w2: vec![1.5, -2.0],
+            b2: 0.25,
+            threshold: 0.42,
+            meta: [("seed".to_string(), "7".to_string())].into_iter().collect(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.safetensors");
+        head.save(&p).unwrap();
+        let back = MlpHead::load(&p).unwrap();
+        assert_eq!(back, head);
+        // Worked by hand: h = relu([0.1-0.4+0.9+0.01, 0.4+1.0-1.8-0.02]) = [0.61, 0]
+        let logit = back.logit(&[1.0, 2.0, 3.0]);
+        assert!((logit - (1.5 * 0.61 + 0.25)).abs() < 1e-6, "{logit}");
+    }
+
+    #[test]
+    fn logistic_head_has_no_hidden_layer() {
+        let head = MlpHead {
+            input: 2,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: vec![2.0, -1.0],
+            b2: 0.0,
+            threshold: 0.5,
+            meta: BTreeMap::new(),
+        };
+        assert!((head.prob(&[1.0, 2.0]) - 0.5).abs() < 1e-7);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.safetensors");
+        head.save(&p).unwrap();
+        assert_eq!(MlpHead::load(&p).unwrap(), head);
+    }
+
+    #[test]
+    fn non_head_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.safetensors");
+        std::fs::write(&p, b"not safetensors").unwrap();
+        let e = MlpHead::load(&p).unwrap_err().to_string();
+        assert!(e.contains("x.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn features_have_unit_length() {
+        let f = sentence_features(&[3.0, 4.0]);
+        assert!((f[0] - 0.6).abs() < 1e-7 && (f[1] - 0.8).abs() < 1e-7);
+    }
+}

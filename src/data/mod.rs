@@ -1,0 +1,209 @@
+//! Readers for the labelled data sets slant trains and evaluates on.
+//!
+//! `--data DIR` (default: the `SLANT_DATA` environment variable) names a folder laid out like the
+//! project's shared data folder, e.g. `DIR/babe/data/final_labels_SG2.csv` and
+//! `DIR/anno_lexical/annomatic-dataset/data/training/anno-lexical-train.jsonl`.
+
+use std::path::{Path, PathBuf};
+
+use crate::{Error, Result};
+
+/// One sentence with a binary loaded/biased label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelledSentence {
+    pub id: String,
+    pub text: String,
+    pub label: bool,
+    pub outlet: Option<String>,
+    /// Words marked as biased by annotators (BABE only).
+    pub biased_words: Vec<String>,
+}
+
+/// Relative path of an anno-lexical split inside the data folder.
+pub fn anno_lexical_path(data: &Path, split: &str) -> PathBuf {
+    data.join(format!(
+        "anno_lexical/annomatic-dataset/data/training/anno-lexical-{split}.jsonl"
+    ))
+}
+
+/// Relative path of BABE SG2 inside the data folder.
+pub fn babe_sg2_path(data: &Path) -> PathBuf {
+    data.join("babe/data/final_labels_SG2.csv")
+}
+
+/// Resolve the data folder: `--data`, else `SLANT_DATA`. Errors say how to set it.
+pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    let dir = match explicit {
+        Some(p) => p.to_path_buf(),
+        None => match std::env::var("SLANT_DATA") {
+            Ok(s) if !s.is_empty() => PathBuf::from(s),
+            _ => {
+                return Err(Error::Data(
+                    "no data folder: pass --data DIR or set SLANT_DATA (a folder laid out like \
+                     the shared data folder, e.g. DIR/babe/data/final_labels_SG2.csv)"
+                        .into(),
+                ))
+            }
+        },
+    };
+    if !dir.is_dir() {
+        return Err(Error::Data(format!(
+            "data folder {} does not exist",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+fn need(path: &Path, what: &str) -> Result<()> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(Error::Data(format!(
+            "{what} not found at {} (check --data / SLANT_DATA)",
+            path.display()
+        )))
+    }
+}
+
+/// anno-lexical (MIT; LLM-annotated lexical bias): `split` is train, dev or test.
+pub fn anno_lexical(data: &Path, split: &str) -> Result<(Vec<LabelledSentence>, PathBuf)> {
+    let path = anno_lexical_path(data, split);
+    need(&path, &format!("anno-lexical {split}"))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::Data(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        let t = v["text"].as_str().unwrap_or_default().to_string();
+        let label = match v["label"].as_i64() {
+            Some(1) => true,
+            Some(0) => false,
+            _ => {
+                return Err(Error::Data(format!(
+                    "{}:{}: label must be 0 or 1",
+                    path.display(),
+                    i + 1
+                )))
+            }
+        };
+        let id = v["sentence_id"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{split}-{}", i + 1));
+        out.push(LabelledSentence {
+            id,
+            text: t,
+            label,
+            outlet: v["source_name"].as_str().map(str::to_string),
+            biased_words: Vec::new(),
+        });
+    }
+    Ok((out, path))
+}
+
+/// BABE SG2 (AGPL-3.0; expert labels): `;`-separated CSV with a BOM. Rows labelled
+/// "No agreement" are left out (there is one), as in the published evaluations.
+pub fn babe_sg2(data: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
+    let path = babe_sg2_path(data);
+    need(&path, "BABE SG2")?;
+    babe_csv(&path)
+}
+
+/// Read a BABE-format CSV (`text;news_link;outlet;topic;type;label_bias;label_opinion;biased_words`).
+pub fn babe_csv(path: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(b';')
+        .from_reader(bytes);
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
+        .clone();
+    let col = |name: &str| -> Result<usize> {
+        headers.iter().position(|h| h == name).ok_or_else(|| {
+            Error::Data(format!("{}: no `{name}` column", path.display()))
+        })
+    };
+    let (ti, oi, li, wi) = (col("text")?, col("outlet")?, col("label_bias")?, col("biased_words")?);
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| Error::Data(format!("{}: row {}: {e}", path.display(), i + 2)))?;
+        let label = match rec.get(li).unwrap_or("") {
+            "Biased" => true,
+            "Non-biased" => false,
+            _ => continue,
+        };
+        out.push(LabelledSentence {
+            id: format!("sg2-{}", i + 2),
+            text: rec.get(ti).unwrap_or("").to_string(),
+            label,
+            outlet: rec.get(oi).map(str::to_string).filter(|s| !s.is_empty()),
+            biased_words: parse_word_list(rec.get(wi).unwrap_or("")),
+        });
+    }
+    Ok((out, path.to_path_buf()))
+}
+
+/// Parse BABE's Python-style list of words: `['bizarre', 'characteristically']`.
+pub fn parse_word_list(s: &str) -> Vec<String> {
+    let s = s.trim().trim_start_matches('[').trim_end_matches(']');
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quote: Option<char> = None;
+    for c in s.chars() {
+        match quote {
+            None if c == '\'' || c == '"' => quote = Some(c),
+            None => {}
+            Some(q) if c == q => {
+                let w = cur.trim().to_string();
+                if !w.is_empty() {
+                    out.push(w);
+                }
+                cur.clear();
+                quote = None;
+            }
+            Some(_) => cur.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_lists_parse_python_syntax() {
+        assert_eq!(
+            parse_word_list("['bizarre', 'characteristically']"),
+            vec!["bizarre", "characteristically"]
+        );
+        assert_eq!(parse_word_list("[]"), Vec::<String>::new());
+        assert_eq!(parse_word_list("[\"don't\", 'so-called']"), vec!["don't", "so-called"]);
+    }
+
+    #[test]
+    fn babe_csv_reads_labels_and_skips_no_agreement() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("b.csv");
+        std::fs::write(
+            &p,
+            "\u{feff}text;news_link;outlet;topic;type;label_bias;label_opinion;biased_words\n\
+             \"A \"\"quoted\"\" claim.\";u;Fox News;t;right;Biased;x;['claim']\n\
+             Plain fact.;u;Reuters;t;center;Non-biased;x;[]\n\
+             Unclear.;u;Reuters;t;center;No agreement;x;[]\n",
+        )
+        .unwrap();
+        let (rows, _) = babe_csv(&p).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].text, "A \"quoted\" claim.");
+        assert!(rows[0].label && !rows[1].label);
+        assert_eq!(rows[0].outlet.as_deref(), Some("Fox News"));
+        assert_eq!(rows[0].biased_words, vec!["claim"]);
+    }
+}
