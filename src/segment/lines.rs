@@ -1,0 +1,358 @@
+//! Line-level pre-segmentation: turns raw article text into *chunks*, runs of text that no
+//! sentence boundary can cross.
+//!
+//! News text arrives with one of two line conventions, often mixed in one file:
+//!
+//! * **one paragraph (or headline, or list item) per line**: every line break ends a sentence,
+//!   even when the line has no final period (headlines, captions, "Leave a Reply");
+//! * **hard-wrapped paragraphs** (wire copy, e-mail, plain-text exports): lines are cut at a fixed
+//!   width and a line break is just a space.
+//!
+//! The rules, applied to each pair of consecutive non-blank lines `prev` / `next`:
+//!
+//! 1. A blank (whitespace-only) line always separates chunks.
+//! 2. A break before a **list item** (`- `, `* `, `• `, `1. `, `2) `, `(3) `, `a) `, `iv. `, …)
+//!    always separates chunks: each item is at least one sentence. Exception: a line starting
+//!    with a dash (`-`, `–`, `—`) after a line that runs on by rule 3's `prev`-side evidence is
+//!    a dash inside the sentence, not a bullet.
+//! 3. Otherwise the break is **soft** (the two lines belong to one chunk and the line break is
+//!    plain whitespace) when there is positive evidence that the sentence runs on:
+//!    * `next` starts with a lowercase letter (after any opening quote or bracket), e.g.
+//!      `...a paragraph that` / `continues here.` (`iPhone`-style words do not count);
+//!    * `prev` ends with a continuation mark: `,` `;` `(` `-` `–` `—` `&` `/`;
+//!    * `prev` ends with a function word that cannot end an English sentence (`the`, `of`,
+//!      `and`, `to`, `with`, …), e.g. `talks with the` / `United States.`;
+//!    * `prev` ends with a title abbreviation that needs a following name (`Mr.`, `Sen.`, …).
+//! 4. **Wrapped blocks.** If a block (lines between blank lines) has at least one soft break by
+//!    rule 3 and no line wider than [`WRAP_MAX_WIDTH`] characters, it is treated as hard-wrapped:
+//!    a break is then also soft when `prev` is "full", at least [`WRAP_FULL_RATIO`] of the widest
+//!    line, because the writer's editor wrapped it at the margin, *and* `prev` does not end like
+//!    a sentence (`.`/`?`/`!`/`…`, optionally followed by closing quotes or brackets) unless its
+//!    last token is an abbreviation (`U.S.` / `Army`). Short lines (headlines, the last line of a
+//!    paragraph) still end their chunk, and so does a Title Case first line (a headline right
+//!    above a wrapped paragraph).
+//! 5. Every other break is **hard**: the line ends a sentence.
+
+/// A byte range `[start, end)` of trimmed, non-empty text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// Start of the chunk (first non-whitespace byte), including any list marker.
+    pub start: usize,
+    /// Start of the chunk's body: after the list marker and its whitespace, else `start`.
+    pub body: usize,
+    /// End of the chunk (one past the last non-whitespace byte).
+    pub end: usize,
+}
+
+/// Lines wider than this (in chars) mean the text is not hard-wrapped: wrapped plain text is
+/// usually cut at 60–80 columns, while one-paragraph-per-line news text has much longer lines.
+pub(crate) const WRAP_MAX_WIDTH: usize = 100;
+
+/// In a wrapped block, a line at least this fraction of the widest line is "full" (it was
+/// wrapped at the margin, so its sentence continues on the next line).
+pub(crate) const WRAP_FULL_RATIO: f64 = 0.6;
+
+/// One non-blank line: trimmed content range.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    start: usize,
+    end: usize,
+}
+
+/// Function words after which an English sentence cannot end: a line ending in one of these
+/// runs on into the next line.
+const RUN_ON_WORDS: &[&str] = &[
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "into", "onto",
+    "and", "or", "but", "nor", "as", "than", "that", "which", "whose", "whom", "about", "after",
+    "against", "among", "between", "during", "without", "within", "under", "over", "its", "their",
+    "his", "her", "our", "your", "my", "is", "are", "was", "were", "be", "been", "has", "have",
+    "had", "will", "would", "could", "should", "can", "may", "might", "must", "not", "very",
+    "this", "these", "those", "if", "because", "while", "although", "when", "where", "who",
+];
+
+/// Split `text` into chunks (see the module docs for the rules).
+pub(crate) fn chunks(text: &str) -> Vec<Chunk> {
+    let mut out = Vec::new();
+    let mut block: Vec<Line> = Vec::new();
+    let mut offset = 0;
+    for raw in text.split_inclusive('\n') {
+        let lead = raw.len() - raw.trim_start().len();
+        let content = raw.trim();
+        if content.is_empty() {
+            flush_block(text, &block, &mut out);
+            block.clear();
+        } else {
+            let start = offset + lead;
+            block.push(Line {
+                start,
+                end: start + content.len(),
+            });
+        }
+        offset += raw.len();
+    }
+    flush_block(text, &block, &mut out);
+    out
+}
+
+/// Decide the breaks inside one block of consecutive non-blank lines and emit its chunks.
+fn flush_block(text: &str, block: &[Line], out: &mut Vec<Chunk>) {
+    if block.is_empty() {
+        return;
+    }
+    let line = |l: &Line| &text[l.start..l.end];
+    // A dash "bullet" after a line that evidently runs on is a dash inside the sentence
+    // (`...attended by` / `— by some estimates — thousands`), not a list item.
+    let list_item: Vec<bool> = block
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let t = line(l);
+            let dash_continuation =
+                i > 0 && t.starts_with(['-', '–', '—']) && prev_runs_on(line(&block[i - 1]));
+            list_marker_len(t).is_some() && !dash_continuation
+        })
+        .collect();
+    // Rule 3: evidence-based soft breaks.
+    let mut soft: Vec<bool> = block
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| !list_item[i + 1] && runs_on(line(&w[0]), line(&w[1])))
+        .collect();
+    // Rule 4: wrapped blocks.
+    let widths: Vec<usize> = block.iter().map(|l| line(l).chars().count()).collect();
+    let max_width = widths.iter().copied().max().unwrap_or(0);
+    if soft.iter().any(|&s| s) && max_width <= WRAP_MAX_WIDTH {
+        for (i, s) in soft.iter_mut().enumerate() {
+            let prev = line(&block[i]);
+            let full = widths[i] as f64 >= WRAP_FULL_RATIO * max_width as f64;
+            let open_ended = !super::rules::ends_sentence_like(prev)
+                || super::rules::ends_with_abbreviation(prev);
+            let headline = i == 0 && is_title_case(prev);
+            if !list_item[i + 1] && full && open_ended && !headline {
+                *s = true;
+            }
+        }
+    }
+    let mut first = 0;
+    for i in 0..block.len() {
+        let last_of_chunk = i + 1 == block.len() || !soft[i];
+        if last_of_chunk {
+            let start = block[first].start;
+            let body = list_marker_len(line(&block[first])).map_or(start, |n| start + n);
+            out.push(Chunk {
+                start,
+                body,
+                end: block[i].end,
+            });
+            first = i + 1;
+        }
+    }
+}
+
+/// Rule 3: does the sentence on line `prev` evidently continue on line `next`?
+fn runs_on(prev: &str, next: &str) -> bool {
+    starts_lowercase(next) || prev_runs_on(prev)
+}
+
+/// The `prev`-side evidence of rule 3: a continuation mark, a function word or a title at the
+/// end of the line.
+fn prev_runs_on(prev: &str) -> bool {
+    prev.ends_with([',', ';', '(', '-', '–', '—', '&', '/'])
+        || last_word(prev).is_some_and(|w| RUN_ON_WORDS.contains(&w))
+        || last_word_with_period(prev).is_some_and(super::rules::is_title_abbreviation)
+}
+
+/// True when `line` starts with a lowercase letter, skipping opening quotes and brackets.
+/// A lowercase letter followed by an uppercase one inside the same word (`iPhone`, `eBay`) is
+/// a brand name that may well start a sentence, so it does not count.
+fn starts_lowercase(line: &str) -> bool {
+    let word = line.trim_start_matches(|c: char| super::rules::is_opener(c));
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(c) if c.is_lowercase() => !chars
+            .take_while(|c| c.is_alphanumeric())
+            .any(char::is_uppercase),
+        _ => false,
+    }
+}
+
+/// Title Case, as in a headline: at least three words of four or more letters, all
+/// capitalised (`Taliban Announce Interim Government Led by Hardliners`).
+fn is_title_case(line: &str) -> bool {
+    let long: Vec<&str> = line
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 4)
+        .collect();
+    long.len() >= 3 && long.iter().all(|w| w.starts_with(char::is_uppercase))
+}
+
+/// The last word of a line if it is purely alphabetic (no final punctuation).
+fn last_word(line: &str) -> Option<&str> {
+    let w = line.rsplit(char::is_whitespace).next()?;
+    (!w.is_empty() && w.chars().all(char::is_alphabetic)).then_some(w)
+}
+
+/// The last whitespace-delimited token of a line when it ends with a period, without the period.
+fn last_word_with_period(line: &str) -> Option<&str> {
+    line.rsplit(char::is_whitespace).next()?.strip_suffix('.')
+}
+
+/// Byte length of a list-item marker at the start of `line` (bullet or enumerator plus the
+/// whitespace after it), or `None` if the line is not a list item. The line must have content
+/// after the marker.
+///
+/// Recognised: bullets `- * • · ◦ ▪ ‣ ● ■ □ ► ➢ – —`, and enumerators `12.` `12)` `(12)`
+/// `a)` `(a)` `a.` (lowercase single letter) `A)` `iv.` `iv)` (lowercase roman numerals up to
+/// `xii`). Uppercase `A.` is *not* a marker: it is far more often an initial (`J. Edgar Hoover`).
+pub(crate) fn list_marker_len(line: &str) -> Option<usize> {
+    const BULLETS: &[char] = &[
+        '-', '*', '•', '·', '◦', '▪', '‣', '●', '■', '□', '►', '➢', '–', '—',
+    ];
+    const ROMAN: &[&str] = &[
+        "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii",
+    ];
+    let marker_end = if line.starts_with(BULLETS) {
+        line.chars().next().map(char::len_utf8)?
+    } else {
+        let (inner, paren) = match line.strip_prefix('(') {
+            Some(rest) => (rest, true),
+            None => (line, false),
+        };
+        let token_len = inner
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(inner.len());
+        let token = &inner[..token_len];
+        let closer = inner[token_len..].chars().next()?;
+        let ok_closer = if paren {
+            closer == ')'
+        } else {
+            closer == ')' || closer == '.'
+        };
+        let is_number =
+            !token.is_empty() && token.len() <= 3 && token.bytes().all(|b| b.is_ascii_digit());
+        let is_letter = token.len() == 1
+            && (token.as_bytes()[0].is_ascii_lowercase()
+                || (token.as_bytes()[0].is_ascii_uppercase() && closer == ')'));
+        let is_roman = ROMAN.contains(&token);
+        if !ok_closer || !(is_number || is_letter || is_roman) {
+            return None;
+        }
+        usize::from(paren) + token_len + 1
+    };
+    let rest = &line[marker_end..];
+    let body = rest.trim_start();
+    // A marker must be followed by whitespace and then content.
+    if body.is_empty() || body.len() == rest.len() {
+        return None;
+    }
+    Some(line.len() - body.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(text: &str) -> Vec<&str> {
+        chunks(text).iter().map(|c| &text[c.start..c.end]).collect()
+    }
+
+    #[test]
+    fn list_markers() {
+        assert_eq!(list_marker_len("- The U.S. will"), Some(2));
+        assert_eq!(list_marker_len("• Bullet"), Some("•".len() + 1));
+        assert_eq!(list_marker_len("1. First"), Some(3));
+        assert_eq!(list_marker_len("12)  Twelfth"), Some(5));
+        assert_eq!(list_marker_len("(3) Third"), Some(4));
+        assert_eq!(list_marker_len("a) first"), Some(3));
+        assert_eq!(list_marker_len("iv. The fourth"), Some(4));
+        assert_eq!(list_marker_len("A) Option"), Some(3));
+        assert_eq!(list_marker_len("— The U.S. said no."), Some("—".len() + 1));
+        // Not markers.
+        assert_eq!(list_marker_len("J. Edgar Hoover"), None);
+        assert_eq!(list_marker_len("2021. The year"), None);
+        assert_eq!(list_marker_len("-5 degrees"), None);
+        assert_eq!(list_marker_len("1."), None);
+        assert_eq!(list_marker_len("3.5 percent rose"), None);
+        assert_eq!(list_marker_len("*"), None);
+        assert_eq!(list_marker_len("I. Introduction"), None);
+    }
+
+    #[test]
+    fn paragraph_per_line() {
+        let t = "Headline Without Period\nFirst paragraph.\n\nSecond paragraph.";
+        assert_eq!(
+            texts(t),
+            [
+                "Headline Without Period",
+                "First paragraph.",
+                "Second paragraph."
+            ]
+        );
+    }
+
+    #[test]
+    fn lowercase_continuation_and_run_on_words() {
+        let t = "This is a paragraph that\ncontinues here. Talks with the\nUnited States ended.";
+        assert_eq!(texts(t), [t]);
+        let t = "He met Mr.\nSmith on Monday.";
+        assert_eq!(texts(t), [t]);
+        let t = "Prices rose,\nAnalysts said.";
+        assert_eq!(texts(t), [t]);
+    }
+
+    #[test]
+    fn lists_always_break() {
+        let t = "Key points:\n- one thing\n- another\n1. first\n2) second";
+        assert_eq!(
+            texts(t),
+            [
+                "Key points:",
+                "- one thing",
+                "- another",
+                "1. first",
+                "2) second"
+            ]
+        );
+        let c = chunks("- one thing");
+        assert_eq!(c[0].body, 2);
+        let t = "The rally was attended by\n— by some estimates — thousands of people.";
+        assert_eq!(texts(t), [t]);
+    }
+
+    #[test]
+    fn wrapped_block_joins_full_lines_only() {
+        let t = "The minister met officials from the United Nations and\n\
+                 European Union in Brussels on Monday to discuss aid to\n\
+                 Afghanistan. The talks ended without a deal.\n\
+                 Short Headline\n\
+                 Another line.";
+        let got = texts(t);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(got[0].ends_with("without a deal."));
+        assert_eq!(got[1], "Short Headline");
+    }
+
+    #[test]
+    fn title_case_headline_above_wrapped_paragraph() {
+        assert!(is_title_case(
+            "Taliban Announce Interim Government Led by Hardliners"
+        ));
+        assert!(!is_title_case(
+            "The delegation was led by Deputy Prime Minister Abdul Ghani"
+        ));
+        assert!(!is_title_case("Taliban Win Big"));
+        let t = "Taliban Announce Interim Government Led by Hardliners
+\
+                 The Taliban on Tuesday named an interim government packed
+\
+                 with veterans of their 1990s rule.";
+        assert_eq!(texts(t).len(), 2);
+    }
+
+    #[test]
+    fn crlf_and_whitespace_lines() {
+        let t = "One.\r\n \r\nTwo\r\nThree.";
+        assert_eq!(texts(t), ["One.", "Two", "Three."]);
+    }
+}
