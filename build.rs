@@ -24,7 +24,10 @@ fn main() {
     };
     println!("cargo:rustc-env=SLANT_GIT_COMMIT={value}");
     // Re-run when HEAD moves or the index changes.
-    if let Ok(o) = Command::new("git").args(["rev-parse", "--git-dir"]).output() {
+    if let Ok(o) = Command::new("git")
+        .args(["rev-parse", "--git-dir"])
+        .output()
+    {
         if o.status.success() {
             let git_dir = String::from_utf8_lossy(&o.stdout).trim().to_string();
             println!("cargo:rerun-if-changed={git_dir}/HEAD");

@@ -24,6 +24,7 @@ pub mod error;
 pub mod eval;
 pub mod heads;
 pub mod ingest;
+pub mod pipeline;
 pub mod report;
 pub mod segment;
 pub mod stats;

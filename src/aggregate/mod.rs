@@ -1,1 +1,314 @@
-//! aggregate stage (work in progress).
+//! Per-source aggregation from mergeable sums.
+//!
+//! Every article becomes an [`ArticleSummary`]; summaries fold into [`Corpus`] with `+`, which is
+//! associative and commutative up to the final sort, so shards, threads and chunk orders all give
+//! the same profiles. [`Corpus::profiles`] sorts by source name and computes intervals with fixed
+//! seeds, so the output is byte-identical for any thread count.
+
+use std::collections::BTreeMap;
+use std::ops::{Add, AddAssign};
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::{self, Unit};
+
+/// Bootstrap resamples for per-source intervals.
+pub const BOOTSTRAP_REPS: usize = 2000;
+/// Seed of every bootstrap in profiles (fixed so output is reproducible).
+pub const BOOTSTRAP_SEED: u64 = 20211;
+/// Fewer articles than this and a source's intervals are Wilson intervals over sentences
+/// (which treat sentences as independent, so they are too narrow); from this many on, the
+/// interval is a percentile bootstrap over articles.
+pub const MIN_ARTICLES_FOR_BOOTSTRAP: usize = 5;
+
+/// One sentence's result: what `--format jsonl` writes per line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentenceRecord {
+    /// Article id.
+    pub article: String,
+    /// The outlet.
+    pub source: String,
+    /// 0-based position of the sentence in the article.
+    pub index: usize,
+    /// Byte offset of the sentence's first byte in the article text.
+    pub start: usize,
+    /// Byte offset one past the sentence's last byte.
+    pub end: usize,
+    /// The sentence, `text[start..end]`, with internal whitespace runs collapsed to one space.
+    pub text: String,
+    /// Probability that the sentence uses loaded language (rounded to 4 decimals).
+    pub loaded: f64,
+    /// `loaded >= threshold` of the head.
+    pub loaded_label: bool,
+    /// Tokens fed to the encoder (special tokens included).
+    pub tokens: usize,
+    /// The sentence was longer than the encoder's limit and was cut.
+    pub truncated: bool,
+}
+
+/// What one article contributes to its source's profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArticleSummary {
+    pub id: String,
+    pub source: String,
+    pub sentences: u64,
+    pub loaded_sentences: u64,
+    pub loaded_prob_sum: f64,
+    pub truncated: u64,
+}
+
+impl ArticleSummary {
+    /// Summarise the sentence records of one article.
+    pub fn from_records(id: &str, source: &str, recs: &[SentenceRecord]) -> Self {
+        Self {
+            id: id.to_string(),
+            source: source.to_string(),
+            sentences: recs.len() as u64,
+            loaded_sentences: recs.iter().filter(|r| r.loaded_label).count() as u64,
+            loaded_prob_sum: recs.iter().map(|r| r.loaded).sum(),
+            truncated: recs.iter().filter(|r| r.truncated).count() as u64,
+        }
+    }
+}
+
+/// Mergeable sums of one source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceSums {
+    pub articles: Vec<ArticleSummary>,
+}
+
+impl SourceSums {
+    fn sorted_articles(&self) -> Vec<&ArticleSummary> {
+        let mut a: Vec<&ArticleSummary> = self.articles.iter().collect();
+        a.sort_by(|x, y| x.id.cmp(&y.id));
+        a
+    }
+    /// Per-article units of (loaded sentences, sentences), sorted by article id.
+    pub fn loaded_units(&self) -> Vec<Unit> {
+        self.sorted_articles()
+            .into_iter()
+            .map(|a| Unit::new(a.loaded_sentences as f64, a.sentences as f64))
+            .collect()
+    }
+    /// Per-article units of (sum of loaded probabilities, sentences), sorted by article id.
+    pub fn prob_units(&self) -> Vec<Unit> {
+        self.sorted_articles()
+            .into_iter()
+            .map(|a| Unit::new(a.loaded_prob_sum, a.sentences as f64))
+            .collect()
+    }
+}
+
+impl AddAssign for SourceSums {
+    fn add_assign(&mut self, rhs: Self) {
+        self.articles.extend(rhs.articles);
+    }
+}
+
+/// Mergeable sums of a whole corpus, keyed by source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Corpus {
+    pub sources: BTreeMap<String, SourceSums>,
+}
+
+impl Corpus {
+    /// Add one article.
+    pub fn push(&mut self, a: ArticleSummary) {
+        self.sources
+            .entry(a.source.clone())
+            .or_default()
+            .articles
+            .push(a);
+    }
+    /// Profiles sorted by source name.
+    pub fn profiles(&self) -> Vec<SourceProfile> {
+        self.sources
+            .iter()
+            .map(|(name, sums)| SourceProfile::new(name, sums))
+            .collect()
+    }
+}
+
+impl AddAssign for Corpus {
+    fn add_assign(&mut self, rhs: Self) {
+        for (k, v) in rhs.sources {
+            *self.sources.entry(k).or_default() += v;
+        }
+    }
+}
+
+impl Add for Corpus {
+    type Output = Corpus;
+    fn add(mut self, rhs: Self) -> Corpus {
+        self += rhs;
+        self
+    }
+}
+
+/// How an interval was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CiMethod {
+    /// Percentile bootstrap over articles (2,000 resamples, fixed seed).
+    BootstrapArticles,
+    /// Wilson score interval over sentences: used when a source has fewer than 5 articles;
+    /// it treats sentences as independent and so is too narrow.
+    WilsonSentences,
+    /// Normal approximation over sentences (mean ± 1.96·sd/√n), same caveat.
+    NormalSentences,
+    /// No interval (no sentences).
+    None,
+}
+
+/// A source's framing profile: what `score` prints per source.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceProfile {
+    pub source: String,
+    pub articles: u64,
+    pub sentences: u64,
+    /// Sentences with `loaded_label`.
+    pub loaded_sentences: u64,
+    /// loaded_sentences / sentences.
+    pub loaded_share: f64,
+    /// 95% interval of loaded_share, `[lo, hi]`.
+    pub loaded_share_ci: [f64; 2],
+    /// Mean loaded probability over sentences.
+    pub mean_loaded: f64,
+    /// 95% interval of mean_loaded, `[lo, hi]`.
+    pub mean_loaded_ci: [f64; 2],
+    /// How both intervals were computed.
+    pub ci_method: CiMethod,
+    /// Sentences cut at the encoder's token limit.
+    pub truncated_sentences: u64,
+}
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+impl SourceProfile {
+    /// Build the profile of `name` from its sums.
+    pub fn new(name: &str, sums: &SourceSums) -> Self {
+        let arts = sums.sorted_articles();
+        let sentences: u64 = arts.iter().map(|a| a.sentences).sum();
+        let loaded: u64 = arts.iter().map(|a| a.loaded_sentences).sum();
+        let prob_sum: f64 = arts.iter().map(|a| a.loaded_prob_sum).sum();
+        let truncated: u64 = arts.iter().map(|a| a.truncated).sum();
+        let share = if sentences == 0 {
+            0.0
+        } else {
+            loaded as f64 / sentences as f64
+        };
+        let mean = if sentences == 0 {
+            0.0
+        } else {
+            prob_sum / sentences as f64
+        };
+        let (share_ci, mean_ci, method) = if sentences == 0 {
+            ((0.0, 1.0), (0.0, 1.0), CiMethod::None)
+        } else if arts.len() >= MIN_ARTICLES_FOR_BOOTSTRAP {
+            let s = stats::bootstrap_ratio_ci(&sums.loaded_units(), BOOTSTRAP_REPS, BOOTSTRAP_SEED)
+                .unwrap_or((share, share));
+            let m = stats::bootstrap_ratio_ci(&sums.prob_units(), BOOTSTRAP_REPS, BOOTSTRAP_SEED)
+                .unwrap_or((mean, mean));
+            (s, m, CiMethod::BootstrapArticles)
+        } else {
+            (
+                stats::wilson(loaded, sentences),
+                (f64::NAN, f64::NAN),
+                CiMethod::WilsonSentences,
+            )
+        };
+        // Without articles to resample, the mean probability gets a normal interval over
+        // sentences; it needs the sum of squares, which summaries do not keep, so it is
+        // approximated from the Bernoulli bound p(1-p) (conservative for probabilities).
+        let mean_ci = if mean_ci.0.is_nan() {
+            let half = stats::Z95 * (mean * (1.0 - mean) / sentences as f64).sqrt();
+            ((mean - half).max(0.0), (mean + half).min(1.0))
+        } else {
+            mean_ci
+        };
+        Self {
+            source: name.to_string(),
+            articles: arts.len() as u64,
+            sentences,
+            loaded_sentences: loaded,
+            loaded_share: round6(share),
+            loaded_share_ci: [round6(share_ci.0), round6(share_ci.1)],
+            mean_loaded: round6(mean),
+            mean_loaded_ci: [round6(mean_ci.0), round6(mean_ci.1)],
+            ci_method: method,
+            truncated_sentences: truncated,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn art(id: &str, source: &str, n: u64, k: u64, p: f64) -> ArticleSummary {
+        ArticleSummary {
+            id: id.into(),
+            source: source.into(),
+            sentences: n,
+            loaded_sentences: k,
+            loaded_prob_sum: p,
+            truncated: 0,
+        }
+    }
+
+    #[test]
+    fn merge_order_does_not_change_profiles() {
+        let arts: Vec<ArticleSummary> = (0..12)
+            .map(|i| {
+                art(
+                    &format!("a{i:02}"),
+                    if i % 3 == 0 { "x" } else { "y" },
+                    10 + i,
+                    i % 4,
+                    (i % 4) as f64 * 0.8,
+                )
+            })
+            .collect();
+        let mut fwd = Corpus::default();
+        for a in arts.iter().cloned() {
+            fwd.push(a);
+        }
+        // Two shards folded in the opposite order.
+        let mut s1 = Corpus::default();
+        let mut s2 = Corpus::default();
+        for (i, a) in arts.iter().rev().cloned().enumerate() {
+            if i % 2 == 0 {
+                s1.push(a)
+            } else {
+                s2.push(a)
+            }
+        }
+        let merged = s2 + s1;
+        assert_eq!(
+            serde_json::to_string(&fwd.profiles()).unwrap(),
+            serde_json::to_string(&merged.profiles()).unwrap()
+        );
+    }
+
+    #[test]
+    fn profile_counts_and_methods() {
+        let mut c = Corpus::default();
+        c.push(art("a", "one", 10, 3, 3.5));
+        let p = &c.profiles()[0];
+        assert_eq!((p.articles, p.sentences, p.loaded_sentences), (1, 10, 3));
+        assert!((p.loaded_share - 0.3).abs() < 1e-12);
+        assert!((p.mean_loaded - 0.35).abs() < 1e-12);
+        assert_eq!(p.ci_method, CiMethod::WilsonSentences);
+        let (lo, hi) = stats::wilson(3, 10);
+        assert_eq!(p.loaded_share_ci, [round6(lo), round6(hi)]);
+        for i in 0..6 {
+            c.push(art(&format!("b{i}"), "many", 10, i, i as f64));
+        }
+        let p = &c.profiles()[0];
+        assert_eq!(p.source, "many", "profiles are sorted by source");
+        assert_eq!(p.ci_method, CiMethod::BootstrapArticles);
+        assert!(p.loaded_share_ci[0] <= p.loaded_share && p.loaded_share <= p.loaded_share_ci[1]);
+    }
+}

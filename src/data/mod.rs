@@ -33,19 +33,18 @@ pub fn babe_sg2_path(data: &Path) -> PathBuf {
 
 /// Resolve the data folder: `--data`, else `SLANT_DATA`. Errors say how to set it.
 pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
-    let dir = match explicit {
-        Some(p) => p.to_path_buf(),
-        None => match std::env::var("SLANT_DATA") {
-            Ok(s) if !s.is_empty() => PathBuf::from(s),
-            _ => {
-                return Err(Error::Data(
+    let dir =
+        match explicit {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var("SLANT_DATA") {
+                Ok(s) if !s.is_empty() => PathBuf::from(s),
+                _ => return Err(Error::Data(
                     "no data folder: pass --data DIR or set SLANT_DATA (a folder laid out like \
                      the shared data folder, e.g. DIR/babe/data/final_labels_SG2.csv)"
                         .into(),
-                ))
-            }
-        },
-    };
+                )),
+            },
+        };
     if !dir.is_dir() {
         return Err(Error::Data(format!(
             "data folder {} does not exist",
@@ -117,22 +116,27 @@ pub fn babe_sg2(data: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
 pub fn babe_csv(path: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(b';')
-        .from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes);
     let headers = rdr
         .headers()
         .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
         .clone();
     let col = |name: &str| -> Result<usize> {
-        headers.iter().position(|h| h == name).ok_or_else(|| {
-            Error::Data(format!("{}: no `{name}` column", path.display()))
-        })
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::Data(format!("{}: no `{name}` column", path.display())))
     };
-    let (ti, oi, li, wi) = (col("text")?, col("outlet")?, col("label_bias")?, col("biased_words")?);
+    let (ti, oi, li, wi) = (
+        col("text")?,
+        col("outlet")?,
+        col("label_bias")?,
+        col("biased_words")?,
+    );
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
-        let rec = rec.map_err(|e| Error::Data(format!("{}: row {}: {e}", path.display(), i + 2)))?;
+        let rec =
+            rec.map_err(|e| Error::Data(format!("{}: row {}: {e}", path.display(), i + 2)))?;
         let label = match rec.get(li).unwrap_or("") {
             "Biased" => true,
             "Non-biased" => false,
@@ -184,7 +188,10 @@ mod tests {
             vec!["bizarre", "characteristically"]
         );
         assert_eq!(parse_word_list("[]"), Vec::<String>::new());
-        assert_eq!(parse_word_list("[\"don't\", 'so-called']"), vec!["don't", "so-called"]);
+        assert_eq!(
+            parse_word_list("[\"don't\", 'so-called']"),
+            vec!["don't", "so-called"]
+        );
     }
 
     #[test]

@@ -44,7 +44,11 @@ fn prf(tp: u64, fp: u64, fn_: u64) -> ClassScores {
     } else {
         tp as f64 / (tp + fn_) as f64
     };
-    let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+    let f1 = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
     ClassScores {
         precision: p,
         recall: r,
@@ -134,7 +138,9 @@ impl DataFile {
 pub fn version_info() -> (String, String) {
     (
         env!("CARGO_PKG_VERSION").to_string(),
-        option_env!("SLANT_GIT_COMMIT").unwrap_or("unknown").to_string(),
+        option_env!("SLANT_GIT_COMMIT")
+            .unwrap_or("unknown")
+            .to_string(),
     )
 }
 
@@ -157,7 +163,13 @@ mod tests {
 
     #[test]
     fn pairs_and_counts_agree() {
-        let pairs = [(true, true), (true, false), (false, true), (false, false), (true, true)];
+        let pairs = [
+            (true, true),
+            (true, false),
+            (false, true),
+            (false, false),
+            (true, true),
+        ];
         assert_eq!(
             BinaryMetrics::from_pairs(pairs),
             BinaryMetrics::from_counts(2, 1, 1, 1)

@@ -64,8 +64,11 @@ impl MlpHead {
 
     /// Save as safetensors with `meta`, `threshold`, `input` and `hidden` in the header.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut meta: HashMap<String, String> =
-            self.meta.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut meta: HashMap<String, String> = self
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         meta.insert("threshold".into(), format!("{}", self.threshold));
         meta.insert("input".into(), self.input.to_string());
         meta.insert("hidden".into(), self.hidden.to_string());
@@ -146,7 +149,10 @@ impl MlpHead {
                 .tensor(name)
                 .map_err(|e| Error::Model(format!("{}: {name}: {e}", path.display())))?;
             if t.dtype() != Dtype::F32 {
-                return Err(Error::Model(format!("{}: {name} is not f32", path.display())));
+                return Err(Error::Model(format!(
+                    "{}: {name} is not f32",
+                    path.display()
+                )));
             }
             Ok(t.data()
                 .chunks_exact(4)
@@ -210,7 +216,9 @@ mod tests {
             w2: vec![1.5, -2.0],
             b2: 0.25,
             threshold: 0.42,
-            meta: [("seed".to_string(), "7".to_string())].into_iter().collect(),
+            meta: [("seed".to_string(), "7".to_string())]
+                .into_iter()
+                .collect(),
         };
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("h.safetensors");

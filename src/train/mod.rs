@@ -123,6 +123,9 @@ fn to_tensor(x: &[&[f32]], dim: usize, dev: &Device) -> Result<Tensor> {
     Ok(Tensor::from_vec(flat, (x.len(), dim), dev)?)
 }
 
+/// A copy of the weights: (w1, b1, w2, b2).
+type Weights = (Vec<f32>, Vec<f32>, Vec<f32>, f32);
+
 struct Params {
     w1: Option<Var>,
     b1: Option<Var>,
@@ -150,7 +153,7 @@ impl Params {
         v
     }
 
-    fn snapshot(&self) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>, f32)> {
+    fn snapshot(&self) -> Result<Weights> {
         let w1 = match &self.w1 {
             Some(w) => w.as_tensor().flatten_all()?.to_vec1::<f32>()?,
             None => Vec::new(),
@@ -207,11 +210,7 @@ pub fn train_mlp(
     } else {
         (None, None, dim)
     };
-    let w2 = Var::from_tensor(&Tensor::from_vec(
-        uniform(w2_len, w2_len),
-        w2_len,
-        &device,
-    )?)?;
+    let w2 = Var::from_tensor(&Tensor::from_vec(uniform(w2_len, w2_len), w2_len, &device)?)?;
     let b2 = Var::from_tensor(&Tensor::zeros(1, DType::F32, &device)?)?;
     let params = Params { w1, b1, w2, b2 };
     let mut opt = AdamW::new(
@@ -234,7 +233,7 @@ pub fn train_mlp(
         _ => None,
     };
     let mut order: Vec<usize> = (0..x.len()).collect();
-    let mut best: Option<(f32, (Vec<f32>, Vec<f32>, Vec<f32>, f32))> = None;
+    let mut best: Option<(f32, Weights)> = None;
     let mut since_best = 0;
     for _epoch in 0..opts.epochs {
         order.shuffle(&mut rng);
@@ -338,7 +337,10 @@ mod tests {
             .filter(|(xi, &yi)| (logistic.prob(xi) >= 0.5) == yi)
             .count() as f64
             / x.len() as f64;
-        assert!(acc_lr < 0.75, "logistic regression cannot fit XOR: {acc_lr}");
+        assert!(
+            acc_lr < 0.75,
+            "logistic regression cannot fit XOR: {acc_lr}"
+        );
         // Same seed, same weights.
         assert_eq!(train_mlp(&x, &y, None, &opts).unwrap(), head);
     }

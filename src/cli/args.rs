@@ -1,0 +1,244 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// slant: measure how news outlets frame a story.
+///
+/// Articles are split into sentences; every sentence goes once through a local transformer
+/// encoder (all-MiniLM-L6-v2 by default, run in-process with candle, offline) and small trained
+/// heads score it. Results are aggregated per source (outlet) with confidence intervals, and two
+/// sources can be compared.
+///
+/// Inputs (for score and compare): folders of .txt files (source = manifest.csv's value, else
+/// the sub-folder name, else the file stem), .jsonl (id, source, text; optional title, date,
+/// url), .csv/.tsv with a header, or - for stdin.
+#[derive(Debug, Parser)]
+#[command(name = "slant", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    /// Worker threads for the encoder and parallel stages (default: all cores, or
+    /// RAYON_NUM_THREADS). Output is identical for any value.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score a corpus: per-sentence loaded-language probabilities and per-source profiles.
+    ///
+    /// Examples:
+    ///   slant score seeds
+    ///   slant score seeds --format json > scores.json
+    ///   slant score corpus.jsonl --format jsonl --out sentences.jsonl
+    ///   cat articles.csv | slant score - --format csv > sentences.csv
+    #[command(verbatim_doc_comment)]
+    Score(ScoreArgs),
+    /// Compare two sources of a corpus: differences with bootstrap CIs and permutation p-values.
+    ///
+    /// Example:
+    ///   slant compare seeds --a 000_0ac7ef0ff899d3ba --b 003_4f504e27a0b360eb
+    #[command(verbatim_doc_comment)]
+    Compare(CompareArgs),
+    /// Split text into sentences, one per line (newlines inside a sentence become spaces).
+    ///
+    /// Examples:
+    ///   slant split seeds/000_0ac7ef0ff899d3ba.txt
+    ///   echo 'Mr. Smith went to Washington. He said "no."' | slant split --format jsonl
+    #[command(verbatim_doc_comment)]
+    Split(SplitArgs),
+    /// Train a head on labelled data (reads --data, writes models/).
+    #[command(subcommand)]
+    Train(TrainCommand),
+    /// Evaluate a head against labelled data: counts, P/R/F1 per class, macro-F1, manifest.
+    #[command(subcommand)]
+    Eval(EvalCommand),
+}
+
+/// Output formats of `score`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScoreFormat {
+    /// Per-source table for humans.
+    Table,
+    /// One JSON object: sources, sentences, errors, manifest.
+    Json,
+    /// One sentence record per line (streams; use for large corpora).
+    Jsonl,
+    /// Sentence records as CSV with a header.
+    Csv,
+}
+
+/// Output formats of `compare` and `eval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Json,
+}
+
+/// Output formats of `split`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitFormat {
+    /// One sentence per line.
+    Text,
+    /// One {"start","end","text"} object per line (byte offsets).
+    Jsonl,
+}
+
+/// Options shared by the commands that run the encoder.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Encoder folder (config.json, tokenizer.json, model.safetensors) [default: SLANT_MODEL,
+    /// else models/encoder/all-MiniLM-L6-v2 found above the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Loaded-language head [default: models/loaded.safetensors of the slant checkout]
+    #[arg(long, value_name = "FILE")]
+    pub head: Option<PathBuf>,
+    /// Sentences per encoder batch (batches are sorted by length).
+    #[arg(long, default_value_t = crate::encode::DEFAULT_BATCH_SIZE, value_name = "N")]
+    pub batch_size: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ScoreArgs {
+    /// Folders, .txt/.jsonl/.csv/.tsv files, or - for stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ScoreFormat::Table)]
+    pub format: ScoreFormat,
+    /// Write the output to FILE instead of stdout (with --format table, the table still goes to stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// With --format table: also list the N most loaded sentences of each source.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub top: usize,
+    /// No progress or timing lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Folders, .txt/.jsonl/.csv/.tsv files, or - for stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// First source (as named in the corpus).
+    #[arg(long, value_name = "SOURCE")]
+    pub a: String,
+    /// Second source.
+    #[arg(long, value_name = "SOURCE")]
+    pub b: String,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// Bootstrap resamples and permutations.
+    #[arg(long, default_value_t = crate::compare::DEFAULT_REPS, value_name = "N")]
+    pub reps: usize,
+    /// Seed of the bootstrap and the permutation test.
+    #[arg(long, default_value_t = crate::compare::DEFAULT_SEED, value_name = "N")]
+    pub seed: u64,
+    /// No timing lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// A text file, or - (the default) for stdin.
+    #[arg(value_name = "FILE", default_value = "-")]
+    pub input: PathBuf,
+    #[arg(long, value_enum, default_value_t = SplitFormat::Text)]
+    pub format: SplitFormat,
+}
+
+/// Where labelled data lives.
+#[derive(Debug, Args)]
+pub struct DataArgs {
+    /// Folder laid out like the shared data folder (e.g. DIR/babe/data/final_labels_SG2.csv).
+    #[arg(long, env = "SLANT_DATA", value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrainCommand {
+    /// Train the loaded-language sentence head on anno-lexical train (threshold chosen on dev),
+    /// report dev/test and BABE zero-shot, write the head and its model card.
+    ///
+    /// Example:
+    ///   slant train loaded --data ../shared/data
+    #[command(verbatim_doc_comment)]
+    Loaded(TrainLoadedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainLoadedArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Where to write the head.
+    #[arg(long, default_value = "models/loaded.safetensors", value_name = "FILE")]
+    pub out: PathBuf,
+    /// Where to write the model card.
+    #[arg(long, default_value = "models/MODEL_CARD.md", value_name = "FILE")]
+    pub card: PathBuf,
+    /// Hidden units of the head (0 = logistic regression).
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    /// Training seed (shuffling and initialisation).
+    #[arg(long, default_value_t = 13)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Evaluate the loaded-language sentence head.
+    ///
+    /// Examples:
+    ///   slant eval loaded --dataset anno-lexical          # anno-lexical test split
+    ///   slant eval loaded --dataset babe                  # zero-shot on all of BABE SG2
+    ///   slant eval loaded --dataset babe --cv 5 --format json
+    #[command(verbatim_doc_comment)]
+    Loaded(EvalLoadedArgs),
+}
+
+/// Labelled sets for the loaded-language head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoadedDataset {
+    /// BABE SG2 (3,673 expert-labelled sentences; "No agreement" left out).
+    Babe,
+    /// anno-lexical test split (7,250 LLM-labelled sentences).
+    AnnoLexical,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalLoadedArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, value_enum)]
+    pub dataset: LoadedDataset,
+    /// Stratified K-fold cross-validation on the dataset (BABE only): each fold's head is
+    /// trained on the other folds (plus anno-lexical train unless --no-anno-lexical).
+    #[arg(long, value_name = "K")]
+    pub cv: Option<usize>,
+    /// With --cv: train on the BABE folds only.
+    #[arg(long)]
+    pub no_anno_lexical: bool,
+    /// Seed of the folds and of training.
+    #[arg(long, default_value_t = 13)]
+    pub seed: u64,
+    /// Hidden units of the heads trained in --cv.
+    #[arg(long, default_value_t = 256)]
+    pub hidden: usize,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}

@@ -1,0 +1,918 @@
+//! The subcommands.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use serde_json::json;
+
+use super::args::*;
+use crate::aggregate::{Corpus, SentenceRecord, SourceProfile};
+use crate::data::{self, LabelledSentence};
+use crate::encode::{self, sha256_file, EncodeStats, Encoder};
+use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
+use crate::heads::{MlpHead, LOADED_HEAD_FILE};
+use crate::ingest::{self, Article, RecordError};
+use crate::pipeline::{Scorer, DEFAULT_CHUNK_ARTICLES};
+use crate::train::{self, TrainOpts};
+use crate::{compare, segment, stats};
+
+/// Dispatch a parsed command line.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Score(a) => score(a),
+        Command::Compare(a) => compare_cmd(a),
+        Command::Split(a) => split(a),
+        Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
+        Command::Eval(EvalCommand::Loaded(a)) => eval_loaded(a),
+    }
+}
+
+fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// Find `models/<name>` of the slant checkout: above the current directory or the executable.
+fn find_models_file(name: &str) -> Option<PathBuf> {
+    let mut starts = Vec::new();
+    if let Ok(c) = std::env::current_dir() {
+        starts.push(c);
+    }
+    if let Ok(e) = std::env::current_exe() {
+        if let Some(p) = e.parent() {
+            starts.push(p.to_path_buf());
+        }
+    }
+    starts
+        .iter()
+        .flat_map(|s| s.ancestors())
+        .map(|d| d.join("models").join(name))
+        .find(|p| p.is_file())
+}
+
+fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
+    let dir = encode::resolve_model_dir(m.model.as_deref())?;
+    Encoder::load(&dir).with_context(|| format!("loading the encoder from {}", dir.display()))
+}
+
+fn load_head(m: &ModelArgs) -> Result<(MlpHead, PathBuf)> {
+    let path = match &m.head {
+        Some(p) => p.clone(),
+        None => find_models_file(LOADED_HEAD_FILE).with_context(|| {
+            format!(
+                "no loaded-language head: models/{LOADED_HEAD_FILE} was not found above the \
+                 current directory; pass --head FILE or train one with `slant train loaded`"
+            )
+        })?,
+    };
+    let head = MlpHead::load(&path)?;
+    Ok((head, path))
+}
+
+fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
+    let encoder = load_encoder(m)?;
+    let (loaded, head_path) = load_head(m)?;
+    if loaded.input != encoder.hidden_size() {
+        bail!(
+            "head {} expects {}-dimensional features but the encoder gives {}",
+            head_path.display(),
+            loaded.input,
+            encoder.hidden_size()
+        );
+    }
+    if let Some(want) = loaded.meta.get("encoder_sha256") {
+        if want != encoder.weights_sha256() {
+            eprintln!(
+                "warning: head {} was trained on encoder {}…, but this encoder is {}…; scores may be meaningless",
+                head_path.display(),
+                &want[..12.min(want.len())],
+                &encoder.weights_sha256()[..12]
+            );
+        }
+    }
+    let head_sha = sha256_file(&head_path)?;
+    Ok((
+        Scorer {
+            encoder,
+            loaded,
+            batch_size: m.batch_size.max(1),
+        },
+        head_sha,
+    ))
+}
+
+/// Manifest of a scoring run: everything needed to reproduce it (no timings, so it is stable).
+#[derive(Debug, Serialize)]
+struct ScoreManifest {
+    slant_version: String,
+    git_commit: String,
+    encoder: String,
+    encoder_sha256: String,
+    loaded_head_sha256: String,
+    loaded_threshold: f32,
+    max_tokens: usize,
+    batch_size: usize,
+    inputs: Vec<String>,
+    articles: usize,
+    sentences: usize,
+    truncated_sentences: usize,
+    record_errors: usize,
+}
+
+fn out_writer(out: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+fn report_error(e: &RecordError) {
+    eprintln!("error: {e}");
+}
+
+/// Streams the corpus through the scorer, calling `each` per scored article.
+fn run_corpus(
+    inputs: &[PathBuf],
+    scorer: &Scorer,
+    mut each: impl FnMut(&crate::pipeline::ScoredArticle) -> Result<()>,
+) -> Result<(Corpus, Vec<RecordError>, EncodeStats, usize)> {
+    let mut corpus = Corpus::default();
+    let mut errors = Vec::new();
+    let mut stats = EncodeStats::default();
+    let mut n_articles = 0;
+    let mut chunk: Vec<Article> = Vec::with_capacity(DEFAULT_CHUNK_ARTICLES);
+    let mut flush = |chunk: &mut Vec<Article>,
+                     corpus: &mut Corpus,
+                     stats: &mut EncodeStats,
+                     n_articles: &mut usize|
+     -> Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (scored, s) = scorer.score_chunk(chunk)?;
+        stats.sentences += s.sentences;
+        stats.tokens += s.tokens;
+        stats.padded_tokens += s.padded_tokens;
+        stats.truncated += s.truncated;
+        stats.batches += s.batches;
+        for a in &scored {
+            each(a)?;
+            corpus.push(a.summary.clone());
+        }
+        *n_articles += chunk.len();
+        chunk.clear();
+        Ok(())
+    };
+    for item in ingest::open(inputs) {
+        match item {
+            Ok(a) => {
+                chunk.push(a);
+                if chunk.len() >= DEFAULT_CHUNK_ARTICLES {
+                    flush(&mut chunk, &mut corpus, &mut stats, &mut n_articles)?;
+                }
+            }
+            Err(e) => {
+                report_error(&e);
+                errors.push(e);
+            }
+        }
+    }
+    flush(&mut chunk, &mut corpus, &mut stats, &mut n_articles)?;
+    Ok((corpus, errors, stats, n_articles))
+}
+
+fn score(a: ScoreArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let (scorer, head_sha) = load_scorer(&a.model)?;
+    let mut w = out_writer(if a.format == ScoreFormat::Table {
+        &None
+    } else {
+        &a.out
+    })?;
+    let mut all_sentences: Vec<SentenceRecord> = Vec::new();
+    let mut csv_w = if a.format == ScoreFormat::Csv {
+        Some(csv::Writer::from_writer(std::mem::replace(
+            &mut w,
+            Box::new(std::io::sink()),
+        )))
+    } else {
+        None
+    };
+    let keep_all = matches!(a.format, ScoreFormat::Json | ScoreFormat::Table);
+    let (corpus, errors, stats, n_articles) = run_corpus(&a.inputs, &scorer, |art| {
+        match a.format {
+            ScoreFormat::Jsonl => {
+                for r in &art.sentences {
+                    serde_json::to_writer(&mut w, r)?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            ScoreFormat::Csv => {
+                let cw = csv_w.as_mut().expect("csv writer");
+                for r in &art.sentences {
+                    cw.serialize(r)?;
+                }
+            }
+            _ => {}
+        }
+        if keep_all {
+            all_sentences.extend(art.sentences.iter().cloned());
+        }
+        Ok(())
+    })?;
+    if let Some(mut cw) = csv_w.take() {
+        cw.flush()?;
+    }
+    let profiles = corpus.profiles();
+    let manifest = ScoreManifest {
+        slant_version: version_info().0,
+        git_commit: version_info().1,
+        encoder: scorer
+            .encoder
+            .dir()
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        encoder_sha256: scorer.encoder.weights_sha256().to_string(),
+        loaded_head_sha256: head_sha,
+        loaded_threshold: scorer.loaded.threshold,
+        max_tokens: scorer.encoder.max_tokens(),
+        batch_size: scorer.batch_size,
+        inputs: a.inputs.iter().map(|p| p.display().to_string()).collect(),
+        articles: n_articles,
+        sentences: stats.sentences,
+        truncated_sentences: stats.truncated,
+        record_errors: errors.len(),
+    };
+    match a.format {
+        ScoreFormat::Json => {
+            all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
+            let obj = json!({
+                "sources": profiles,
+                "sentences": all_sentences,
+                "errors": errors,
+                "manifest": manifest,
+            });
+            serde_json::to_writer_pretty(&mut w, &obj)?;
+            w.write_all(b"\n")?;
+        }
+        ScoreFormat::Table => {
+            let table = render_profiles(&profiles, &all_sentences, a.top, scorer.loaded.threshold);
+            w.write_all(table.as_bytes())?;
+        }
+        _ => {
+            if a.out.is_some() && !a.quiet {
+                eprint!(
+                    "{}",
+                    render_profiles(&profiles, &[], 0, scorer.loaded.threshold)
+                );
+            }
+        }
+    }
+    w.flush()?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !a.quiet {
+        eprintln!(
+            "slant: {} articles, {} sentences ({} truncated) in {:.1}s = {:.1} sentences/s, {} threads, {} record errors",
+            n_articles,
+            stats.sentences,
+            stats.truncated,
+            secs,
+            stats.sentences as f64 / secs.max(1e-9),
+            threads(),
+            errors.len()
+        );
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+fn fmt_ci(ci: [f64; 2]) -> String {
+    format!("[{:.3}, {:.3}]", ci[0], ci[1])
+}
+
+/// The human table of `score`.
+fn render_profiles(
+    profiles: &[SourceProfile],
+    sentences: &[SentenceRecord],
+    top: usize,
+    threshold: f32,
+) -> String {
+    let mut s = String::new();
+    let w = profiles
+        .iter()
+        .map(|p| p.source.chars().count())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    s.push_str(&format!(
+        "{:<w$}  {:>8}  {:>9}  {:>12}  {:<16}  {:>11}  {:<16}\n",
+        "source", "articles", "sentences", "loaded share", "95% CI", "mean loaded", "95% CI"
+    ));
+    for p in profiles {
+        s.push_str(&format!(
+            "{:<w$}  {:>8}  {:>9}  {:>12.3}  {:<16}  {:>11.3}  {:<16}\n",
+            p.source,
+            p.articles,
+            p.sentences,
+            p.loaded_share,
+            fmt_ci(p.loaded_share_ci),
+            p.mean_loaded,
+            fmt_ci(p.mean_loaded_ci),
+        ));
+    }
+    let few: Vec<&str> = profiles
+        .iter()
+        .filter(|p| {
+            p.articles < crate::aggregate::MIN_ARTICLES_FOR_BOOTSTRAP as u64 && p.sentences > 0
+        })
+        .map(|p| p.source.as_str())
+        .collect();
+    s.push_str(&format!(
+        "\nloaded share = share of sentences with P(loaded) >= {threshold:.2}.\n"
+    ));
+    if !few.is_empty() {
+        s.push_str(&format!(
+            "Intervals for sources with fewer than {} articles ({}) are over sentences and treat them as \
+             independent, so they are too narrow; more articles per source give intervals over articles.\n",
+            crate::aggregate::MIN_ARTICLES_FOR_BOOTSTRAP,
+            if few.len() > 4 { format!("{} sources", few.len()) } else { few.join(", ") }
+        ));
+    }
+    if top > 0 && !sentences.is_empty() {
+        for p in profiles {
+            let mut v: Vec<&SentenceRecord> =
+                sentences.iter().filter(|r| r.source == p.source).collect();
+            v.sort_by(|x, y| {
+                y.loaded
+                    .total_cmp(&x.loaded)
+                    .then_with(|| (&x.article, x.index).cmp(&(&y.article, y.index)))
+            });
+            s.push_str(&format!("\nmost loaded sentences of {}:\n", p.source));
+            for r in v.into_iter().take(top) {
+                let text: String = if r.text.chars().count() > 160 {
+                    format!("{}…", r.text.chars().take(159).collect::<String>())
+                } else {
+                    r.text.clone()
+                };
+                s.push_str(&format!("  {:.3}  {}\n", r.loaded, text));
+            }
+        }
+    }
+    s
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let (scorer, _) = load_scorer(&a.model)?;
+    let (corpus, errors, stats, _) = run_corpus(&a.inputs, &scorer, |_| Ok(()))?;
+    let names: Vec<&String> = corpus.sources.keys().collect();
+    for want in [&a.a, &a.b] {
+        if !corpus.sources.contains_key(want) {
+            bail!(
+                "source `{want}` is not in the corpus; sources found: {}",
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if a.a == a.b {
+        bail!("--a and --b name the same source `{}`", a.a);
+    }
+    let c = compare::compare(
+        &a.a,
+        &corpus.sources[&a.a],
+        &a.b,
+        &corpus.sources[&a.b],
+        a.reps,
+        a.seed,
+    );
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &c)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Table => out.write_all(compare::render_table(&c).as_bytes())?,
+    }
+    out.flush()?;
+    if !a.quiet {
+        eprintln!(
+            "slant: {} sentences in {:.1}s, {} record errors",
+            stats.sentences,
+            t0.elapsed().as_secs_f64(),
+            errors.len()
+        );
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+fn split(a: SplitArgs) -> Result<i32> {
+    let mut bytes = Vec::new();
+    if a.input.as_os_str() == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("slant split: reading text from stdin (Ctrl-D to end)");
+        }
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes =
+            std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: invalid UTF-8 at byte offset {}",
+            a.input.display(),
+            e.valid_up_to()
+        )
+    })?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for s in segment::split(text) {
+        let t = segment::display_text(&text[s.start..s.end]);
+        match a.format {
+            SplitFormat::Text => writeln!(out, "{t}")?,
+            SplitFormat::Jsonl => {
+                serde_json::to_writer(
+                    &mut out,
+                    &json!({"start": s.start, "end": s.end, "text": t}),
+                )?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// train / eval
+
+fn texts(v: &[LabelledSentence]) -> Vec<&str> {
+    v.iter().map(|s| s.text.as_str()).collect()
+}
+
+fn labels(v: &[LabelledSentence]) -> Vec<bool> {
+    v.iter().map(|s| s.label).collect()
+}
+
+fn feats(enc: &Encoder, v: &[LabelledSentence], batch: usize, what: &str) -> Result<Vec<Vec<f32>>> {
+    let t0 = Instant::now();
+    let cache = train::cache_dir();
+    let f = train::embed_cached(enc, &texts(v), batch, Some(&cache))?;
+    eprintln!(
+        "  features of {what}: {} sentences in {:.1}s",
+        v.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(f)
+}
+
+fn probs(head: &MlpHead, x: &[Vec<f32>]) -> Vec<f32> {
+    use rayon::prelude::*;
+    x.par_iter().map(|r| head.prob(r)).collect()
+}
+
+fn metrics_at(p: &[f32], gold: &[bool], t: f32) -> BinaryMetrics {
+    BinaryMetrics::from_pairs(p.iter().zip(gold).map(|(&p, &g)| (p >= t, g)))
+}
+
+fn ece_of(p: &[f32], gold: &[bool]) -> f64 {
+    let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
+    stats::ece(&p64, gold, 10)
+}
+
+fn train_opts(hidden: usize, seed: u64) -> TrainOpts {
+    TrainOpts {
+        hidden,
+        seed,
+        ..TrainOpts::default()
+    }
+}
+
+fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    let enc = load_encoder(&a.model)?;
+    let (tr, tr_path) = data::anno_lexical(&data_dir, "train")?;
+    let (dv, dv_path) = data::anno_lexical(&data_dir, "dev")?;
+    let (te, te_path) = data::anno_lexical(&data_dir, "test")?;
+    let (babe, babe_path) = data::babe_sg2(&data_dir)?;
+    eprintln!(
+        "slant train loaded: encoding (cached under {})",
+        train::cache_dir().display()
+    );
+    let bs = a.model.batch_size;
+    let (xtr, xdv, xte, xbabe) = (
+        feats(&enc, &tr, bs, "anno-lexical train")?,
+        feats(&enc, &dv, bs, "anno-lexical dev")?,
+        feats(&enc, &te, bs, "anno-lexical test")?,
+        feats(&enc, &babe, bs, "BABE SG2")?,
+    );
+    let (ytr, ydv, yte, ybabe) = (labels(&tr), labels(&dv), labels(&te), labels(&babe));
+    let opts = train_opts(a.hidden, a.seed);
+    let t1 = Instant::now();
+    let mut head = train::train_mlp(&xtr, &ytr, Some((&xdv, &ydv)), &opts)?;
+    eprintln!("  trained in {:.1}s", t1.elapsed().as_secs_f64());
+    let pdv = probs(&head, &xdv);
+    let (thr, _) = best_threshold(&pdv, &ydv);
+    head.threshold = thr;
+    let m_dev = metrics_at(&pdv, &ydv, thr);
+    let pte = probs(&head, &xte);
+    let m_test = metrics_at(&pte, &yte, thr);
+    let pb = probs(&head, &xbabe);
+    let m_babe = metrics_at(&pb, &ybabe, thr);
+    let files = [
+        DataFile::new(&data_dir, &tr_path)?,
+        DataFile::new(&data_dir, &dv_path)?,
+        DataFile::new(&data_dir, &te_path)?,
+        DataFile::new(&data_dir, &babe_path)?,
+    ];
+    let meta: BTreeMap<String, String> = [
+        ("head", "loaded-language sentence head".to_string()),
+        (
+            "features",
+            "mean-pooled final hidden states, L2-normalised".into(),
+        ),
+        ("encoder_sha256", enc.weights_sha256().to_string()),
+        ("trained_on", "anno-lexical train (MIT)".into()),
+        (
+            "threshold_chosen_on",
+            "anno-lexical dev (max macro-F1)".into(),
+        ),
+        ("train_opts", serde_json::to_string(&opts)?),
+        ("data_files", serde_json::to_string(&files)?),
+        ("dev_macro_f1", format!("{:.4}", m_dev.macro_f1)),
+        ("test_macro_f1", format!("{:.4}", m_test.macro_f1)),
+        ("babe_zero_shot_macro_f1", format!("{:.4}", m_babe.macro_f1)),
+        ("slant_version", version_info().0),
+        ("git_commit", version_info().1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    head.meta = meta;
+    head.save(&a.out)?;
+    let head_sha = sha256_file(&a.out)?;
+    let card = model_card(
+        &head,
+        &head_sha,
+        &enc,
+        &opts,
+        &files,
+        &m_dev,
+        &m_test,
+        &m_babe,
+        ece_of(&pb, &ybabe),
+        &a,
+    );
+    std::fs::write(&a.card, card).with_context(|| format!("writing {}", a.card.display()))?;
+    println!(
+        "wrote {} (sha256 {}) and {}\nthreshold {:.2} (chosen on anno-lexical dev)\n\
+         anno-lexical dev  macro-F1 {:.4}\nanno-lexical test macro-F1 {:.4}\n\
+         BABE SG2 zero-shot macro-F1 {:.4}\ntotal {:.1}s",
+        a.out.display(),
+        head_sha,
+        a.card.display(),
+        thr,
+        m_dev.macro_f1,
+        m_test.macro_f1,
+        m_babe.macro_f1,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn model_card(
+    head: &MlpHead,
+    head_sha: &str,
+    enc: &Encoder,
+    opts: &TrainOpts,
+    files: &[DataFile],
+    dev: &BinaryMetrics,
+    test: &BinaryMetrics,
+    babe: &BinaryMetrics,
+    babe_ece: f64,
+    a: &TrainLoadedArgs,
+) -> String {
+    let row = |name: &str, m: &BinaryMetrics| {
+        format!(
+            "| {name} | {} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            m.n,
+            m.tp,
+            m.fp,
+            m.fn_,
+            m.tn,
+            m.positive.precision,
+            m.positive.recall,
+            m.positive.f1,
+            m.macro_f1
+        )
+    };
+    let mut s = String::new();
+    s.push_str("# Model card: loaded-language sentence head (`models/loaded.safetensors`)\n\n");
+    s.push_str("Generated by `slant train loaded`; do not edit by hand.\n\n");
+    s.push_str("## What it is\n");
+    s.push_str(&format!(
+        "A {} on the L2-normalised mean-pooled final hidden states of the frozen encoder \
+         (all-MiniLM-L6-v2, `model.safetensors` sha256 `{}`). Output: P(sentence uses loaded / \
+         lexically biased language). Decision threshold {:.2}, chosen on anno-lexical dev to \
+         maximise macro-F1.\n\n",
+        if head.hidden > 0 {
+            format!("one-hidden-layer perceptron ({} ReLU units)", head.hidden)
+        } else {
+            "logistic regression".to_string()
+        },
+        enc.weights_sha256(),
+        head.threshold
+    ));
+    s.push_str(&format!("Head file sha256: `{head_sha}`\n\n"));
+    s.push_str("## Data\n");
+    s.push_str("- Train: anno-lexical train (33,831 sentences; LLM-annotated lexical bias; MIT licence, Media Bias Group).\n");
+    s.push_str("- Model selection (early stopping) and threshold: anno-lexical dev (7,249).\n");
+    s.push_str("- Test: anno-lexical test (7,250) and, as zero-shot transfer, all of BABE SG2 (3,673 expert-labelled sentences, AGPL-3.0; read by path, never committed).\n\n");
+    s.push_str("Data files (paths relative to `--data`):\n\n");
+    for f in files {
+        s.push_str(&format!("- `{}` sha256 `{}`\n", f.path, f.sha256));
+    }
+    s.push_str(&format!(
+        "\n## Training\nAdamW (lr {}, weight decay {}), batch {}, at most {} epochs, early stopping \
+         on dev loss (patience {}), seed {}. Features are cached by encoder checksum and text.\n\n",
+        opts.lr, opts.weight_decay, opts.batch_size, opts.epochs, opts.patience, opts.seed
+    ));
+    s.push_str("## Metrics (positive class = loaded)\n\n");
+    s.push_str("| set | n | TP | FP | FN | TN | P | R | F1 | macro-F1 |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&row("anno-lexical dev", dev));
+    s.push_str(&row("anno-lexical test", test));
+    s.push_str(&row("BABE SG2 (zero-shot)", babe));
+    s.push_str(&format!(
+        "\nExpected calibration error on BABE SG2 (10 bins): {babe_ece:.4}.\n\n"
+    ));
+    s.push_str("## Reproduce\n\n```\nmodels/fetch\ncargo build --release\n");
+    s.push_str(&format!(
+        "target/release/slant train loaded --data DIR --hidden {} --seed {}\n```\n",
+        a.hidden, a.seed
+    ));
+    s.push_str(
+        "\nwhere DIR is laid out like the shared data folder. Reproduced on the same machine type and \
+         thread count, the head is byte-identical (seeded shuffling and initialisation).\n",
+    );
+    s
+}
+
+#[derive(Debug, Serialize)]
+struct EvalManifest {
+    slant_version: String,
+    git_commit: String,
+    encoder_sha256: String,
+    head_sha256: Option<String>,
+    data_files: Vec<DataFile>,
+    split: String,
+    seed: u64,
+    threads: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct FoldResult {
+    fold: usize,
+    n: u64,
+    threshold: f32,
+    macro_f1: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct EvalReport {
+    dataset: String,
+    split: String,
+    threshold: Option<f32>,
+    #[serde(flatten)]
+    metrics: BinaryMetrics,
+    ece: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    folds: Vec<FoldResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fold_macro_f1_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fold_macro_f1_sd: Option<f64>,
+    manifest: EvalManifest,
+}
+
+fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
+    let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    let enc = load_encoder(&a.model)?;
+    let bs = a.model.batch_size;
+    let (version, commit) = version_info();
+    let report = match (a.dataset, a.cv) {
+        (LoadedDataset::AnnoLexical, Some(_)) => {
+            bail!("--cv is for --dataset babe; anno-lexical has a fixed train/dev/test split")
+        }
+        (ds, None) => {
+            let (head, head_path) = load_head(&a.model)?;
+            let (rows, path, split) = match ds {
+                LoadedDataset::AnnoLexical => {
+                    let (r, p) = data::anno_lexical(&data_dir, "test")?;
+                    (r, p, "anno-lexical test split".to_string())
+                }
+                LoadedDataset::Babe => {
+                    let (r, p) = data::babe_sg2(&data_dir)?;
+                    (
+                        r,
+                        p,
+                        "all of BABE SG2 (zero-shot: the head never saw BABE)".to_string(),
+                    )
+                }
+            };
+            let x = feats(&enc, &rows, bs, "evaluation set")?;
+            let y = labels(&rows);
+            let p = probs(&head, &x);
+            EvalReport {
+                dataset: dataset_name(ds).into(),
+                split: split.clone(),
+                threshold: Some(head.threshold),
+                metrics: metrics_at(&p, &y, head.threshold),
+                ece: ece_of(&p, &y),
+                folds: Vec::new(),
+                fold_macro_f1_mean: None,
+                fold_macro_f1_sd: None,
+                manifest: EvalManifest {
+                    slant_version: version,
+                    git_commit: commit,
+                    encoder_sha256: enc.weights_sha256().into(),
+                    head_sha256: Some(sha256_file(&head_path)?),
+                    data_files: vec![DataFile::new(&data_dir, &path)?],
+                    split,
+                    seed: a.seed,
+                    threads: threads(),
+                },
+            }
+        }
+        (LoadedDataset::Babe, Some(k)) => {
+            if k < 2 {
+                bail!("--cv needs at least 2 folds");
+            }
+            let (rows, path) = data::babe_sg2(&data_dir)?;
+            let x = feats(&enc, &rows, bs, "BABE SG2")?;
+            let y = labels(&rows);
+            let mut files = vec![DataFile::new(&data_dir, &path)?];
+            let extra = if a.no_anno_lexical {
+                None
+            } else {
+                let (tr, p) = data::anno_lexical(&data_dir, "train")?;
+                files.push(DataFile::new(&data_dir, &p)?);
+                Some((feats(&enc, &tr, bs, "anno-lexical train")?, labels(&tr)))
+            };
+            let fold = train::stratified_folds(&y, k, a.seed);
+            let mut pred = vec![false; y.len()];
+            let mut p_all = vec![0f32; y.len()];
+            let mut folds = Vec::new();
+            for f in 0..k {
+                // Inside the training folds, a stratified 10% (seeded) picks the epoch and threshold.
+                let train_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != f).collect();
+                let ytr_all: Vec<bool> = train_idx.iter().map(|&i| y[i]).collect();
+                let inner =
+                    train::stratified_folds(&ytr_all, 10, a.seed.wrapping_add(f as u64 + 1));
+                let mut xtr = Vec::new();
+                let mut ytr = Vec::new();
+                let mut xdv = Vec::new();
+                let mut ydv = Vec::new();
+                for (j, &i) in train_idx.iter().enumerate() {
+                    if inner[j] == 0 {
+                        xdv.push(x[i].clone());
+                        ydv.push(y[i]);
+                    } else {
+                        xtr.push(x[i].clone());
+                        ytr.push(y[i]);
+                    }
+                }
+                if let Some((ex, ey)) = &extra {
+                    xtr.extend(ex.iter().cloned());
+                    ytr.extend(ey.iter().copied());
+                }
+                let head = train::train_mlp(
+                    &xtr,
+                    &ytr,
+                    Some((&xdv, &ydv)),
+                    &train_opts(a.hidden, a.seed),
+                )?;
+                let (thr, _) = best_threshold(&probs(&head, &xdv), &ydv);
+                let test_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == f).collect();
+                let xt: Vec<Vec<f32>> = test_idx.iter().map(|&i| x[i].clone()).collect();
+                let pt = probs(&head, &xt);
+                for (j, &i) in test_idx.iter().enumerate() {
+                    p_all[i] = pt[j];
+                    pred[i] = pt[j] >= thr;
+                }
+                let m = BinaryMetrics::from_pairs(test_idx.iter().map(|&i| (pred[i], y[i])));
+                eprintln!(
+                    "  fold {f}: n {} threshold {thr:.2} macro-F1 {:.4}",
+                    m.n, m.macro_f1
+                );
+                folds.push(FoldResult {
+                    fold: f,
+                    n: m.n,
+                    threshold: thr,
+                    macro_f1: (m.macro_f1 * 1e6).round() / 1e6,
+                });
+            }
+            let mean = folds.iter().map(|f| f.macro_f1).sum::<f64>() / k as f64;
+            let sd = (folds
+                .iter()
+                .map(|f| (f.macro_f1 - mean).powi(2))
+                .sum::<f64>()
+                / (k as f64 - 1.0))
+                .sqrt();
+            let split = format!(
+                "stratified {k}-fold CV on BABE SG2 (seed {}); each fold trained on the other folds{}; \
+                 threshold and epoch chosen on a stratified 10% of the training folds; metrics pooled over folds",
+                a.seed,
+                if a.no_anno_lexical { "" } else { " plus anno-lexical train" }
+            );
+            EvalReport {
+                dataset: "babe".into(),
+                split: split.clone(),
+                threshold: None,
+                metrics: BinaryMetrics::from_pairs(pred.iter().copied().zip(y.iter().copied())),
+                ece: ece_of(&p_all, &y),
+                folds,
+                fold_macro_f1_mean: Some(mean),
+                fold_macro_f1_sd: Some(sd),
+                manifest: EvalManifest {
+                    slant_version: version,
+                    git_commit: commit,
+                    encoder_sha256: enc.weights_sha256().into(),
+                    head_sha256: None,
+                    data_files: files,
+                    split,
+                    seed: a.seed,
+                    threads: threads(),
+                },
+            }
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Table => {
+            let m = &report.metrics;
+            writeln!(
+                out,
+                "dataset  {}\nsplit    {}",
+                report.dataset, report.split
+            )?;
+            if let Some(t) = report.threshold {
+                writeln!(out, "threshold {t:.2}")?;
+            }
+            writeln!(
+                out,
+                "n {}  TP {}  FP {}  FN {}  TN {}",
+                m.n, m.tp, m.fp, m.fn_, m.tn
+            )?;
+            writeln!(
+                out,
+                "{:<12} {:>9} {:>9} {:>9} {:>8}",
+                "class", "precision", "recall", "F1", "support"
+            )?;
+            for (name, c) in [("loaded", &m.positive), ("not loaded", &m.negative)] {
+                writeln!(
+                    out,
+                    "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>8}",
+                    name, c.precision, c.recall, c.f1, c.support
+                )?;
+            }
+            writeln!(
+                out,
+                "macro-F1 {:.4}  accuracy {:.4}  ECE {:.4}",
+                m.macro_f1, m.accuracy, report.ece
+            )?;
+            if let (Some(mean), Some(sd)) = (report.fold_macro_f1_mean, report.fold_macro_f1_sd) {
+                writeln!(out, "per-fold macro-F1 {mean:.4} ± {sd:.4} (sd)")?;
+            }
+            writeln!(
+                out,
+                "encoder {}  git {}",
+                &report.manifest.encoder_sha256[..12],
+                report.manifest.git_commit
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn dataset_name(d: LoadedDataset) -> &'static str {
+    match d {
+        LoadedDataset::Babe => "babe",
+        LoadedDataset::AnnoLexical => "anno-lexical",
+    }
+}

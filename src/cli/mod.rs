@@ -1,0 +1,46 @@
+//! Command-line interface: argument parsing (clap derive) and the subcommands.
+//!
+//! Exit codes: 0 success; 1 the run finished but some input records could not be read (each
+//! is reported on stderr and in the output's `errors`); 2 the command failed (bad arguments,
+//! missing model or data). A closed stdout (e.g. `| head`) ends the run quietly.
+
+mod args;
+mod commands;
+
+use std::io::Write;
+
+pub use args::Cli;
+use clap::Parser;
+
+/// Entry point of the binary; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        // candle's CPU kernels read RAYON_NUM_THREADS; rayon's global pool is sized the same way.
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global();
+    }
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "error: {e}");
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(err, "  caused by: {cause}");
+            }
+            2
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
