@@ -110,7 +110,7 @@ pub struct ScoreArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ScoreFormat::Table)]
     pub format: ScoreFormat,
-    /// Write the output to FILE instead of stdout (with --format table, the table still goes to stdout).
+    /// Write the output to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// With --format table: also list the N most loaded sentences of each source.

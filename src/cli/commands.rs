@@ -190,11 +190,7 @@ fn run_corpus(
 fn score(a: ScoreArgs) -> Result<i32> {
     let t0 = Instant::now();
     let (scorer, head_sha) = load_scorer(&a.model)?;
-    let mut w = out_writer(if a.format == ScoreFormat::Table {
-        &None
-    } else {
-        &a.out
-    })?;
+    let mut w = out_writer(&a.out)?;
     let mut all_sentences: Vec<SentenceRecord> = Vec::new();
     let mut csv_w = if a.format == ScoreFormat::Csv {
         Some(csv::Writer::from_writer(std::mem::replace(
@@ -364,7 +360,7 @@ fn render_profiles(
             }
         }
     }
-    s
+    s.lines().map(|l| format!("{}\n", l.trim_end())).collect()
 }
 
 fn compare_cmd(a: CompareArgs) -> Result<i32> {

@@ -1,8 +1,8 @@
 //! Command-line interface: argument parsing (clap derive) and the subcommands.
 //!
 //! Exit codes: 0 success; 1 the run finished but some input records could not be read (each
-//! is reported on stderr and in the output's `errors`); 2 the command failed (bad arguments,
-//! missing model or data). A closed stdout (e.g. `| head`) ends the run quietly.
+//! is reported on stderr and in the output's `errors`; an input path that does not exist counts
+//! as such a record); 2 the command failed (bad arguments, missing model, head or data). A closed stdout (e.g. `| head`) ends the run quietly.
 
 mod args;
 mod commands;
