@@ -120,12 +120,28 @@ impl Corpus {
             .articles
             .push(a);
     }
-    /// Profiles sorted by source name.
+    /// Profiles sorted by source name, computed in parallel (each source's bootstrap is
+    /// seeded on its own, so the result does not depend on the thread count).
     pub fn profiles(&self) -> Vec<SourceProfile> {
-        self.sources
-            .iter()
+        use rayon::prelude::*;
+        let sources: Vec<(&String, &SourceSums)> = self.sources.iter().collect();
+        sources
+            .par_iter()
             .map(|(name, sums)| SourceProfile::new(name, sums))
             .collect()
+    }
+
+    /// Fold article summaries into a corpus in parallel: per-thread partial corpora merged
+    /// with `+`. The result equals pushing them one by one (profiles sort articles by id).
+    pub fn from_summaries(summaries: Vec<ArticleSummary>) -> Corpus {
+        use rayon::prelude::*;
+        summaries
+            .into_par_iter()
+            .fold(Corpus::default, |mut c, a| {
+                c.push(a);
+                c
+            })
+            .reduce(Corpus::default, |a, b| a + b)
     }
 }
 
@@ -286,6 +302,11 @@ mod tests {
             }
         }
         let merged = s2 + s1;
+        let parallel = Corpus::from_summaries(arts.iter().rev().cloned().collect());
+        assert_eq!(
+            serde_json::to_string(&fwd.profiles()).unwrap(),
+            serde_json::to_string(&parallel.profiles()).unwrap()
+        );
         assert_eq!(
             serde_json::to_string(&fwd.profiles()).unwrap(),
             serde_json::to_string(&merged.profiles()).unwrap()

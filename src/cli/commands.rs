@@ -163,8 +163,8 @@ fn run_corpus(
         stats.batches += s.batches;
         for a in &scored {
             each(a)?;
-            corpus.push(a.summary.clone());
         }
+        *corpus += Corpus::from_summaries(scored.into_iter().map(|a| a.summary).collect());
         *n_articles += chunk.len();
         chunk.clear();
         Ok(())
