@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use super::eval_args::{EvalAllArgs, EvalSplitterArgs};
+
 /// slant: measure how news outlets frame a story.
 ///
 /// Articles are split into sentences; every sentence goes once through a local transformer
@@ -205,8 +207,26 @@ pub enum EvalCommand {
     ///   slant eval loaded --dataset anno-lexical          # anno-lexical test split
     ///   slant eval loaded --dataset babe                  # zero-shot on all of BABE SG2
     ///   slant eval loaded --dataset babe --cv 5 --format json
+    ///   slant eval loaded --labels my_labels.jsonl        # your own labelled sentences
     #[command(verbatim_doc_comment)]
     Loaded(EvalLoadedArgs),
+    /// Evaluate the sentence splitter: exact-match cases, boundary P/R/F1 with 95% intervals,
+    /// per category, failures.
+    ///
+    /// Examples:
+    ///   slant eval splitter
+    ///   slant eval splitter --cases my_cases.jsonl --format json
+    #[command(verbatim_doc_comment)]
+    Splitter(EvalSplitterArgs),
+    /// Every evaluation the data present allows, into a run directory: results.json (metrics
+    /// with bootstrap 95% intervals; byte-identical on rerun), results.md, manifest.json.
+    ///
+    /// Examples:
+    ///   slant eval all --data DIR --out eval/runs/NAME
+    ///   slant eval all --data DIR --out eval/runs/NAME --results-md eval/RESULTS.md
+    ///   slant eval all --out runs/mine --labels my_labels.jsonl
+    #[command(verbatim_doc_comment)]
+    All(EvalAllArgs),
 }
 
 /// Labelled sets for the loaded-language head.
@@ -222,8 +242,17 @@ pub enum LoadedDataset {
 pub struct EvalLoadedArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    #[arg(long, value_enum)]
-    pub dataset: LoadedDataset,
+    #[arg(
+        long,
+        value_enum,
+        required_unless_present = "labels",
+        conflicts_with = "labels"
+    )]
+    pub dataset: Option<LoadedDataset>,
+    /// Evaluate on your own labelled sentences instead (JSONL or CSV: id, text, label 0|1,
+    /// optional source, article; see README). Span and attribution files are validated only.
+    #[arg(long, value_name = "FILE")]
+    pub labels: Option<PathBuf>,
     /// Stratified K-fold cross-validation on the dataset (BABE only): each fold's head is
     /// trained on the other folds (plus anno-lexical train unless --no-anno-lexical).
     #[arg(long, value_name = "K")]

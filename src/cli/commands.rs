@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -12,14 +12,15 @@ use serde_json::json;
 
 use super::args::*;
 use crate::aggregate::{Corpus, SentenceRecord, SourceProfile};
-use crate::data::{self, LabelledSentence};
+use crate::data;
 use crate::encode::{self, sha256_file, EncodeStats, Encoder};
+use crate::eval::loaded::{ece_of, features as feats, labels, metrics_at, probs, train_opts};
 use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
 use crate::heads::{MlpHead, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
 use crate::pipeline::{Scorer, DEFAULT_CHUNK_ARTICLES};
 use crate::train::{self, TrainOpts};
-use crate::{compare, segment, stats};
+use crate::{compare, segment};
 
 /// Dispatch a parsed command line.
 pub fn run(cli: Cli) -> Result<i32> {
@@ -28,16 +29,22 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Compare(a) => compare_cmd(a),
         Command::Split(a) => split(a),
         Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
-        Command::Eval(EvalCommand::Loaded(a)) => eval_loaded(a),
+        Command::Eval(c) => super::eval_cmd::run(c),
     }
 }
 
-fn threads() -> usize {
+pub(super) fn threads() -> usize {
     rayon::current_num_threads()
 }
 
 /// Find `models/<name>` of the slant checkout: above the current directory or the executable.
 fn find_models_file(name: &str) -> Option<PathBuf> {
+    find_checkout_file(&Path::new("models").join(name))
+}
+
+/// Find `rel` (e.g. `eval/splitter/cases.jsonl`) of the slant checkout: above the current
+/// directory or the executable.
+pub(super) fn find_checkout_file(rel: &Path) -> Option<PathBuf> {
     let mut starts = Vec::new();
     if let Ok(c) = std::env::current_dir() {
         starts.push(c);
@@ -50,16 +57,16 @@ fn find_models_file(name: &str) -> Option<PathBuf> {
     starts
         .iter()
         .flat_map(|s| s.ancestors())
-        .map(|d| d.join("models").join(name))
+        .map(|d| d.join(rel))
         .find(|p| p.is_file())
 }
 
-fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
+pub(super) fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
     let dir = encode::resolve_model_dir(m.model.as_deref())?;
     Encoder::load(&dir).with_context(|| format!("loading the encoder from {}", dir.display()))
 }
 
-fn load_head(m: &ModelArgs) -> Result<(MlpHead, PathBuf)> {
+pub(super) fn load_head(m: &ModelArgs) -> Result<(MlpHead, PathBuf)> {
     let path = match &m.head {
         Some(p) => p.clone(),
         None => find_models_file(LOADED_HEAD_FILE).with_context(|| {
@@ -451,48 +458,6 @@ fn split(a: SplitArgs) -> Result<i32> {
 // ---------------------------------------------------------------------------------------------
 // train / eval
 
-fn texts(v: &[LabelledSentence]) -> Vec<&str> {
-    v.iter().map(|s| s.text.as_str()).collect()
-}
-
-fn labels(v: &[LabelledSentence]) -> Vec<bool> {
-    v.iter().map(|s| s.label).collect()
-}
-
-fn feats(enc: &Encoder, v: &[LabelledSentence], batch: usize, what: &str) -> Result<Vec<Vec<f32>>> {
-    let t0 = Instant::now();
-    let cache = train::cache_dir();
-    let f = train::embed_cached(enc, &texts(v), batch, Some(&cache))?;
-    eprintln!(
-        "  features of {what}: {} sentences in {:.1}s",
-        v.len(),
-        t0.elapsed().as_secs_f64()
-    );
-    Ok(f)
-}
-
-fn probs(head: &MlpHead, x: &[Vec<f32>]) -> Vec<f32> {
-    use rayon::prelude::*;
-    x.par_iter().map(|r| head.prob(r)).collect()
-}
-
-fn metrics_at(p: &[f32], gold: &[bool], t: f32) -> BinaryMetrics {
-    BinaryMetrics::from_pairs(p.iter().zip(gold).map(|(&p, &g)| (p >= t, g)))
-}
-
-fn ece_of(p: &[f32], gold: &[bool]) -> f64 {
-    let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
-    stats::ece(&p64, gold, 10)
-}
-
-fn train_opts(hidden: usize, seed: u64) -> TrainOpts {
-    TrainOpts {
-        hidden,
-        seed,
-        ..TrainOpts::default()
-    }
-}
-
 fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
     let t0 = Instant::now();
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
@@ -662,253 +627,4 @@ fn model_card(
          thread count, the head is byte-identical (seeded shuffling and initialisation).\n",
     );
     s
-}
-
-#[derive(Debug, Serialize)]
-struct EvalManifest {
-    slant_version: String,
-    git_commit: String,
-    encoder_sha256: String,
-    head_sha256: Option<String>,
-    data_files: Vec<DataFile>,
-    split: String,
-    seed: u64,
-    threads: usize,
-}
-
-#[derive(Debug, Serialize)]
-struct FoldResult {
-    fold: usize,
-    n: u64,
-    threshold: f32,
-    macro_f1: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct EvalReport {
-    dataset: String,
-    split: String,
-    threshold: Option<f32>,
-    #[serde(flatten)]
-    metrics: BinaryMetrics,
-    ece: f64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    folds: Vec<FoldResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fold_macro_f1_mean: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fold_macro_f1_sd: Option<f64>,
-    manifest: EvalManifest,
-}
-
-fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
-    let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
-    let enc = load_encoder(&a.model)?;
-    let bs = a.model.batch_size;
-    let (version, commit) = version_info();
-    let report = match (a.dataset, a.cv) {
-        (LoadedDataset::AnnoLexical, Some(_)) => {
-            bail!("--cv is for --dataset babe; anno-lexical has a fixed train/dev/test split")
-        }
-        (ds, None) => {
-            let (head, head_path) = load_head(&a.model)?;
-            let (rows, path, split) = match ds {
-                LoadedDataset::AnnoLexical => {
-                    let (r, p) = data::anno_lexical(&data_dir, "test")?;
-                    (r, p, "anno-lexical test split".to_string())
-                }
-                LoadedDataset::Babe => {
-                    let (r, p) = data::babe_sg2(&data_dir)?;
-                    (
-                        r,
-                        p,
-                        "all of BABE SG2 (zero-shot: the head never saw BABE)".to_string(),
-                    )
-                }
-            };
-            let x = feats(&enc, &rows, bs, "evaluation set")?;
-            let y = labels(&rows);
-            let p = probs(&head, &x);
-            EvalReport {
-                dataset: dataset_name(ds).into(),
-                split: split.clone(),
-                threshold: Some(head.threshold),
-                metrics: metrics_at(&p, &y, head.threshold),
-                ece: ece_of(&p, &y),
-                folds: Vec::new(),
-                fold_macro_f1_mean: None,
-                fold_macro_f1_sd: None,
-                manifest: EvalManifest {
-                    slant_version: version,
-                    git_commit: commit,
-                    encoder_sha256: enc.weights_sha256().into(),
-                    head_sha256: Some(sha256_file(&head_path)?),
-                    data_files: vec![DataFile::new(&data_dir, &path)?],
-                    split,
-                    seed: a.seed,
-                    threads: threads(),
-                },
-            }
-        }
-        (LoadedDataset::Babe, Some(k)) => {
-            if k < 2 {
-                bail!("--cv needs at least 2 folds");
-            }
-            let (rows, path) = data::babe_sg2(&data_dir)?;
-            let x = feats(&enc, &rows, bs, "BABE SG2")?;
-            let y = labels(&rows);
-            let mut files = vec![DataFile::new(&data_dir, &path)?];
-            let extra = if a.no_anno_lexical {
-                None
-            } else {
-                let (tr, p) = data::anno_lexical(&data_dir, "train")?;
-                files.push(DataFile::new(&data_dir, &p)?);
-                Some((feats(&enc, &tr, bs, "anno-lexical train")?, labels(&tr)))
-            };
-            let fold = train::stratified_folds(&y, k, a.seed);
-            let mut pred = vec![false; y.len()];
-            let mut p_all = vec![0f32; y.len()];
-            let mut folds = Vec::new();
-            for f in 0..k {
-                // Inside the training folds, a stratified 10% (seeded) picks the epoch and threshold.
-                let train_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != f).collect();
-                let ytr_all: Vec<bool> = train_idx.iter().map(|&i| y[i]).collect();
-                let inner =
-                    train::stratified_folds(&ytr_all, 10, a.seed.wrapping_add(f as u64 + 1));
-                let mut xtr = Vec::new();
-                let mut ytr = Vec::new();
-                let mut xdv = Vec::new();
-                let mut ydv = Vec::new();
-                for (j, &i) in train_idx.iter().enumerate() {
-                    if inner[j] == 0 {
-                        xdv.push(x[i].clone());
-                        ydv.push(y[i]);
-                    } else {
-                        xtr.push(x[i].clone());
-                        ytr.push(y[i]);
-                    }
-                }
-                if let Some((ex, ey)) = &extra {
-                    xtr.extend(ex.iter().cloned());
-                    ytr.extend(ey.iter().copied());
-                }
-                let head = train::train_mlp(
-                    &xtr,
-                    &ytr,
-                    Some((&xdv, &ydv)),
-                    &train_opts(a.hidden, a.seed),
-                )?;
-                let (thr, _) = best_threshold(&probs(&head, &xdv), &ydv);
-                let test_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == f).collect();
-                let xt: Vec<Vec<f32>> = test_idx.iter().map(|&i| x[i].clone()).collect();
-                let pt = probs(&head, &xt);
-                for (j, &i) in test_idx.iter().enumerate() {
-                    p_all[i] = pt[j];
-                    pred[i] = pt[j] >= thr;
-                }
-                let m = BinaryMetrics::from_pairs(test_idx.iter().map(|&i| (pred[i], y[i])));
-                eprintln!(
-                    "  fold {f}: n {} threshold {thr:.2} macro-F1 {:.4}",
-                    m.n, m.macro_f1
-                );
-                folds.push(FoldResult {
-                    fold: f,
-                    n: m.n,
-                    threshold: thr,
-                    macro_f1: (m.macro_f1 * 1e6).round() / 1e6,
-                });
-            }
-            let mean = folds.iter().map(|f| f.macro_f1).sum::<f64>() / k as f64;
-            let sd = (folds
-                .iter()
-                .map(|f| (f.macro_f1 - mean).powi(2))
-                .sum::<f64>()
-                / (k as f64 - 1.0))
-                .sqrt();
-            let split = format!(
-                "stratified {k}-fold CV on BABE SG2 (seed {}); each fold trained on the other folds{}; \
-                 threshold and epoch chosen on a stratified 10% of the training folds; metrics pooled over folds",
-                a.seed,
-                if a.no_anno_lexical { "" } else { " plus anno-lexical train" }
-            );
-            EvalReport {
-                dataset: "babe".into(),
-                split: split.clone(),
-                threshold: None,
-                metrics: BinaryMetrics::from_pairs(pred.iter().copied().zip(y.iter().copied())),
-                ece: ece_of(&p_all, &y),
-                folds,
-                fold_macro_f1_mean: Some(mean),
-                fold_macro_f1_sd: Some(sd),
-                manifest: EvalManifest {
-                    slant_version: version,
-                    git_commit: commit,
-                    encoder_sha256: enc.weights_sha256().into(),
-                    head_sha256: None,
-                    data_files: files,
-                    split,
-                    seed: a.seed,
-                    threads: threads(),
-                },
-            }
-        }
-    };
-    let mut out = std::io::stdout().lock();
-    match a.format {
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &report)?;
-            out.write_all(b"\n")?;
-        }
-        ReportFormat::Table => {
-            let m = &report.metrics;
-            writeln!(
-                out,
-                "dataset  {}\nsplit    {}",
-                report.dataset, report.split
-            )?;
-            if let Some(t) = report.threshold {
-                writeln!(out, "threshold {t:.2}")?;
-            }
-            writeln!(
-                out,
-                "n {}  TP {}  FP {}  FN {}  TN {}",
-                m.n, m.tp, m.fp, m.fn_, m.tn
-            )?;
-            writeln!(
-                out,
-                "{:<12} {:>9} {:>9} {:>9} {:>8}",
-                "class", "precision", "recall", "F1", "support"
-            )?;
-            for (name, c) in [("loaded", &m.positive), ("not loaded", &m.negative)] {
-                writeln!(
-                    out,
-                    "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>8}",
-                    name, c.precision, c.recall, c.f1, c.support
-                )?;
-            }
-            writeln!(
-                out,
-                "macro-F1 {:.4}  accuracy {:.4}  ECE {:.4}",
-                m.macro_f1, m.accuracy, report.ece
-            )?;
-            if let (Some(mean), Some(sd)) = (report.fold_macro_f1_mean, report.fold_macro_f1_sd) {
-                writeln!(out, "per-fold macro-F1 {mean:.4} ± {sd:.4} (sd)")?;
-            }
-            writeln!(
-                out,
-                "encoder {}  git {}",
-                &report.manifest.encoder_sha256[..12],
-                report.manifest.git_commit
-            )?;
-        }
-    }
-    out.flush()?;
-    Ok(0)
-}
-
-fn dataset_name(d: LoadedDataset) -> &'static str {
-    match d {
-        LoadedDataset::Babe => "babe",
-        LoadedDataset::AnnoLexical => "anno-lexical",
-    }
 }

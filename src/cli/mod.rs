@@ -6,6 +6,8 @@
 
 mod args;
 mod commands;
+mod eval_args;
+mod eval_cmd;
 
 use std::io::Write;
 

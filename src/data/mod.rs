@@ -15,6 +15,9 @@ pub struct LabelledSentence {
     pub text: String,
     pub label: bool,
     pub outlet: Option<String>,
+    /// The article the sentence comes from, when the dataset says (BABE: `news_link`). Used as
+    /// the resampling unit of evaluation bootstraps; `None` makes the sentence its own unit.
+    pub article: Option<String>,
     /// Words marked as biased by annotators (BABE only).
     pub biased_words: Vec<String>,
 }
@@ -98,6 +101,7 @@ pub fn anno_lexical(data: &Path, split: &str) -> Result<(Vec<LabelledSentence>, 
             text: t,
             label,
             outlet: v["source_name"].as_str().map(str::to_string),
+            article: None,
             biased_words: Vec::new(),
         });
     }
@@ -133,6 +137,7 @@ pub fn babe_csv(path: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
         col("label_bias")?,
         col("biased_words")?,
     );
+    let ai = headers.iter().position(|h| h == "news_link");
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
         let rec =
@@ -147,6 +152,10 @@ pub fn babe_csv(path: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
             text: rec.get(ti).unwrap_or("").to_string(),
             label,
             outlet: rec.get(oi).map(str::to_string).filter(|s| !s.is_empty()),
+            article: ai
+                .and_then(|a| rec.get(a))
+                .map(str::to_string)
+                .filter(|s| !s.is_empty()),
             biased_words: parse_word_list(rec.get(wi).unwrap_or("")),
         });
     }
@@ -212,5 +221,6 @@ mod tests {
         assert!(rows[0].label && !rows[1].label);
         assert_eq!(rows[0].outlet.as_deref(), Some("Fox News"));
         assert_eq!(rows[0].biased_words, vec!["claim"]);
+        assert_eq!(rows[0].article.as_deref(), Some("u"));
     }
 }

@@ -1,6 +1,17 @@
 //! Evaluation: confusion counts, P/R/F1 per class, macro-F1, and the run manifest that makes a
 //! figure citable (encoder and head checksums, data files and their checksums, split, seed,
 //! git commit).
+//!
+//! * [`ci`]: document-bootstrap confidence intervals of the metrics;
+//! * [`loaded`]: the loaded-language head on a labelled set or in k-fold CV;
+//! * [`labels`]: a user's own labelled files (sentence, span and attribution labels);
+//! * [`runs`]: `slant eval all`, every evaluation into `results.json`, `results.md` and
+//!   `manifest.json`.
+
+pub mod ci;
+pub mod labels;
+pub mod loaded;
+pub mod runs;
 
 use std::path::Path;
 

@@ -1,0 +1,349 @@
+//! `slant eval loaded`, `slant eval splitter` and `slant eval all`. The evaluation logic lives in
+//! the library ([`crate::eval`]); this file resolves files and prints.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+
+use super::args::*;
+use super::commands::{find_checkout_file, load_encoder, load_head, threads};
+use crate::data;
+use crate::encode::sha256_file;
+use crate::eval::labels::{self, Labels};
+use crate::eval::loaded::{self, CvOpts, EvalManifest, EvalReport};
+use crate::eval::runs::{self, shown_path, Models, RunConfig};
+use crate::eval::{version_info, DataFile};
+use crate::segment::eval as seg_eval;
+
+/// Dispatch `slant eval ...`.
+pub fn run(cmd: EvalCommand) -> Result<i32> {
+    match cmd {
+        EvalCommand::Loaded(a) => eval_loaded(a),
+        EvalCommand::Splitter(a) => eval_splitter(a),
+        EvalCommand::All(a) => eval_all(a),
+    }
+}
+
+const CASES_FILE: &str = "eval/splitter/cases.jsonl";
+
+/// The splitter case file: `--cases`, else `eval/splitter/cases.jsonl` of the checkout. Returns
+/// the path and how reports show it.
+fn resolve_cases(explicit: Option<&Path>) -> Result<(PathBuf, String)> {
+    match explicit {
+        Some(p) => Ok((p.to_path_buf(), shown_path(p))),
+        None => find_checkout_file(Path::new(CASES_FILE))
+            .map(|p| (p, CASES_FILE.to_string()))
+            .with_context(|| {
+                format!(
+                    "{CASES_FILE} was not found above the current directory or the executable; \
+                     pass --cases FILE"
+                )
+            }),
+    }
+}
+
+fn eval_splitter(a: EvalSplitterArgs) -> Result<i32> {
+    let (path, _) = resolve_cases(a.cases.as_deref())?;
+    let cases = seg_eval::load_cases(&path)?;
+    let mut v = runs::splitter_results(&cases, a.reps, a.seed);
+    runs::round_floats(&mut v);
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &v)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Table => {
+            let c = &v["counts"];
+            let est = |k: &str| {
+                let m = &v["metrics"][k];
+                let ci = m["ci"]
+                    .as_array()
+                    .map(|a| {
+                        format!(
+                            " [{:.3}, {:.3}]",
+                            a[0].as_f64().unwrap_or(0.0),
+                            a[1].as_f64().unwrap_or(0.0)
+                        )
+                    })
+                    .unwrap_or_default();
+                format!("{:.3}{ci}", m["value"].as_f64().unwrap_or(f64::NAN))
+            };
+            writeln!(out, "cases      {}", path.display())?;
+            writeln!(
+                out,
+                "exact      {}/{} = {}",
+                c["exact"],
+                v["cases"],
+                est("exact_match")
+            )?;
+            writeln!(
+                out,
+                "boundaries P {}  R {}  F1 {}  (tp {}, fp {}, fn {})",
+                est("boundary_precision"),
+                est("boundary_recall"),
+                est("boundary_f1"),
+                c["boundary_tp"],
+                c["boundary_fp"],
+                c["boundary_fn"]
+            )?;
+            writeln!(
+                out,
+                "95% intervals: bootstrap over cases ({} resamples, seed {})",
+                a.reps, a.seed
+            )?;
+            writeln!(out, "{:<14} {:>5} {:>5}", "category", "exact", "cases")?;
+            for (cat, x) in v["per_category"].as_object().into_iter().flatten() {
+                writeln!(out, "{:<14} {:>5} {:>5}", cat, x["exact"], x["cases"])?;
+            }
+            for f in v["failures"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "FAIL {} ({})\n  expected {}\n  got      {}",
+                    f["id"].as_str().unwrap_or(""),
+                    f["category"].as_str().unwrap_or(""),
+                    f["expected"],
+                    f["got"]
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn dataset_name(d: LoadedDataset) -> &'static str {
+    match d {
+        LoadedDataset::Babe => "babe",
+        LoadedDataset::AnnoLexical => "anno-lexical",
+    }
+}
+
+fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
+    let enc_needed = || load_encoder(&a.model);
+    let bs = a.model.batch_size;
+    let (version, commit) = version_info();
+    let manifest = |enc_sha: &str, head_sha, files, split: &str| EvalManifest {
+        slant_version: version.clone(),
+        git_commit: commit.clone(),
+        encoder_sha256: enc_sha.to_string(),
+        head_sha256: head_sha,
+        data_files: files,
+        split: split.to_string(),
+        seed: a.seed,
+        threads: threads(),
+    };
+    let report = if let Some(path) = &a.labels {
+        if a.cv.is_some() {
+            bail!(
+                "--cv is for --dataset babe; a --labels file is evaluated with the committed head"
+            );
+        }
+        let rows = match labels::load(path)? {
+            Labels::Sentences(rows) => rows,
+            other => bail!(
+                "{}: {} {} records are valid, but `eval loaded` scores sentence labels \
+                 ({{\"id\",\"text\",\"label\":0|1}}); {} evaluation runs once the {} head exists",
+                path.display(),
+                other.len(),
+                other.kind(),
+                other.kind(),
+                if other.kind() == "spans" {
+                    "loaded-span"
+                } else {
+                    "attribution"
+                }
+            ),
+        };
+        let enc = enc_needed()?;
+        let (head, head_path) = load_head(&a.model)?;
+        let x = loaded::features(&enc, &rows, bs, "labelled file")?;
+        let outcome = loaded::evaluate_head(&head, &x, &loaded::labels(&rows));
+        let split = format!("every sentence of {}", path.display());
+        let file = DataFile {
+            path: path.to_string_lossy().replace('\\', "/"),
+            sha256: sha256_file(path)?,
+        };
+        let m = manifest(
+            enc.weights_sha256(),
+            Some(sha256_file(&head_path)?),
+            vec![file],
+            &split,
+        );
+        EvalReport::new("labels", &split, outcome, m)
+    } else {
+        let ds = a.dataset.context("pass --dataset or --labels")?;
+        let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+        match (ds, a.cv) {
+            (LoadedDataset::AnnoLexical, Some(_)) => {
+                bail!("--cv is for --dataset babe; anno-lexical has a fixed train/dev/test split")
+            }
+            (ds, None) => {
+                let enc = enc_needed()?;
+                let (head, head_path) = load_head(&a.model)?;
+                let (rows, path, split) = match ds {
+                    LoadedDataset::AnnoLexical => {
+                        let (r, p) = data::anno_lexical(&data_dir, "test")?;
+                        (r, p, "anno-lexical test split".to_string())
+                    }
+                    LoadedDataset::Babe => {
+                        let (r, p) = data::babe_sg2(&data_dir)?;
+                        (
+                            r,
+                            p,
+                            "all of BABE SG2 (zero-shot: the head never saw BABE)".to_string(),
+                        )
+                    }
+                };
+                let x = loaded::features(&enc, &rows, bs, "evaluation set")?;
+                let outcome = loaded::evaluate_head(&head, &x, &loaded::labels(&rows));
+                let m = manifest(
+                    enc.weights_sha256(),
+                    Some(sha256_file(&head_path)?),
+                    vec![DataFile::new(&data_dir, &path)?],
+                    &split,
+                );
+                EvalReport::new(dataset_name(ds), &split, outcome, m)
+            }
+            (LoadedDataset::Babe, Some(k)) => {
+                if k < 2 {
+                    bail!("--cv needs at least 2 folds");
+                }
+                let enc = enc_needed()?;
+                let (rows, path) = data::babe_sg2(&data_dir)?;
+                let x = loaded::features(&enc, &rows, bs, "BABE SG2")?;
+                let y = loaded::labels(&rows);
+                let mut files = vec![DataFile::new(&data_dir, &path)?];
+                let extra = if a.no_anno_lexical {
+                    None
+                } else {
+                    let (tr, p) = data::anno_lexical(&data_dir, "train")?;
+                    files.push(DataFile::new(&data_dir, &p)?);
+                    Some((
+                        loaded::features(&enc, &tr, bs, "anno-lexical train")?,
+                        loaded::labels(&tr),
+                    ))
+                };
+                let opts = CvOpts {
+                    k,
+                    seed: a.seed,
+                    hidden: a.hidden,
+                };
+                let extra_ref = extra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
+                let outcome = loaded::cross_validate(&x, &y, extra_ref, &opts)?;
+                let split = loaded::cv_split(
+                    &opts,
+                    "BABE SG2",
+                    (!a.no_anno_lexical).then_some("anno-lexical train"),
+                );
+                let m = manifest(enc.weights_sha256(), None, files, &split);
+                EvalReport::new("babe", &split, outcome, m)
+            }
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &report)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Table => out.write_all(report.table().as_bytes())?,
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// The command line of a run as reports show it: `DIR` for the data folder, file names for
+/// labelled files, relative paths as given.
+fn shown_command(a: &EvalAllArgs, cases_shown: &str) -> String {
+    let mut c = String::from("slant eval all");
+    if a.data.data.is_some() {
+        c += " --data DIR";
+    }
+    c += &format!(" --out {}", shown_path(&a.out));
+    if let Some(p) = &a.results_md {
+        c += &format!(" --results-md {}", shown_path(p));
+    }
+    for l in &a.labels {
+        c += &format!(" --labels {}", shown_path(l));
+    }
+    if a.cases.is_some() {
+        c += &format!(" --cases {cases_shown}");
+    }
+    if a.reps != crate::eval::ci::DEFAULT_REPS {
+        c += &format!(" --reps {}", a.reps);
+    }
+    if a.seed != crate::eval::ci::DEFAULT_SEED {
+        c += &format!(" --seed {}", a.seed);
+    }
+    if a.cv != 5 {
+        c += &format!(" --cv {}", a.cv);
+    }
+    if a.cv_seed != 13 {
+        c += &format!(" --cv-seed {}", a.cv_seed);
+    }
+    if a.hidden != 256 {
+        c += &format!(" --hidden {}", a.hidden);
+    }
+    c
+}
+
+fn eval_all(a: EvalAllArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    if a.cv < 2 {
+        bail!("--cv needs at least 2 folds");
+    }
+    let (cases, cases_shown) = match resolve_cases(a.cases.as_deref()) {
+        Ok(c) => c,
+        Err(_) => (PathBuf::from(CASES_FILE), CASES_FILE.to_string()),
+    };
+    let data = match &a.data.data {
+        Some(d) if !d.is_dir() => bail!("data folder {} does not exist", d.display()),
+        d => d.clone(),
+    };
+    for l in &a.labels {
+        // Fail early, before any encoding, on a malformed labelled file.
+        labels::load(l)?;
+    }
+    let encoder = load_encoder(&a.model).map_err(|e| format!("no encoder: {e:#}"));
+    let head = load_head(&a.model)
+        .and_then(|(h, p)| Ok((h, sha256_file(&p)?, shown_path(&p))))
+        .map_err(|e| format!("no loaded head: {e:#}"));
+    let cfg = RunConfig {
+        data,
+        labels: a.labels.clone(),
+        cases,
+        command: shown_command(&a, &cases_shown),
+        cases_shown,
+        reps: a.reps,
+        seed: a.seed,
+        cv: CvOpts {
+            k: a.cv,
+            seed: a.cv_seed,
+            hidden: a.hidden,
+        },
+        batch_size: a.model.batch_size.max(1),
+    };
+    let models = Models { encoder, head };
+    let files = runs::run(&cfg, &models, threads())?;
+    runs::write(&a.out, &files)?;
+    if let Some(md) = &a.results_md {
+        if let Some(dir) = md.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(md, &files.results_md)
+            .with_context(|| format!("writing {}", md.display()))?;
+    }
+    eprintln!(
+        "wrote {}/{{results.json,results.md,manifest.json}}{} ({} skipped) in {:.1}s",
+        a.out.display(),
+        a.results_md
+            .as_ref()
+            .map_or(String::new(), |p| format!(" and {}", p.display())),
+        files.skipped.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}

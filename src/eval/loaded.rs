@@ -1,0 +1,367 @@
+//! Evaluation of the loaded-language sentence head, shared by `slant eval loaded` and
+//! `slant eval all`: a fixed head on a labelled set ([`evaluate_head`]) or stratified k-fold
+//! cross-validation that trains one head per fold ([`cross_validate`]).
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{best_threshold, BinaryMetrics, DataFile};
+use crate::data::LabelledSentence;
+use crate::encode::Encoder;
+use crate::heads::MlpHead;
+use crate::train::{self, TrainOpts};
+use crate::{stats, Result};
+
+/// Cached encoder features of `rows` (see [`train::embed_cached`]); prints the time on stderr.
+pub fn features(
+    enc: &Encoder,
+    rows: &[LabelledSentence],
+    batch: usize,
+    what: &str,
+) -> Result<Vec<Vec<f32>>> {
+    let t0 = Instant::now();
+    let cache = train::cache_dir();
+    let texts: Vec<&str> = rows.iter().map(|s| s.text.as_str()).collect();
+    let f = train::embed_cached(enc, &texts, batch, Some(&cache))?;
+    eprintln!(
+        "  features of {what}: {} sentences in {:.1}s",
+        rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(f)
+}
+
+/// Gold labels of `rows`.
+pub fn labels(rows: &[LabelledSentence]) -> Vec<bool> {
+    rows.iter().map(|s| s.label).collect()
+}
+
+/// The head's probabilities, in input order (parallel, deterministic).
+pub fn probs(head: &MlpHead, x: &[Vec<f32>]) -> Vec<f32> {
+    use rayon::prelude::*;
+    x.par_iter().map(|r| head.prob(r)).collect()
+}
+
+/// Metrics of thresholding `p` at `t`.
+pub fn metrics_at(p: &[f32], gold: &[bool], t: f32) -> BinaryMetrics {
+    BinaryMetrics::from_pairs(p.iter().zip(gold).map(|(&p, &g)| (p >= t, g)))
+}
+
+/// Expected calibration error with 10 bins.
+pub fn ece_of(p: &[f32], gold: &[bool]) -> f64 {
+    let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
+    stats::ece(&p64, gold, 10)
+}
+
+/// Training options of the loaded head with `hidden` units and `seed`.
+pub fn train_opts(hidden: usize, seed: u64) -> TrainOpts {
+    TrainOpts {
+        hidden,
+        seed,
+        ..TrainOpts::default()
+    }
+}
+
+/// Per-item predictions of an evaluation (CV: out-of-fold).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Predictions {
+    pub prob: Vec<f32>,
+    pub pred: Vec<bool>,
+    pub gold: Vec<bool>,
+}
+
+/// One fold of a cross-validation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FoldResult {
+    pub fold: usize,
+    pub n: u64,
+    pub threshold: f32,
+    pub macro_f1: f64,
+}
+
+/// What an evaluation of the loaded head found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedOutcome {
+    /// The head's threshold (`None` for CV: one per fold).
+    pub threshold: Option<f32>,
+    pub metrics: BinaryMetrics,
+    pub ece: f64,
+    pub folds: Vec<FoldResult>,
+    pub fold_macro_f1_mean: Option<f64>,
+    pub fold_macro_f1_sd: Option<f64>,
+    pub predictions: Predictions,
+}
+
+/// A fixed head on features `x` with gold labels `y`.
+pub fn evaluate_head(head: &MlpHead, x: &[Vec<f32>], y: &[bool]) -> LoadedOutcome {
+    let p = probs(head, x);
+    let pred: Vec<bool> = p.iter().map(|&v| v >= head.threshold).collect();
+    LoadedOutcome {
+        threshold: Some(head.threshold),
+        metrics: metrics_at(&p, y, head.threshold),
+        ece: ece_of(&p, y),
+        folds: Vec::new(),
+        fold_macro_f1_mean: None,
+        fold_macro_f1_sd: None,
+        predictions: Predictions {
+            prob: p,
+            pred,
+            gold: y.to_vec(),
+        },
+    }
+}
+
+/// Options of [`cross_validate`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CvOpts {
+    /// Number of folds (at least 2).
+    pub k: usize,
+    /// Seed of the folds and of training.
+    pub seed: u64,
+    /// Hidden units of the heads.
+    pub hidden: usize,
+}
+
+/// Description of the CV protocol, as written in reports.
+pub fn cv_split(opts: &CvOpts, dataset: &str, with_extra: Option<&str>) -> String {
+    format!(
+        "stratified {}-fold CV on {dataset} (seed {}); each fold trained on the other folds{}; \
+         threshold and epoch chosen on a stratified 10% of the training folds; metrics pooled over folds",
+        opts.k,
+        opts.seed,
+        with_extra.map_or(String::new(), |e| format!(" plus {e}"))
+    )
+}
+
+/// Stratified k-fold CV: each fold's head is trained on the other folds (plus `extra`
+/// training data when given); inside the training folds a seeded stratified 10% picks the
+/// epoch (early stopping) and the threshold. Metrics are pooled over the out-of-fold
+/// predictions. Per-fold lines go to stderr.
+pub fn cross_validate(
+    x: &[Vec<f32>],
+    y: &[bool],
+    extra: Option<(&[Vec<f32>], &[bool])>,
+    opts: &CvOpts,
+) -> Result<LoadedOutcome> {
+    let k = opts.k;
+    if k < 2 {
+        return Err(crate::Error::Input("--cv needs at least 2 folds".into()));
+    }
+    let fold = train::stratified_folds(y, k, opts.seed);
+    let mut pred = vec![false; y.len()];
+    let mut p_all = vec![0f32; y.len()];
+    let mut folds = Vec::new();
+    for f in 0..k {
+        let train_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != f).collect();
+        let ytr_all: Vec<bool> = train_idx.iter().map(|&i| y[i]).collect();
+        let inner = train::stratified_folds(&ytr_all, 10, opts.seed.wrapping_add(f as u64 + 1));
+        let (mut xtr, mut ytr, mut xdv, mut ydv) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (j, &i) in train_idx.iter().enumerate() {
+            if inner[j] == 0 {
+                xdv.push(x[i].clone());
+                ydv.push(y[i]);
+            } else {
+                xtr.push(x[i].clone());
+                ytr.push(y[i]);
+            }
+        }
+        if let Some((ex, ey)) = extra {
+            xtr.extend(ex.iter().cloned());
+            ytr.extend(ey.iter().copied());
+        }
+        let head = train::train_mlp(
+            &xtr,
+            &ytr,
+            Some((&xdv, &ydv)),
+            &train_opts(opts.hidden, opts.seed),
+        )?;
+        let (thr, _) = best_threshold(&probs(&head, &xdv), &ydv);
+        let test_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == f).collect();
+        let xt: Vec<Vec<f32>> = test_idx.iter().map(|&i| x[i].clone()).collect();
+        let pt = probs(&head, &xt);
+        for (j, &i) in test_idx.iter().enumerate() {
+            p_all[i] = pt[j];
+            pred[i] = pt[j] >= thr;
+        }
+        let m = BinaryMetrics::from_pairs(test_idx.iter().map(|&i| (pred[i], y[i])));
+        eprintln!(
+            "  fold {f}: n {} threshold {thr:.2} macro-F1 {:.4}",
+            m.n, m.macro_f1
+        );
+        folds.push(FoldResult {
+            fold: f,
+            n: m.n,
+            threshold: thr,
+            macro_f1: (m.macro_f1 * 1e6).round() / 1e6,
+        });
+    }
+    let mean = folds.iter().map(|f| f.macro_f1).sum::<f64>() / k as f64;
+    let sd = (folds
+        .iter()
+        .map(|f| (f.macro_f1 - mean).powi(2))
+        .sum::<f64>()
+        / (k as f64 - 1.0))
+        .sqrt();
+    Ok(LoadedOutcome {
+        threshold: None,
+        metrics: BinaryMetrics::from_pairs(pred.iter().copied().zip(y.iter().copied())),
+        ece: ece_of(&p_all, y),
+        folds,
+        fold_macro_f1_mean: Some(mean),
+        fold_macro_f1_sd: Some(sd),
+        predictions: Predictions {
+            prob: p_all,
+            pred,
+            gold: y.to_vec(),
+        },
+    })
+}
+
+/// Manifest of `slant eval loaded`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalManifest {
+    pub slant_version: String,
+    pub git_commit: String,
+    pub encoder_sha256: String,
+    pub head_sha256: Option<String>,
+    pub data_files: Vec<DataFile>,
+    pub split: String,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+/// The JSON report of `slant eval loaded --format json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub dataset: String,
+    pub split: String,
+    pub threshold: Option<f32>,
+    #[serde(flatten)]
+    pub metrics: BinaryMetrics,
+    pub ece: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub folds: Vec<FoldResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold_macro_f1_mean: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fold_macro_f1_sd: Option<f64>,
+    pub manifest: EvalManifest,
+}
+
+impl EvalReport {
+    /// Report of `outcome` on `dataset` / `split`.
+    pub fn new(dataset: &str, split: &str, outcome: LoadedOutcome, manifest: EvalManifest) -> Self {
+        Self {
+            dataset: dataset.into(),
+            split: split.into(),
+            threshold: outcome.threshold,
+            metrics: outcome.metrics,
+            ece: outcome.ece,
+            folds: outcome.folds,
+            fold_macro_f1_mean: outcome.fold_macro_f1_mean,
+            fold_macro_f1_sd: outcome.fold_macro_f1_sd,
+            manifest,
+        }
+    }
+
+    /// The human table of `slant eval loaded`.
+    pub fn table(&self) -> String {
+        let m = &self.metrics;
+        let mut s = format!("dataset  {}\nsplit    {}\n", self.dataset, self.split);
+        if let Some(t) = self.threshold {
+            s += &format!("threshold {t:.2}\n");
+        }
+        s += &format!(
+            "n {}  TP {}  FP {}  FN {}  TN {}\n",
+            m.n, m.tp, m.fp, m.fn_, m.tn
+        );
+        s += &format!(
+            "{:<12} {:>9} {:>9} {:>9} {:>8}\n",
+            "class", "precision", "recall", "F1", "support"
+        );
+        for (name, c) in [("loaded", &m.positive), ("not loaded", &m.negative)] {
+            s += &format!(
+                "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>8}\n",
+                name, c.precision, c.recall, c.f1, c.support
+            );
+        }
+        s += &format!(
+            "macro-F1 {:.4}  accuracy {:.4}  ECE {:.4}\n",
+            m.macro_f1, m.accuracy, self.ece
+        );
+        if let (Some(mean), Some(sd)) = (self.fold_macro_f1_mean, self.fold_macro_f1_sd) {
+            s += &format!("per-fold macro-F1 {mean:.4} ± {sd:.4} (sd)\n");
+        }
+        s += &format!(
+            "encoder {}  git {}\n",
+            &self.manifest.encoder_sha256[..12.min(self.manifest.encoder_sha256.len())],
+            self.manifest.git_commit
+        );
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two clusters in 4 dimensions, labelled by cluster.
+    fn blobs(n: usize) -> (Vec<Vec<f32>>, Vec<bool>) {
+        let mut x = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..n {
+            let pos = i % 3 == 0;
+            let s = if pos { 1.0 } else { -1.0 };
+            let j = (i % 7) as f32 / 10.0;
+            x.push(vec![s + j, s - j, j, -j]);
+            y.push(pos);
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn cross_validation_is_seeded_and_pooled() {
+        let (x, y) = blobs(60);
+        let opts = CvOpts {
+            k: 3,
+            seed: 7,
+            hidden: 0,
+        };
+        let a = cross_validate(&x, &y, None, &opts).unwrap();
+        assert_eq!(a, cross_validate(&x, &y, None, &opts).unwrap());
+        assert_eq!(a.metrics.n, 60);
+        assert_eq!(a.folds.len(), 3);
+        assert_eq!(a.folds.iter().map(|f| f.n).sum::<u64>(), 60);
+        assert_eq!(a.predictions.gold, y);
+        // Pooled metrics are those of the out-of-fold predictions; the fold mean is the mean.
+        let p = &a.predictions;
+        assert_eq!(
+            a.metrics,
+            BinaryMetrics::from_pairs(p.pred.iter().copied().zip(y.iter().copied()))
+        );
+        let mean = a.folds.iter().map(|f| f.macro_f1).sum::<f64>() / 3.0;
+        assert!((a.fold_macro_f1_mean.unwrap() - mean).abs() < 1e-12);
+        assert_ne!(
+            a,
+            cross_validate(&x, &y, None, &CvOpts { seed: 8, ..opts }).unwrap()
+        );
+        assert!(cross_validate(&x, &y, None, &CvOpts { k: 1, ..opts }).is_err());
+    }
+
+    #[test]
+    fn fixed_head_predictions_follow_its_threshold() {
+        let (x, y) = blobs(30);
+        let mut head = train::train_mlp(&x, &y, None, &train_opts(0, 1)).unwrap();
+        head.threshold = 0.999;
+        let o = evaluate_head(&head, &x, &y);
+        assert_eq!(o.threshold, Some(0.999));
+        assert_eq!(o.metrics, metrics_at(&o.predictions.prob, &y, 0.999));
+        assert!(o
+            .predictions
+            .pred
+            .iter()
+            .zip(&o.predictions.prob)
+            .all(|(&d, &p)| d == (p >= 0.999)));
+    }
+}

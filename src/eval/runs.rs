@@ -1,0 +1,962 @@
+//! Research evaluation runs (`slant eval all`): every evaluation the data present allows, written
+//! to a run directory as
+//!
+//! * `results.json`: metrics only, each with a document-bootstrap 95% CI ([`super::ci`]); no
+//!   timings, no absolute paths, floats rounded to 6 decimals, keys sorted. For a given build,
+//!   data and options it is byte-identical on every rerun, whatever the thread count;
+//! * `results.md`: a Markdown table per head, every figure beside the published reference on the
+//!   same data, and the exact command;
+//! * `manifest.json`: slant version and git commit, encoder and head sha256, data files with
+//!   sha256 (paths relative to `--data`), split definitions, seeds, thread count and wall times.
+//!
+//! An evaluation is a value implementing [`Evaluation`]; [`plan`] lists today's (the splitter,
+//! the loaded-language head on anno-lexical test, BABE zero-shot and BABE k-fold CV, and a user's
+//! `--labels` files). Heads added later (loaded spans, attribution, frames, outlet validity) plug
+//! in as further [`Evaluation`]s and a line in [`plan`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use super::ci::{self, binary_estimates, Estimate};
+use super::labels::{self, Labels};
+use super::loaded::{self, CvOpts, LoadedOutcome};
+use super::{version_info, DataFile};
+use crate::data::{self, LabelledSentence};
+use crate::encode::{sha256_file, Encoder};
+use crate::heads::MlpHead;
+use crate::segment::eval as seg_eval;
+use crate::{Error, Result};
+
+/// Schema tag of `results.json`.
+pub const RESULTS_SCHEMA: &str = "slant-eval-results/1";
+
+/// Options of a run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// The data folder (`--data`), if any.
+    pub data: Option<PathBuf>,
+    /// The user's labelled files (`--labels`).
+    pub labels: Vec<PathBuf>,
+    /// The splitter cases file and how to show its path.
+    pub cases: PathBuf,
+    pub cases_shown: String,
+    /// Bootstrap resamples and seed.
+    pub reps: usize,
+    pub seed: u64,
+    /// Cross-validation folds, seed and hidden units.
+    pub cv: CvOpts,
+    /// Encoder batch size.
+    pub batch_size: usize,
+    /// The command as shown in `results.md` and the manifest (`DIR` in place of the data path).
+    pub command: String,
+}
+
+/// The encoder and the loaded head, or why they are unavailable (evaluations needing them are
+/// then skipped with that reason).
+pub struct Models {
+    pub encoder: std::result::Result<Encoder, String>,
+    /// The head, its sha256 and its shown path.
+    pub head: std::result::Result<(MlpHead, String, String), String>,
+}
+
+/// What an evaluation needs: the run options and the models.
+pub struct Context<'a> {
+    pub cfg: &'a RunConfig,
+    pub models: &'a Models,
+}
+
+impl Context<'_> {
+    fn encoder(&self) -> std::result::Result<&Encoder, String> {
+        self.models.encoder.as_ref().map_err(Clone::clone)
+    }
+
+    fn head(&self) -> std::result::Result<&(MlpHead, String, String), String> {
+        self.models.head.as_ref().map_err(Clone::clone)
+    }
+
+    fn data(&self) -> std::result::Result<&Path, String> {
+        self.cfg
+            .data
+            .as_deref()
+            .ok_or_else(|| "no data folder (pass --data DIR or set SLANT_DATA)".to_string())
+    }
+}
+
+/// A row of a Markdown table in `results.md`; rows with the same title and header share a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MdRow {
+    pub title: String,
+    pub header: Vec<String>,
+    pub cells: Vec<String>,
+    /// Lines written under the table.
+    pub notes: Vec<String>,
+}
+
+/// A finished evaluation.
+#[derive(Debug, Clone)]
+pub struct Done {
+    /// Its entry in `results.json` (metrics only).
+    pub results: Value,
+    /// Its entry in `manifest.json` (split, data files, seeds; no timings).
+    pub manifest: Value,
+    pub md: MdRow,
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Done(Box<Done>),
+    /// Not run, and why (a missing data file, no encoder, …).
+    Skipped(String),
+}
+
+/// One evaluation of a run.
+pub trait Evaluation {
+    /// Stable name, the key in `results.json` (e.g. `loaded/babe-sg2-cv5`).
+    fn name(&self) -> String;
+    /// Run it. Missing inputs give [`Outcome::Skipped`]; broken inputs are errors.
+    fn run(&self, ctx: &Context) -> Result<Outcome>;
+}
+
+/// A path for reports: relative paths as given, absolute ones relative to the current directory
+/// when inside it, else the file name only (reports never hold absolute paths).
+pub fn shown_path(p: &Path) -> String {
+    let shown = if p.is_relative() {
+        p.to_path_buf()
+    } else if let Some(rel) = std::env::current_dir()
+        .ok()
+        .and_then(|c| p.strip_prefix(c).ok().map(Path::to_path_buf))
+    {
+        rel
+    } else {
+        PathBuf::from(p.file_name().unwrap_or_default())
+    };
+    shown.to_string_lossy().replace('\\', "/")
+}
+
+fn estimates_json(m: &BTreeMap<String, Estimate>) -> Value {
+    to_json(m)
+}
+
+fn fmt_est(e: &Estimate) -> String {
+    match e.ci {
+        Some([lo, hi]) => format!("{:.3} [{lo:.3}, {hi:.3}]", e.value),
+        None => format!("{:.3}", e.value),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The splitter
+
+/// The sentence splitter on a cases file (`eval/splitter/cases.jsonl`).
+pub struct SplitterEval;
+
+/// Names of the splitter metrics.
+pub const SPLITTER_METRICS: [&str; 4] = [
+    "exact_match",
+    "boundary_precision",
+    "boundary_recall",
+    "boundary_f1",
+];
+
+fn splitter_values(s: &[f64]) -> Vec<f64> {
+    // s = [exact, tp, fp, fn, cases]
+    let ratio = |n: f64, d: f64| if d == 0.0 { 1.0 } else { n / d };
+    let p = ratio(s[1], s[1] + s[2]);
+    let r = ratio(s[1], s[1] + s[3]);
+    let f1 = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
+    vec![if s[4] == 0.0 { f64::NAN } else { s[0] / s[4] }, p, r, f1]
+}
+
+/// The splitter's results with case-bootstrap CIs: the JSON of `slant eval splitter` and the
+/// `splitter` entry of `results.json`.
+pub fn splitter_results(cases: &[seg_eval::SplitterCase], reps: usize, seed: u64) -> Value {
+    let report = seg_eval::evaluate(cases);
+    let stats: Vec<Vec<f64>> = cases
+        .iter()
+        .map(|c| {
+            let r = seg_eval::evaluate(std::slice::from_ref(c));
+            vec![
+                r.exact as f64,
+                r.boundary_tp as f64,
+                r.boundary_fp as f64,
+                r.boundary_fn as f64,
+                1.0,
+            ]
+        })
+        .collect();
+    let point = [report.precision, report.recall, report.f1];
+    let exact = if cases.is_empty() {
+        0.0
+    } else {
+        report.exact as f64 / cases.len() as f64
+    };
+    let cis = ci::bootstrap_docs(&stats, splitter_values, reps, seed);
+    let metrics: BTreeMap<String, Estimate> = SPLITTER_METRICS
+        .iter()
+        .zip(std::iter::once(exact).chain(point).zip(cis))
+        .map(|(n, (value, ci))| (n.to_string(), Estimate { value, ci }))
+        .collect();
+    let failures: Vec<Value> = cases
+        .iter()
+        .filter(|c| report.failures.contains(&c.id))
+        .map(|c| {
+            let got: Vec<&str> = crate::segment::split(&c.text)
+                .iter()
+                .map(|s| s.text(&c.text))
+                .collect();
+            json!({"id": c.id, "category": c.category, "expected": c.sentences, "got": got})
+        })
+        .collect();
+    let per_category: BTreeMap<&String, Value> = report
+        .per_category
+        .iter()
+        .map(|(k, (e, n))| (k, json!({"exact": e, "cases": n})))
+        .collect();
+    json!({
+        "status": "ok",
+        "unit": "case",
+        "cases": report.cases,
+        "counts": {
+            "exact": report.exact,
+            "boundary_tp": report.boundary_tp,
+            "boundary_fp": report.boundary_fp,
+            "boundary_fn": report.boundary_fn,
+        },
+        "metrics": estimates_json(&metrics),
+        "per_category": per_category,
+        "failures": failures,
+    })
+}
+
+impl Evaluation for SplitterEval {
+    fn name(&self) -> String {
+        "splitter".into()
+    }
+
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        let cfg = ctx.cfg;
+        if !cfg.cases.is_file() {
+            return Ok(Outcome::Skipped(format!(
+                "splitter cases file {} not found",
+                cfg.cases_shown
+            )));
+        }
+        let cases = seg_eval::load_cases(&cfg.cases)?;
+        let results = splitter_results(&cases, cfg.reps, cfg.seed);
+        let m = |k: &str| -> Estimate {
+            let v = &results["metrics"][k];
+            Estimate {
+                value: v["value"].as_f64().unwrap_or(f64::NAN),
+                ci: v["ci"]
+                    .as_array()
+                    .map(|a| [a[0].as_f64().unwrap_or(0.0), a[1].as_f64().unwrap_or(0.0)]),
+            }
+        };
+        let exact = m("exact_match");
+        let failures: Vec<&str> = results["failures"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f["id"].as_str()).collect())
+            .unwrap_or_default();
+        let md = MdRow {
+            title: "Sentence splitter".into(),
+            header: [
+                "evaluation",
+                "cases",
+                "exact match",
+                "boundary P",
+                "boundary R",
+                "boundary F1",
+                "published reference",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cells: vec![
+                format!("splitter on `{}`", cfg.cases_shown),
+                results["cases"].to_string(),
+                format!(
+                    "{}/{} = {}",
+                    results["counts"]["exact"],
+                    results["cases"],
+                    fmt_est(&exact)
+                ),
+                fmt_est(&m("boundary_precision")),
+                fmt_est(&m("boundary_recall")),
+                fmt_est(&m("boundary_f1")),
+                "pySBD: 47/48 on its own golden rules, a different set (not comparable)".into(),
+            ],
+            notes: vec![
+                "Boundaries are sentence-end byte offsets (the end of the text excluded), summed over \
+                 cases; intervals resample cases."
+                    .into(),
+                format!(
+                    "Failures ({}): {}.",
+                    failures.len(),
+                    if failures.is_empty() {
+                        "none".to_string()
+                    } else {
+                        failures.join(", ")
+                    }
+                ),
+            ],
+        };
+        Ok(Outcome::Done(Box::new(Done {
+            results,
+            manifest: json!({
+                "split": "every case of the file",
+                "files": [{"path": cfg.cases_shown, "sha256": sha256_file(&cfg.cases)?}],
+                "bootstrap_seed": cfg.seed,
+                "command": "slant eval splitter",
+            }),
+            md,
+        })))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loaded-language sentence head
+
+/// Where the sentences of a loaded-head evaluation come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SentenceSet {
+    /// anno-lexical `test` split.
+    AnnoLexicalTest,
+    /// All of BABE SG2.
+    BabeSg2,
+    /// A user's labelled file.
+    File(PathBuf),
+}
+
+/// The loaded-language sentence head, either the committed head on a set, or k-fold CV on the
+/// set (training a head per fold, optionally with anno-lexical train added).
+pub struct LoadedEval {
+    pub name: String,
+    pub set: SentenceSet,
+    /// `Some` for cross-validation: with anno-lexical train added when the flag is true.
+    pub cv: Option<bool>,
+}
+
+/// Published references on the same data (macro-F1).
+pub const BABE_REFERENCES: &str = "0.804 (Spinde et al. 2021, BERT + distant supervision); \
+    0.814 (DA-RoBERTa, Krieger et al. 2022); both 5-fold CV on BABE SG2";
+
+struct Loaded {
+    rows: Vec<LabelledSentence>,
+    files: Vec<DataFile>,
+    dataset: String,
+    unit: &'static str,
+}
+
+impl LoadedEval {
+    fn load(&self, ctx: &Context) -> Result<std::result::Result<Loaded, String>> {
+        let missing = |what: &str, rel: String| {
+            Ok(Err(format!(
+                "{what} not found at {rel} (relative to --data)"
+            )))
+        };
+        match &self.set {
+            SentenceSet::AnnoLexicalTest | SentenceSet::BabeSg2 => {
+                let dir = match ctx.data() {
+                    Ok(d) => d,
+                    Err(e) => return Ok(Err(e)),
+                };
+                let (rows, path, dataset, unit) = if self.set == SentenceSet::BabeSg2 {
+                    let p = data::babe_sg2_path(dir);
+                    if !p.is_file() {
+                        return missing("BABE SG2", shown_rel(dir, &p));
+                    }
+                    let (r, p) = data::babe_sg2(dir)?;
+                    (r, p, "babe", "article (news_link)")
+                } else {
+                    let p = data::anno_lexical_path(dir, "test");
+                    if !p.is_file() {
+                        return missing("anno-lexical test", shown_rel(dir, &p));
+                    }
+                    let (r, p) = data::anno_lexical(dir, "test")?;
+                    (r, p, "anno-lexical", "sentence")
+                };
+                Ok(Ok(Loaded {
+                    rows,
+                    files: vec![DataFile::new(dir, &path)?],
+                    dataset: dataset.into(),
+                    unit,
+                }))
+            }
+            SentenceSet::File(path) => {
+                let shown = path
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                let rows = match labels::load(path)? {
+                    Labels::Sentences(v) => v,
+                    other => {
+                        return Ok(Err(format!(
+                            "{shown}: {} {} records parsed and validated; {} evaluation runs once the {} head exists",
+                            other.len(),
+                            other.kind(),
+                            other.kind(),
+                            if other.kind() == "spans" { "loaded-span" } else { "attribution" }
+                        )))
+                    }
+                };
+                let unit = if rows.iter().any(|r| r.article.is_some()) {
+                    "article (`article` field)"
+                } else {
+                    "sentence"
+                };
+                Ok(Ok(Loaded {
+                    rows,
+                    files: vec![DataFile {
+                        path: shown,
+                        sha256: sha256_file(path)?,
+                    }],
+                    dataset: "labels".into(),
+                    unit,
+                }))
+            }
+        }
+    }
+
+    fn split(&self, cfg: &RunConfig, dataset: &str) -> String {
+        match (&self.set, self.cv) {
+            (_, Some(extra)) => loaded::cv_split(
+                &cfg.cv,
+                if dataset == "babe" {
+                    "BABE SG2"
+                } else {
+                    dataset
+                },
+                extra.then_some("anno-lexical train"),
+            ),
+            (SentenceSet::AnnoLexicalTest, None) => "anno-lexical test split".into(),
+            (SentenceSet::BabeSg2, None) => {
+                "all of BABE SG2 (zero-shot: the head never saw BABE)".into()
+            }
+            (SentenceSet::File(p), None) => format!(
+                "every sentence of {}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        }
+    }
+
+    fn single_command(&self, cfg: &RunConfig) -> String {
+        match (&self.set, self.cv) {
+            (SentenceSet::AnnoLexicalTest, _) => "slant eval loaded --dataset anno-lexical".into(),
+            (SentenceSet::BabeSg2, None) => "slant eval loaded --dataset babe".into(),
+            (SentenceSet::BabeSg2, Some(extra)) => format!(
+                "slant eval loaded --dataset babe --cv {}{}",
+                cfg.cv.k,
+                if extra { "" } else { " --no-anno-lexical" }
+            ),
+            (SentenceSet::File(p), _) => format!(
+                "slant eval loaded --labels {}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            ),
+        }
+    }
+
+    fn reference(&self) -> String {
+        match (&self.set, self.cv) {
+            (SentenceSet::BabeSg2, Some(_)) => BABE_REFERENCES.into(),
+            (SentenceSet::BabeSg2, None) => format!(
+                "{BABE_REFERENCES}; those models were trained on BABE, this head never saw it"
+            ),
+            (SentenceSet::AnnoLexicalTest, _) => "none reproduced here".into(),
+            (SentenceSet::File(_), _) => "n/a (your data)".into(),
+        }
+    }
+}
+
+fn shown_rel(dir: &Path, p: &Path) -> String {
+    p.strip_prefix(dir)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+impl Evaluation for LoadedEval {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        let cfg = ctx.cfg;
+        let enc = match ctx.encoder() {
+            Ok(e) => e,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let set = match self.load(ctx)? {
+            Ok(s) => s,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let mut files = set.files;
+        let x = loaded::features(enc, &set.rows, cfg.batch_size, &self.name)?;
+        let y = loaded::labels(&set.rows);
+        let (outcome, head_sha): (LoadedOutcome, Option<String>) = match self.cv {
+            None => {
+                let (head, sha, _) = match ctx.head() {
+                    Ok(h) => h,
+                    Err(why) => return Ok(Outcome::Skipped(why)),
+                };
+                (loaded::evaluate_head(head, &x, &y), Some(sha.clone()))
+            }
+            Some(with_anno) => {
+                let extra = if with_anno {
+                    let dir = ctx.data().map_err(Error::Data)?;
+                    let p = data::anno_lexical_path(dir, "train");
+                    if !p.is_file() {
+                        return Ok(Outcome::Skipped(format!(
+                            "anno-lexical train not found at {} (relative to --data)",
+                            shown_rel(dir, &p)
+                        )));
+                    }
+                    let (tr, p) = data::anno_lexical(dir, "train")?;
+                    files.push(DataFile::new(dir, &p)?);
+                    let xt = loaded::features(enc, &tr, cfg.batch_size, "anno-lexical train")?;
+                    Some((xt, loaded::labels(&tr)))
+                } else {
+                    None
+                };
+                let extra_ref = extra.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice()));
+                (loaded::cross_validate(&x, &y, extra_ref, &cfg.cv)?, None)
+            }
+        };
+        let keys: Vec<Option<&str>> = set.rows.iter().map(|r| r.article.as_deref()).collect();
+        let p = &outcome.predictions;
+        let (est, docs) = binary_estimates(&p.prob, &p.pred, &p.gold, &keys, cfg.reps, cfg.seed);
+        let m = &outcome.metrics;
+        let split = self.split(cfg, &set.dataset);
+        let mut results = json!({
+            "status": "ok",
+            "dataset": set.dataset,
+            "split": split,
+            "unit": set.unit,
+            "documents": docs,
+            "n": m.n,
+            "counts": {"tp": m.tp, "fp": m.fp, "fn": m.fn_, "tn": m.tn},
+            "threshold": outcome.threshold,
+            "metrics": estimates_json(&est),
+        });
+        if !outcome.folds.is_empty() {
+            results["folds"] = to_json(&outcome.folds);
+            results["fold_macro_f1_mean"] = json!(outcome.fold_macro_f1_mean);
+            results["fold_macro_f1_sd"] = json!(outcome.fold_macro_f1_sd);
+        }
+        let mut notes = Vec::new();
+        if let (Some(mean), Some(sd)) = (outcome.fold_macro_f1_mean, outcome.fold_macro_f1_sd) {
+            notes.push(format!(
+                "`{}`: per-fold macro-F1 {} (mean {mean:.3} ± {sd:.3} sd); the interval resamples \
+                 the pooled out-of-fold predictions and leaves out training variance.",
+                self.name,
+                outcome
+                    .folds
+                    .iter()
+                    .map(|f| format!("{:.3}", f.macro_f1))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        let md = MdRow {
+            title: "Loaded-language sentence head".into(),
+            header: [
+                "evaluation",
+                "split",
+                "n (documents)",
+                "macro-F1",
+                "loaded P",
+                "loaded R",
+                "loaded F1",
+                "accuracy",
+                "ECE",
+                "published reference (macro-F1, same data)",
+                "single command",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cells: vec![
+                format!("`{}`", self.name),
+                split.clone(),
+                format!(
+                    "{} ({} {}s)",
+                    m.n,
+                    docs,
+                    set.unit.split(' ').next().unwrap_or("")
+                ),
+                fmt_est(&est["macro_f1"]),
+                fmt_est(&est["precision"]),
+                fmt_est(&est["recall"]),
+                fmt_est(&est["f1"]),
+                fmt_est(&est["accuracy"]),
+                fmt_est(&est["ece"]),
+                self.reference(),
+                format!("`{}`", self.single_command(cfg)),
+            ],
+            notes,
+        };
+        let mut manifest = json!({
+            "split": split,
+            "files": files,
+            "unit": set.unit,
+            "bootstrap_seed": cfg.seed,
+            "command": self.single_command(cfg),
+        });
+        if let Some(sha) = head_sha {
+            manifest["head_sha256"] = json!(sha);
+        } else {
+            manifest["cv"] = to_json(cfg.cv);
+            manifest["train_opts"] = to_json(loaded::train_opts(cfg.cv.hidden, cfg.cv.seed));
+        }
+        Ok(Outcome::Done(Box::new(Done {
+            results,
+            manifest,
+            md,
+        })))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+/// Today's evaluations, in report order.
+pub fn plan(cfg: &RunConfig) -> Vec<Box<dyn Evaluation>> {
+    let k = cfg.cv.k;
+    let mut v: Vec<Box<dyn Evaluation>> = vec![
+        Box::new(SplitterEval),
+        Box::new(LoadedEval {
+            name: "loaded/anno-lexical-test".into(),
+            set: SentenceSet::AnnoLexicalTest,
+            cv: None,
+        }),
+        Box::new(LoadedEval {
+            name: "loaded/babe-sg2-zero-shot".into(),
+            set: SentenceSet::BabeSg2,
+            cv: None,
+        }),
+        Box::new(LoadedEval {
+            name: format!("loaded/babe-sg2-cv{k}"),
+            set: SentenceSet::BabeSg2,
+            cv: Some(true),
+        }),
+        Box::new(LoadedEval {
+            name: format!("loaded/babe-sg2-cv{k}-babe-only"),
+            set: SentenceSet::BabeSg2,
+            cv: Some(false),
+        }),
+    ];
+    for p in &cfg.labels {
+        v.push(Box::new(LoadedEval {
+            name: format!(
+                "loaded/labels/{}",
+                p.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            set: SentenceSet::File(p.clone()),
+            cv: None,
+        }));
+    }
+    v
+}
+
+/// What a run wrote.
+#[derive(Debug, Clone)]
+pub struct RunFiles {
+    pub results_json: String,
+    pub results_md: String,
+    pub manifest_json: String,
+    /// (name, reason) of each skipped evaluation.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Round every non-integer number to 6 decimals (objects are already key-sorted `BTreeMap`s).
+pub fn round_floats(v: &mut Value) {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(0.0);
+            let r = (x * 1e6).round() / 1e6;
+            *v = serde_json::Number::from_f64(if r == 0.0 { 0.0 } else { r })
+                .map_or(Value::Null, Value::Number);
+        }
+        Value::Array(a) => a.iter_mut().for_each(round_floats),
+        Value::Object(o) => o.values_mut().for_each(round_floats),
+        _ => {}
+    }
+}
+
+fn pretty(mut v: Value) -> String {
+    round_floats(&mut v);
+    serde_json::to_string_pretty(&v).expect("a JSON value serializes") + "\n"
+}
+
+/// JSON of plain data (structs of numbers, strings and vectors cannot fail to serialize).
+fn to_json<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).expect("plain data serializes")
+}
+
+/// Run every evaluation of [`plan`] and render the three files (nothing is written here).
+pub fn run(cfg: &RunConfig, models: &Models, threads: usize) -> Result<RunFiles> {
+    let t0 = Instant::now();
+    let ctx = Context { cfg, models };
+    let mut results = BTreeMap::new();
+    let mut manifests = BTreeMap::new();
+    let mut rows = Vec::new();
+    let mut skipped = Vec::new();
+    for e in plan(cfg) {
+        let name = e.name();
+        eprintln!("slant eval all: {name}");
+        let t = Instant::now();
+        let outcome = e.run(&ctx)?;
+        let wall = (t.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+        match outcome {
+            Outcome::Done(d) => {
+                let mut man = d.manifest;
+                man["status"] = json!("ok");
+                man["wall_s"] = json!(wall);
+                results.insert(name.clone(), d.results);
+                manifests.insert(name.clone(), man);
+                rows.push((name, d.md));
+            }
+            Outcome::Skipped(why) => {
+                eprintln!("  skipped: {why}");
+                results.insert(name.clone(), json!({"status": "skipped", "reason": why}));
+                manifests.insert(
+                    name.clone(),
+                    json!({"status": "skipped", "reason": why, "wall_s": wall}),
+                );
+                skipped.push((name, why));
+            }
+        }
+    }
+    let bootstrap = json!({
+        "reps": cfg.reps,
+        "seed": cfg.seed,
+        "level": 0.95,
+        "method": "percentile bootstrap resampling documents (articles where the data has article ids, else sentences; splitter cases)",
+    });
+    let results_json = pretty(json!({
+        "schema": RESULTS_SCHEMA,
+        "bootstrap": bootstrap,
+        "evaluations": results,
+    }));
+
+    let (version, commit) = version_info();
+    let encoder = models
+        .encoder
+        .as_ref()
+        .ok()
+        .map(|e| json!({"path": shown_path(e.dir()), "sha256": e.weights_sha256()}));
+    let head = models
+        .head
+        .as_ref()
+        .ok()
+        .map(|(h, sha, path)| json!({"path": path, "sha256": sha, "threshold": h.threshold}));
+    let mut data_files: BTreeMap<String, String> = BTreeMap::new();
+    for m in manifests.values() {
+        for f in m["files"].as_array().into_iter().flatten() {
+            if let (Some(p), Some(s)) = (f["path"].as_str(), f["sha256"].as_str()) {
+                data_files.insert(p.to_string(), s.to_string());
+            }
+        }
+    }
+    let total = (t0.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+    let manifest_json = pretty(json!({
+        "slant_version": version,
+        "git_commit": commit,
+        "command": cfg.command,
+        "encoder": encoder,
+        "loaded_head": head,
+        "files": data_files.iter().map(|(p, s)| json!({"path": p, "sha256": s})).collect::<Vec<_>>(),
+        "files_note": "paths of data files are relative to --data DIR; labelled files are named by file name; splitter cases relative to the checkout",
+        "bootstrap": bootstrap,
+        "cv": cfg.cv,
+        "threads": threads,
+        "evaluations": manifests,
+        "total_wall_s": total,
+    }));
+
+    let results_md = render_md(cfg, models, &rows, &skipped, &data_files);
+    Ok(RunFiles {
+        results_json,
+        results_md,
+        manifest_json,
+        skipped,
+    })
+}
+
+fn render_md(
+    cfg: &RunConfig,
+    models: &Models,
+    rows: &[(String, MdRow)],
+    skipped: &[(String, String)],
+    files: &BTreeMap<String, String>,
+) -> String {
+    let (version, commit) = version_info();
+    let mut s = String::new();
+    s += "# slant evaluation results\n\n";
+    s += "Generated by `slant eval all`; do not edit by hand. Command:\n\n";
+    s += &format!("```sh\n{}\n```\n\n", cfg.command);
+    s += "where `DIR` is a folder laid out like the shared data folder (`--data DIR` or `SLANT_DATA`).\n\n";
+    s += &format!("slant {version}, git `{commit}`");
+    if let Ok(e) = &models.encoder {
+        s += &format!(", encoder sha256 `{}`", e.weights_sha256());
+    }
+    if let Ok((_, sha, path)) = &models.head {
+        s += &format!(", loaded head `{path}` sha256 `{sha}`");
+    }
+    s += ".\n\n";
+    s += &format!(
+        "Every figure is followed by its 95% percentile-bootstrap interval `[lo, hi]` over documents \
+         ({} resamples, seed {}): articles where the data has article ids (BABE's `news_link`), \
+         else sentences; cases for the splitter. Thread count does not change any figure.\n",
+        cfg.reps, cfg.seed
+    );
+    let mut i = 0;
+    while i < rows.len() {
+        let first = &rows[i].1;
+        let group: Vec<&MdRow> = rows[i..]
+            .iter()
+            .map(|(_, r)| r)
+            .take_while(|r| r.title == first.title && r.header == first.header)
+            .collect();
+        i += group.len();
+        s += &format!("\n## {}\n\n", first.title);
+        s += &format!("| {} |\n", first.header.join(" | "));
+        s += &format!("|{}\n", "---|".repeat(first.header.len()));
+        for r in &group {
+            let cells: Vec<String> = r.cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            s += &format!("| {} |\n", cells.join(" | "));
+        }
+        let notes: Vec<&String> = group.iter().flat_map(|r| &r.notes).collect();
+        if !notes.is_empty() {
+            s += "\n";
+            for n in notes {
+                s += &format!("- {n}\n");
+            }
+        }
+    }
+    if rows
+        .iter()
+        .any(|(_, r)| r.title == "Loaded-language sentence head")
+    {
+        s +=
+            "\nPositive class = loaded/biased; P/R/F1 are the positive class's, macro-F1 averages \
+              both classes; ECE = expected calibration error (10 bins).\n";
+    }
+    if !skipped.is_empty() {
+        s += "\n## Skipped\n\n";
+        for (n, why) in skipped {
+            s += &format!("- `{n}`: {why}\n");
+        }
+    }
+    if !files.is_empty() {
+        s += "\n## Files\n\n";
+        for (p, sha) in files {
+            s += &format!("- `{p}` sha256 `{sha}`\n");
+        }
+    }
+    s
+}
+
+/// Write the three files of a run into `out` (created if needed).
+pub fn write(out: &Path, files: &RunFiles) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    for (name, body) in [
+        ("results.json", &files.results_json),
+        ("results.md", &files.results_md),
+        ("manifest.json", &files.manifest_json),
+    ] {
+        let p = out.join(name);
+        std::fs::write(&p, body).map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_keeps_integers_and_rounds_floats() {
+        let mut v = json!({"b": [0.1234567891, 3, -0.0000001], "a": {"x": 2.0, "y": 0.55f32}});
+        round_floats(&mut v);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"a":{"x":2.0,"y":0.55},"b":[0.123457,3,0.0]}"#
+        );
+    }
+
+    #[test]
+    fn shown_paths_are_never_absolute() {
+        assert_eq!(shown_path(Path::new("eval/x.jsonl")), "eval/x.jsonl");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(shown_path(&cwd.join("a/b.jsonl")), "a/b.jsonl");
+        assert_eq!(
+            shown_path(Path::new("/nonexistent-root/q/c.jsonl")),
+            "c.jsonl"
+        );
+    }
+
+    #[test]
+    fn splitter_results_carry_cis_and_failures() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/splitter/cases.jsonl");
+        let cases = seg_eval::load_cases(&path).unwrap();
+        let r = splitter_results(&cases, 200, 1);
+        let report = seg_eval::evaluate(&cases);
+        assert_eq!(r["cases"], json!(cases.len()));
+        assert_eq!(r["counts"]["exact"], json!(report.exact));
+        let f1 = &r["metrics"]["boundary_f1"];
+        assert_eq!(f1["value"].as_f64().unwrap(), report.f1);
+        let ci = f1["ci"].as_array().unwrap();
+        assert!(ci[0].as_f64().unwrap() <= report.f1 && report.f1 <= ci[1].as_f64().unwrap());
+        assert_eq!(
+            r["failures"].as_array().unwrap().len(),
+            report.failures.len()
+        );
+        assert_eq!(r, splitter_results(&cases, 200, 1));
+    }
+
+    #[test]
+    fn run_without_data_or_models_skips_with_reasons() {
+        let cfg = RunConfig {
+            data: None,
+            labels: vec![],
+            cases: Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/splitter/cases.jsonl"),
+            cases_shown: "eval/splitter/cases.jsonl".into(),
+            reps: 50,
+            seed: 1,
+            cv: CvOpts {
+                k: 5,
+                seed: 13,
+                hidden: 0,
+            },
+            batch_size: 8,
+            command: "slant eval all --out x".into(),
+        };
+        let models = Models {
+            encoder: Err("no encoder".into()),
+            head: Err("no head".into()),
+        };
+        let a = run(&cfg, &models, 1).unwrap();
+        assert_eq!(a.results_json, run(&cfg, &models, 2).unwrap().results_json);
+        let v: Value = serde_json::from_str(&a.results_json).unwrap();
+        assert_eq!(v["evaluations"]["splitter"]["status"], "ok");
+        assert_eq!(
+            v["evaluations"]["loaded/babe-sg2-cv5"]["reason"],
+            "no encoder"
+        );
+        assert_eq!(a.skipped.len(), 4);
+        assert!(a
+            .results_md
+            .contains("| splitter on `eval/splitter/cases.jsonl` |"));
+        assert!(a.results_md.contains("pySBD: 47/48"));
+        assert!(a
+            .results_md
+            .contains("- `loaded/anno-lexical-test`: no encoder"));
+    }
+}
