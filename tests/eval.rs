@@ -1,0 +1,536 @@
+//! End-to-end tests of `slant eval splitter`, `slant eval all` and `slant eval loaded --labels`:
+//! each test runs the real binary from the crate root.
+//!
+//! * Fixtures live in `tests/fixtures/eval/`: a tiny data folder laid out like the shared one
+//!   (`data/`, sentences written for these tests, not taken from BABE or anno-lexical), a user's
+//!   labelled files (`sentences.jsonl`, `sentences.csv`, `spans.jsonl`, `attributions.jsonl`)
+//!   and splitter cases (`cases.jsonl`).
+//! * Tests that need the encoder print `skipping: …` and pass without
+//!   `models/encoder/all-MiniLM-L6-v2/model.safetensors`. Each such run gets its own feature
+//!   cache (`SLANT_CACHE_DIR`), so the encoder really runs at the thread count under test.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const FIX: &str = "tests/fixtures/eval";
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Run {
+    args: Vec<String>,
+    out: Output,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    fn show(&self) -> String {
+        format!(
+            "`slant {}` exited {}\n--- stderr ---\n{}\n--- stdout ---\n{}",
+            self.args.join(" "),
+            self.code(),
+            self.stderr(),
+            self.stdout()
+        )
+    }
+    fn expect(&self, code: i32) -> &Self {
+        assert_eq!(self.code(), code, "{}", self.show());
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout()).unwrap_or_else(|e| panic!("{e}: {}", self.show()))
+    }
+}
+
+/// Run the binary in the crate root; `cache` sets SLANT_CACHE_DIR. SLANT_DATA is removed so that
+/// only `--data` counts.
+fn slant_env(args: &[&str], cache: Option<&Path>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slant"));
+    cmd.args(args)
+        .current_dir(root())
+        .env_remove("SLANT_MODEL")
+        .env_remove("SLANT_DATA")
+        .env_remove("RAYON_NUM_THREADS");
+    if let Some(c) = cache {
+        cmd.env("SLANT_CACHE_DIR", c);
+    }
+    Run {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        out: cmd.output().expect("cannot run slant"),
+    }
+}
+
+fn slant(args: &[&str]) -> Run {
+    slant_env(args, None)
+}
+
+fn have_encoder() -> bool {
+    if root()
+        .join("models/encoder/all-MiniLM-L6-v2/model.safetensors")
+        .is_file()
+    {
+        true
+    } else {
+        eprintln!("skipping: encoder not fetched (run models/fetch)");
+        false
+    }
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn fix(name: &str) -> String {
+    format!("{FIX}/{name}")
+}
+
+// ------------------------------------------------------------------------------------------
+// eval splitter
+
+#[test]
+fn eval_splitter_on_fixture_cases_counts_by_hand() {
+    // cases.jsonl: t-1, t-2, t-4 right; t-3 ("... the U.S. Democrats ...") is a known miss:
+    // boundaries: t-1 1 tp, t-2 2 tp, t-3 1 fn, t-4 none. P = 3/3, R = 3/4, F1 = 6/7.
+    let run = slant(&[
+        "eval",
+        "splitter",
+        "--cases",
+        &fix("cases.jsonl"),
+        "--format",
+        "json",
+    ]);
+    let v = run.expect(0).json();
+    assert_eq!(v["cases"], 4);
+    assert_eq!(v["counts"]["exact"], 3);
+    assert_eq!(
+        (
+            &v["counts"]["boundary_tp"],
+            &v["counts"]["boundary_fp"],
+            &v["counts"]["boundary_fn"]
+        ),
+        (&Value::from(3), &Value::from(0), &Value::from(1))
+    );
+    assert_eq!(v["metrics"]["boundary_recall"]["value"], 0.75);
+    assert_eq!(v["metrics"]["boundary_f1"]["value"], 0.857143);
+    assert_eq!(v["metrics"]["exact_match"]["value"], 0.75);
+    let ci = v["metrics"]["exact_match"]["ci"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() <= 0.75 && 0.75 <= ci[1].as_f64().unwrap());
+    assert_eq!(v["failures"][0]["id"], "t-3");
+    assert_eq!(v["failures"][0]["got"].as_array().unwrap().len(), 1);
+    assert_eq!(v["per_category"]["abbreviation"]["exact"], 1);
+    assert_eq!(v["per_category"]["abbreviation"]["cases"], 2);
+}
+
+#[test]
+fn eval_splitter_defaults_to_the_checkout_cases_and_prints_a_table() {
+    let run = slant(&["eval", "splitter"]);
+    let out = run.expect(0).stdout();
+    let n = read(&root().join("eval/splitter/cases.jsonl"))
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("//"))
+        .count();
+    assert!(out.contains(&format!("/{n} = ")), "{}", run.show());
+    assert!(out.contains("boundaries P "), "{}", run.show());
+    assert!(out.contains("FAIL abbr-14"), "{}", run.show());
+    // From a directory outside the checkout the file is found above the executable.
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_slant"))
+        .args(["eval", "splitter", "--format", "json"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["cases"], n);
+}
+
+#[test]
+fn eval_splitter_bad_case_file_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &p,
+        "{\"id\":\"a\",\"category\":\"c\",\"text\":\"A. B.\",\"sentences\":[\"A.\",\"B.\"]}\n{\"id\":\"b\"}\n",
+    )
+    .unwrap();
+    let run = slant(&["eval", "splitter", "--cases", p.to_str().unwrap()]);
+    run.expect(2);
+    assert!(
+        run.stderr().contains("bad.jsonl:2: invalid case"),
+        "{}",
+        run.show()
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// eval loaded --labels
+
+#[test]
+fn eval_loaded_labels_span_and_attribution_files_are_validated_not_scored() {
+    for (file, kind, n) in [
+        ("spans.jsonl", "spans", 3),
+        ("attributions.jsonl", "attributions", 3),
+    ] {
+        let run = slant(&["eval", "loaded", "--labels", &fix(file)]);
+        run.expect(2);
+        let want = format!("{n} {kind} records are valid");
+        assert!(run.stderr().contains(&want), "{}", run.show());
+        assert!(run.stderr().contains("runs once the"), "{}", run.show());
+    }
+}
+
+#[test]
+fn eval_loaded_labels_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("mine.jsonl");
+    std::fs::write(
+        &p,
+        "{\"id\":\"a\",\"text\":\"One.\",\"label\":1}\n\n{\"id\":\"b\",\"text\":\"Two.\",\"label\":\"yes\"}\n",
+    )
+    .unwrap();
+    let run = slant(&["eval", "loaded", "--labels", p.to_str().unwrap()]);
+    run.expect(2);
+    assert!(
+        run.stderr()
+            .contains("mine.jsonl:3: record \"b\": `label` must be 0 or 1"),
+        "{}",
+        run.show()
+    );
+    std::fs::write(
+        &p,
+        "{\"id\":\"s\",\"text\":\"Short.\",\"spans\":[{\"start\":2,\"end\":40,\"label\":\"loaded\"}]}\n",
+    )
+    .unwrap();
+    let run = slant(&[
+        "eval",
+        "all",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
+        "--labels",
+        p.to_str().unwrap(),
+    ]);
+    run.expect(2);
+    assert!(
+        run.stderr()
+            .contains("mine.jsonl:1: record \"s\": spans[0]: [2, 40)"),
+        "{}",
+        run.show()
+    );
+    // --dataset and --labels exclude each other; one of them is needed.
+    slant(&["eval", "loaded"]).expect(2);
+    slant(&[
+        "eval",
+        "loaded",
+        "--dataset",
+        "babe",
+        "--labels",
+        &fix("sentences.jsonl"),
+    ])
+    .expect(2);
+}
+
+#[test]
+fn eval_loaded_labels_jsonl_and_csv_agree() {
+    if !have_encoder() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = slant_env(
+        &[
+            "eval",
+            "loaded",
+            "--labels",
+            &fix("sentences.jsonl"),
+            "--format",
+            "json",
+        ],
+        Some(dir.path()),
+    );
+    let b = slant_env(
+        &[
+            "eval",
+            "loaded",
+            "--labels",
+            &fix("sentences.csv"),
+            "--format",
+            "json",
+        ],
+        Some(dir.path()),
+    );
+    let (a, b) = (a.expect(0).json(), b.expect(0).json());
+    assert_eq!(a["dataset"], "labels");
+    assert_eq!(a["n"], 12);
+    assert_eq!(a["positive"]["support"], 6);
+    for k in ["tp", "fp", "fn", "tn", "macro_f1", "ece"] {
+        assert_eq!(a[k], b[k], "{k}");
+    }
+    assert_eq!(
+        a["manifest"]["data_files"][0]["path"],
+        fix("sentences.jsonl")
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// eval all
+
+fn eval_all(out: &Path, threads: &str, cache: &Path) -> Run {
+    slant_env(
+        &[
+            "--threads",
+            threads,
+            "eval",
+            "all",
+            "--data",
+            &fix("data"),
+            "--out",
+            out.to_str().unwrap(),
+            "--labels",
+            &fix("sentences.jsonl"),
+            "--labels",
+            &fix("spans.jsonl"),
+            "--reps",
+            "200",
+        ],
+        Some(cache),
+    )
+}
+
+#[test]
+fn eval_all_is_byte_identical_across_thread_counts() {
+    if !have_encoder() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Same folder name, so that the command shown in results.md is the same.
+    let (o1, o2) = (dir.path().join("a/run"), dir.path().join("b/run"));
+    // Separate feature caches: both runs encode, train and bootstrap from scratch.
+    eval_all(&o1, "1", &dir.path().join("c1")).expect(0);
+    let r2 = eval_all(&o2, "2", &dir.path().join("c2"));
+    r2.expect(0);
+    let (j1, j2) = (
+        read(&o1.join("results.json")),
+        read(&o2.join("results.json")),
+    );
+    assert!(
+        j1 == j2,
+        "results.json differs between --threads 1 and 2:\n{j1}\n---\n{j2}"
+    );
+    assert_eq!(read(&o1.join("results.md")), read(&o2.join("results.md")));
+
+    let v: Value = serde_json::from_str(&j1).unwrap();
+    let ev = &v["evaluations"];
+    for name in [
+        "splitter",
+        "loaded/anno-lexical-test",
+        "loaded/babe-sg2-zero-shot",
+        "loaded/babe-sg2-cv5",
+        "loaded/babe-sg2-cv5-babe-only",
+        "loaded/labels/sentences.jsonl",
+    ] {
+        assert_eq!(ev[name]["status"], "ok", "{name}: {}", ev[name]);
+    }
+    // The fixture BABE file has 32 labelled sentences (+1 "No agreement") in 8 articles.
+    let babe = &ev["loaded/babe-sg2-zero-shot"];
+    assert_eq!(
+        (babe["n"].as_u64(), babe["documents"].as_u64()),
+        (Some(32), Some(8))
+    );
+    assert_eq!(
+        ev["loaded/babe-sg2-cv5"]["folds"].as_array().unwrap().len(),
+        5
+    );
+    assert_eq!(ev["loaded/anno-lexical-test"]["documents"], 16);
+    let labels = &ev["loaded/labels/sentences.jsonl"];
+    assert_eq!(
+        (labels["n"].as_u64(), labels["documents"].as_u64()),
+        (Some(12), Some(6))
+    );
+    for name in ["loaded/babe-sg2-cv5", "loaded/anno-lexical-test"] {
+        let m = &ev[name]["metrics"]["macro_f1"];
+        let (x, ci) = (m["value"].as_f64().unwrap(), m["ci"].as_array().unwrap());
+        assert!(
+            ci[0].as_f64().unwrap() <= x && x <= ci[1].as_f64().unwrap(),
+            "{name}: {m}"
+        );
+    }
+    let spans = &ev["loaded/labels/spans.jsonl"];
+    assert_eq!(spans["status"], "skipped");
+    assert!(spans["reason"]
+        .as_str()
+        .unwrap()
+        .contains("3 spans records parsed and validated"));
+
+    // No absolute paths anywhere; the manifest has what a rerun needs.
+    let man_text = read(&o1.join("manifest.json"));
+    for (name, text) in [("results.json", &j1), ("manifest.json", &man_text)] {
+        for bad in [dir.path().to_str().unwrap(), root().to_str().unwrap()] {
+            assert!(!text.contains(bad), "{name} holds the absolute path {bad}");
+        }
+    }
+    let man: Value = serde_json::from_str(&man_text).unwrap();
+    assert_no_absolute_path(&man, "manifest.json");
+    assert_no_absolute_path(&v, "results.json");
+    assert_eq!(man["threads"], 1);
+    assert_eq!(man["cv"]["k"], 5);
+    assert!(man["total_wall_s"].as_f64().unwrap() > 0.0);
+    assert!(man["evaluations"]["loaded/babe-sg2-cv5"]["wall_s"].is_number());
+    let files: Vec<&str> = man["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"babe/data/final_labels_SG2.csv"),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"anno_lexical/annomatic-dataset/data/training/anno-lexical-train.jsonl")
+    );
+    assert_eq!(man["encoder"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(man["loaded_head"]["path"], "models/loaded.safetensors");
+    assert!(man["command"]
+        .as_str()
+        .unwrap()
+        .starts_with("slant eval all --data DIR --out "));
+    let md = read(&o1.join("results.md"));
+    assert!(md.contains("0.804 (Spinde et al. 2021"), "{md}");
+    assert!(md.contains("pySBD: 47/48"), "{md}");
+    assert!(md.contains("slant eval all --data DIR"), "{md}");
+}
+
+#[test]
+fn eval_all_without_data_runs_the_splitter_and_records_skips() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let md = dir.path().join("RESULTS.md");
+    let run = slant(&[
+        "eval",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+        "--results-md",
+        md.to_str().unwrap(),
+        "--reps",
+        "100",
+    ]);
+    run.expect(0);
+    let v: Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
+    assert_eq!(v["schema"], "slant-eval-results/1");
+    assert_eq!(v["bootstrap"]["reps"], 100);
+    assert_eq!(v["evaluations"]["splitter"]["status"], "ok");
+    let babe = &v["evaluations"]["loaded/babe-sg2-cv5"];
+    assert_eq!(babe["status"], "skipped");
+    let reason = babe["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no data folder") || reason.contains("no encoder"),
+        "{reason}"
+    );
+    assert_eq!(read(&md), read(&out.join("results.md")));
+    assert!(read(&md).contains("## Skipped"));
+}
+
+#[test]
+fn eval_all_missing_data_file_is_skipped_with_a_relative_reason() {
+    if !have_encoder() {
+        return;
+    }
+    // A data folder with anno-lexical but no BABE.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rel = "anno_lexical/annomatic-dataset/data/training";
+    std::fs::create_dir_all(data.join(rel)).unwrap();
+    for f in ["anno-lexical-test.jsonl", "anno-lexical-train.jsonl"] {
+        std::fs::copy(
+            root().join(FIX).join("data").join(rel).join(f),
+            data.join(rel).join(f),
+        )
+        .unwrap();
+    }
+    let out = dir.path().join("run");
+    let run = slant_env(
+        &[
+            "eval",
+            "all",
+            "--data",
+            data.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--reps",
+            "50",
+        ],
+        Some(&dir.path().join("cache")),
+    );
+    run.expect(0);
+    let v: Value = serde_json::from_str(&read(&out.join("results.json"))).unwrap();
+    let ev = &v["evaluations"];
+    assert_eq!(ev["loaded/anno-lexical-test"]["status"], "ok");
+    assert_eq!(
+        ev["loaded/babe-sg2-zero-shot"]["reason"],
+        "BABE SG2 not found at babe/data/final_labels_SG2.csv (relative to --data)"
+    );
+    assert_eq!(ev["loaded/babe-sg2-cv5"]["status"], "skipped");
+}
+
+/// The committed run directories are what `eval all` writes: parseable, no absolute paths, and
+/// eval/RESULTS.md is the newest run's results.md.
+#[test]
+fn committed_runs_are_consistent() {
+    let runs = root().join("eval/runs");
+    let Ok(entries) = std::fs::read_dir(&runs) else {
+        eprintln!("skipping: no eval/runs");
+        return;
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    assert!(!dirs.is_empty());
+    for d in &dirs {
+        let r: Value = serde_json::from_str(&read(&d.join("results.json"))).unwrap();
+        assert_eq!(r["schema"], "slant-eval-results/1", "{}", d.display());
+        let m: Value = serde_json::from_str(&read(&d.join("manifest.json"))).unwrap();
+        assert!(m["git_commit"].is_string());
+        for v in [&r, &m] {
+            assert_no_absolute_path(v, &d.display().to_string());
+        }
+        let md = read(&d.join("results.md"));
+        assert!(!md.contains(root().to_str().unwrap()), "{}", d.display());
+    }
+    let newest = dirs.last().unwrap();
+    assert_eq!(
+        read(&root().join("eval/RESULTS.md")),
+        read(&newest.join("results.md")),
+        "eval/RESULTS.md is not {}/results.md",
+        newest.display()
+    );
+}
+
+/// No string in `v` is an absolute path.
+fn assert_no_absolute_path(v: &Value, what: &str) {
+    match v {
+        Value::String(s) => assert!(
+            !s.starts_with('/') && !s.contains(" /") && !s.contains(":\\"),
+            "{what}: absolute path in {s:?}"
+        ),
+        Value::Array(a) => a.iter().for_each(|x| assert_no_absolute_path(x, what)),
+        Value::Object(o) => o.values().for_each(|x| assert_no_absolute_path(x, what)),
+        _ => {}
+    }
+}
