@@ -4,14 +4,16 @@
 //! all their sentences together (length-sorted batches) and applies the heads. The CLI feeds it
 //! bounded chunks from the ingest stream, so memory stays flat whatever the corpus size.
 
+use std::collections::BTreeSet;
+
 use rayon::prelude::*;
 
 use crate::aggregate::{ArticleSummary, SentenceRecord};
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::{sentence_features, MlpHead};
 use crate::ingest::Article;
-use crate::segment;
 use crate::Result;
+use crate::{segment, terms};
 
 /// Articles per chunk fed to the encoder by the CLI.
 pub const DEFAULT_CHUNK_ARTICLES: usize = 64;
@@ -22,6 +24,16 @@ pub struct Scorer {
     pub encoder: Encoder,
     pub loaded: MlpHead,
     pub batch_size: usize,
+    /// Count words ([`crate::terms`]) for these sources' articles; `None` counts none (memory
+    /// stays bounded: `compare` only needs the two sources it compares).
+    pub terms: Option<TermOpts>,
+}
+
+/// Which sources get word counts, and whether bigrams are counted too.
+#[derive(Debug, Clone, Default)]
+pub struct TermOpts {
+    pub sources: BTreeSet<String>,
+    pub bigrams: bool,
 }
 
 /// One scored article.
@@ -72,8 +84,18 @@ impl Scorer {
                 });
                 k += 1;
             }
+            let mut summary = ArticleSummary::from_records(&a.id, &a.source, &recs);
+            if let Some(t) = self
+                .terms
+                .as_ref()
+                .filter(|t| t.sources.contains(&a.source))
+            {
+                for s in ss {
+                    terms::count_sentence(&a.text[s.start..s.end], t.bigrams, &mut summary.terms);
+                }
+            }
             out.push(ScoredArticle {
-                summary: ArticleSummary::from_records(&a.id, &a.source, &recs),
+                summary,
                 sentences: recs,
             });
         }

@@ -11,6 +11,7 @@ use std::ops::{Add, AddAssign};
 use serde::{Deserialize, Serialize};
 
 use crate::stats::{self, Unit};
+use crate::terms::{add_counts, TermCounts};
 
 /// Bootstrap resamples for per-source intervals.
 pub const BOOTSTRAP_REPS: usize = 2000;
@@ -47,7 +48,7 @@ pub struct SentenceRecord {
 }
 
 /// What one article contributes to its source's profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArticleSummary {
     pub id: String,
     pub source: String,
@@ -55,6 +56,11 @@ pub struct ArticleSummary {
     pub loaded_sentences: u64,
     pub loaded_prob_sum: f64,
     pub truncated: u64,
+    /// Word counts of the article's sentences ([`crate::terms`]); only filled for the sources
+    /// whose terms are needed (see [`crate::pipeline::Scorer::terms`]), so memory stays bounded.
+    /// [`Corpus::push`] moves them into [`SourceSums::terms`].
+    #[serde(default, skip_serializing_if = "TermCounts::is_empty")]
+    pub terms: TermCounts,
 }
 
 impl ArticleSummary {
@@ -67,6 +73,7 @@ impl ArticleSummary {
             loaded_sentences: recs.iter().filter(|r| r.loaded_label).count() as u64,
             loaded_prob_sum: recs.iter().map(|r| r.loaded).sum(),
             truncated: recs.iter().filter(|r| r.truncated).count() as u64,
+            terms: TermCounts::new(),
         }
     }
 }
@@ -75,6 +82,9 @@ impl ArticleSummary {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceSums {
     pub articles: Vec<ArticleSummary>,
+    /// Word counts over the source's articles (empty unless terms were counted for it).
+    #[serde(default, skip_serializing_if = "TermCounts::is_empty")]
+    pub terms: TermCounts,
 }
 
 impl SourceSums {
@@ -102,6 +112,7 @@ impl SourceSums {
 impl AddAssign for SourceSums {
     fn add_assign(&mut self, rhs: Self) {
         self.articles.extend(rhs.articles);
+        add_counts(&mut self.terms, rhs.terms);
     }
 }
 
@@ -113,12 +124,10 @@ pub struct Corpus {
 
 impl Corpus {
     /// Add one article.
-    pub fn push(&mut self, a: ArticleSummary) {
-        self.sources
-            .entry(a.source.clone())
-            .or_default()
-            .articles
-            .push(a);
+    pub fn push(&mut self, mut a: ArticleSummary) {
+        let sums = self.sources.entry(a.source.clone()).or_default();
+        add_counts(&mut sums.terms, std::mem::take(&mut a.terms));
+        sums.articles.push(a);
     }
     /// Profiles sorted by source name, computed in parallel (each source's bootstrap is
     /// seeded on its own, so the result does not depend on the thread count).
@@ -271,6 +280,7 @@ mod tests {
             loaded_sentences: k,
             loaded_prob_sum: p,
             truncated: 0,
+            terms: TermCounts::new(),
         }
     }
 
@@ -311,6 +321,38 @@ mod tests {
             serde_json::to_string(&fwd.profiles()).unwrap(),
             serde_json::to_string(&merged.profiles()).unwrap()
         );
+    }
+
+    #[test]
+    fn term_counts_fold_into_sources_in_any_order() {
+        let with_terms = |id: &str, source: &str, words: &[(&str, u64)]| ArticleSummary {
+            terms: words.iter().map(|(w, c)| (w.to_string(), *c)).collect(),
+            ..art(id, source, 1, 0, 0.0)
+        };
+        let arts = vec![
+            with_terms("a1", "x", &[("wall", 2), ("border", 1)]),
+            with_terms("a2", "x", &[("wall", 1), ("crisis", 4)]),
+            with_terms("a3", "y", &[("wall", 5)]),
+            art("a4", "y", 3, 0, 0.0),
+        ];
+        let mut fwd = Corpus::default();
+        for a in arts.iter().cloned() {
+            fwd.push(a);
+        }
+        let rev = Corpus::from_summaries(arts.into_iter().rev().collect());
+        let x = &fwd.sources["x"];
+        assert_eq!(
+            x.terms
+                .iter()
+                .map(|(w, c)| (w.as_str(), *c))
+                .collect::<Vec<_>>(),
+            [("border", 1), ("crisis", 4), ("wall", 3)]
+        );
+        assert_eq!(fwd.sources["y"].terms.get("wall"), Some(&5));
+        // Article summaries hand their counts over, so nothing is kept twice.
+        assert!(x.articles.iter().all(|a| a.terms.is_empty()));
+        assert_eq!(fwd.sources["x"].terms, rev.sources["x"].terms);
+        assert_eq!(fwd.sources["y"].terms, rev.sources["y"].terms);
     }
 
     #[test]

@@ -142,6 +142,13 @@ pub struct CompareArgs {
     /// Seed of the bootstrap and the permutation test.
     #[arg(long, default_value_t = crate::compare::DEFAULT_SEED, value_name = "N")]
     pub seed: u64,
+    /// Distinctive terms listed per source (log-odds with an informative Dirichlet prior over
+    /// lower-cased words, stopwords left out); 0 counts no words.
+    #[arg(long, default_value_t = crate::terms::DEFAULT_TOP_TERMS, value_name = "N")]
+    pub terms: usize,
+    /// Count word bigrams as well as single words for the distinctive terms.
+    #[arg(long)]
+    pub bigrams: bool,
     /// No timing lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,

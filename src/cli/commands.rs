@@ -17,7 +17,7 @@ use crate::encode::{self, sha256_file, EncodeStats, Encoder};
 use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
 use crate::heads::{MlpHead, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
-use crate::pipeline::{Scorer, DEFAULT_CHUNK_ARTICLES};
+use crate::pipeline::{Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
 use crate::train::{self, TrainOpts};
 use crate::{compare, segment, stats};
 
@@ -100,6 +100,7 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             encoder,
             loaded,
             batch_size: m.batch_size.max(1),
+            terms: None,
         },
         head_sha,
     ))
@@ -365,7 +366,13 @@ fn render_profiles(
 
 fn compare_cmd(a: CompareArgs) -> Result<i32> {
     let t0 = Instant::now();
-    let (scorer, _) = load_scorer(&a.model)?;
+    let (mut scorer, _) = load_scorer(&a.model)?;
+    if a.terms > 0 {
+        scorer.terms = Some(TermOpts {
+            sources: [a.a.clone(), a.b.clone()].into_iter().collect(),
+            bigrams: a.bigrams,
+        });
+    }
     let (corpus, errors, stats, _) = run_corpus(&a.inputs, &scorer, |_| Ok(()))?;
     let names: Vec<&String> = corpus.sources.keys().collect();
     for want in [&a.a, &a.b] {
@@ -383,14 +390,9 @@ fn compare_cmd(a: CompareArgs) -> Result<i32> {
     if a.a == a.b {
         bail!("--a and --b name the same source `{}`", a.a);
     }
-    let c = compare::compare(
-        &a.a,
-        &corpus.sources[&a.a],
-        &a.b,
-        &corpus.sources[&a.b],
-        a.reps,
-        a.seed,
-    );
+    let (sa, sb) = (&corpus.sources[&a.a], &corpus.sources[&a.b]);
+    let mut c = compare::compare(&a.a, sa, &a.b, sb, a.reps, a.seed);
+    c.distinctive = crate::terms::distinctive(&sa.terms, &sb.terms, a.terms);
     let mut out = std::io::stdout().lock();
     match a.format {
         ReportFormat::Json => {

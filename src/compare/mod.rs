@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use crate::aggregate::SourceSums;
 use crate::stats::{self, DiffTest, Unit};
+use crate::terms::{self, Distinctive};
 
 /// Default number of bootstrap resamples and of permutations.
 pub const DEFAULT_REPS: usize = 5000;
@@ -100,6 +101,9 @@ pub struct Comparison {
     pub b_sentences: u64,
     /// One row per measure, in a fixed order.
     pub metrics: Vec<Metric>,
+    /// The terms that most distinguish each side (log-odds ratio with an informative Dirichlet
+    /// prior, from [`SourceSums::terms`]); empty lists when no words were counted.
+    pub distinctive: Distinctive,
     /// Caveats about the comparison as a whole, in words.
     pub notes: Vec<String>,
     /// Bootstrap resamples and permutations per row.
@@ -333,10 +337,47 @@ pub fn compare(
         a_sentences: sa.sentences,
         b_sentences: sb.sentences,
         metrics,
+        distinctive: terms::distinctive(&a.terms, &b.terms, terms::DEFAULT_TOP_TERMS),
         notes,
         reps,
         seed,
     }
+}
+
+/// The distinctive-terms section of the table ("" when no terms were counted).
+fn render_distinctive(c: &Comparison) -> String {
+    let d = &c.distinctive;
+    if d.a.is_empty() && d.b.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nDistinctive terms (log-odds ratio with an informative Dirichlet prior, Monroe et al. \
+         2008; z > 1.96 is p < 0.05 for one term, uncorrected for the many terms looked at):\n",
+    );
+    for (label, name, list) in [("a", &c.a, &d.a), ("b", &c.b, &d.b)] {
+        out.push_str(&format!("  {label} = {name}:\n"));
+        if list.is_empty() {
+            out.push_str("    (none)\n");
+            continue;
+        }
+        let w = list
+            .iter()
+            .map(|t| t.term.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        out.push_str(&format!(
+            "    {:<w$}  {:>7}  {:>7}  {:>7}\n",
+            "term", "z", "count a", "count b"
+        ));
+        for t in list {
+            out.push_str(&format!(
+                "    {:<w$}  {:>7.2}  {:>7}  {:>7}\n",
+                t.term, t.z, t.count_a, t.count_b
+            ));
+        }
+    }
+    out
 }
 
 /// A value for the table: 4 decimals, or `n/a` when missing or undefined.
@@ -482,6 +523,8 @@ pub fn render_table(c: &Comparison) -> String {
             out.push_str(&format!("  {t}\n"));
         }
     }
+
+    out.push_str(&render_distinctive(c));
 
     let metric_notes = c
         .metrics

@@ -10,11 +10,15 @@ fn art(id: &str, n: u64, k: u64, p: f64) -> ArticleSummary {
         loaded_sentences: k,
         loaded_prob_sum: p,
         truncated: 0,
+        ..Default::default()
     }
 }
 
 fn sums(arts: Vec<ArticleSummary>) -> SourceSums {
-    SourceSums { articles: arts }
+    SourceSums {
+        articles: arts,
+        ..Default::default()
+    }
 }
 
 /// 8 articles of 20 sentences with few loaded sentences.

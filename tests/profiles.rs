@@ -1,0 +1,164 @@
+//! End-to-end tests of framing profiles and comparisons (issue 5): distinctive terms in
+//! `compare`, the frames head in `score`/`compare`, `train`/`eval frames` and `eval outlets`.
+//!
+//! Like `tests/cli.rs`, tests that need the encoder skip (and pass) when
+//! `models/encoder/all-MiniLM-L6-v2/model.safetensors` is absent, and tests that need labelled
+//! data read `$SLANT_DATA`, else `../shared/data`, and skip without it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "exit {}\n--- stderr ---\n{}\n--- stdout ---\n{}",
+            self.code, self.stderr, self.stdout
+        );
+        self
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+    }
+}
+
+fn slant(args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_slant"))
+        .args(args)
+        .current_dir(root())
+        .env_remove("SLANT_MODEL")
+        .env_remove("RAYON_NUM_THREADS")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cannot run slant");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn have_encoder() -> bool {
+    if root()
+        .join("models/encoder/all-MiniLM-L6-v2/model.safetensors")
+        .is_file()
+    {
+        true
+    } else {
+        eprintln!("skipping: encoder not fetched (run models/fetch)");
+        false
+    }
+}
+
+/// The labelled-data folder ($SLANT_DATA, else ../shared/data) when it holds `probe`.
+#[allow(dead_code)]
+fn data_dir(probe: &str) -> Option<PathBuf> {
+    let dir = match std::env::var_os("SLANT_DATA") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => root().join("../shared/data"),
+    };
+    if dir.join(probe).exists() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: no {probe} under {}", dir.display());
+        None
+    }
+}
+
+const TWO: &str = "tests/fixtures/two_outlets.jsonl";
+
+fn terms(v: &Value, side: &str) -> Vec<(String, f64, u64, u64)> {
+    v["distinctive"][side]
+        .as_array()
+        .unwrap_or_else(|| panic!("no distinctive.{side}: {v}"))
+        .iter()
+        .map(|t| {
+            (
+                t["term"].as_str().unwrap().to_string(),
+                t["z"].as_f64().unwrap(),
+                t["count_a"].as_u64().unwrap(),
+                t["count_b"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn compare_lists_distinctive_terms_per_side() {
+    if !have_encoder() {
+        return;
+    }
+    let args = [
+        "compare", TWO, "--a", "harbor", "--b", "meadow", "--format", "json", "--quiet",
+    ];
+    let v = slant(&args).ok().json();
+    let a = terms(&v, "a");
+    let b = terms(&v, "b");
+    // Counted by hand from the fixture: "illegal" 5 times in harbor (never in meadow),
+    // "undocumented" 4 times in meadow; stopwords ("the", "said") never appear.
+    assert_eq!(
+        (a[0].0.as_str(), a[0].2, a[0].3),
+        ("illegal", 5, 0),
+        "{a:?}"
+    );
+    assert_eq!(
+        (b[0].0.as_str(), b[0].2, b[0].3),
+        ("undocumented", 0, 4),
+        "{b:?}"
+    );
+    assert!(a.iter().any(|t| t.0 == "aliens" && t.2 == 3 && t.3 == 0));
+    assert!(b
+        .iter()
+        .any(|t| t.0 == "immigrants" && t.2 == 0 && t.3 == 3));
+    for side in [&a, &b] {
+        assert!(side.len() <= 10);
+        assert!(
+            side.windows(2).all(|w| w[0].1 >= w[1].1),
+            "sorted by z: {side:?}"
+        );
+        assert!(side.iter().all(|t| t.1 > 0.0));
+        assert!(side
+            .iter()
+            .all(|t| !["the", "said", "for"].contains(&t.0.as_str())));
+    }
+    // The same run twice is byte-identical, and so is a single-threaded one.
+    let again = slant(&args).ok().stdout.clone();
+    assert_eq!(again, slant(&args).stdout);
+    let mut one = vec!["--threads", "1"];
+    one.extend(args);
+    assert_eq!(again, slant(&one).ok().stdout);
+
+    // Bigrams on: "illegal aliens" (3 in harbor) shows up; --terms 0 counts nothing.
+    let mut bi = args.to_vec();
+    bi.extend(["--bigrams", "--terms", "30"]);
+    let a = terms(&slant(&bi).ok().json(), "a");
+    assert!(
+        a.iter().any(|t| t.0 == "illegal aliens" && t.2 == 3),
+        "{a:?}"
+    );
+    let mut none = args.to_vec();
+    none.extend(["--terms", "0"]);
+    let v = slant(&none).ok().json();
+    assert!(terms(&v, "a").is_empty() && terms(&v, "b").is_empty());
+
+    let table = slant(&["compare", TWO, "--a", "harbor", "--b", "meadow", "--quiet"]);
+    let out = &table.ok().stdout;
+    assert!(out.contains("Distinctive terms"), "{out}");
+    assert!(
+        out.contains("illegal") && out.contains("undocumented"),
+        "{out}"
+    );
+}
