@@ -64,7 +64,6 @@ fn have_encoder() -> bool {
 }
 
 /// The labelled-data folder ($SLANT_DATA, else ../shared/data) when it holds `probe`.
-#[allow(dead_code)]
 fn data_dir(probe: &str) -> Option<PathBuf> {
     let dir = match std::env::var_os("SLANT_DATA") {
         Some(d) if !d.is_empty() => PathBuf::from(d),
@@ -161,4 +160,43 @@ fn compare_lists_distinctive_terms_per_side() {
         out.contains("illegal") && out.contains("undocumented"),
         "{out}"
     );
+}
+
+#[test]
+fn eval_frames_cross_validates_on_semeval() {
+    if !have_encoder() {
+        return;
+    }
+    let Some(data) = data_dir("semeval2023_task3_en/data/en/train-labels-subtask-2.txt") else {
+        return;
+    };
+    let v = slant(&[
+        "eval",
+        "frames",
+        "--cv",
+        "5",
+        "--format",
+        "json",
+        "--data",
+        data.to_str().unwrap(),
+    ])
+    .ok()
+    .json();
+    assert_eq!(v["n"].as_u64(), Some(433));
+    let per = v["per_label"].as_array().unwrap();
+    assert_eq!(per.len(), 14);
+    // 1,615 frame labels over the 433 articles (counted from the labels file).
+    let support: u64 = per.iter().map(|l| l["support"].as_u64().unwrap()).sum();
+    assert_eq!(support, 1615);
+    for l in per {
+        let (tp, f_n) = (l["tp"].as_u64().unwrap(), l["fn"].as_u64().unwrap());
+        assert_eq!(tp + f_n, l["support"].as_u64().unwrap());
+    }
+    let micro = v["micro_f1"].as_f64().unwrap();
+    assert!(micro >= 0.55, "micro-F1 {micro}");
+    assert!(micro > v["majority_baseline_micro_f1"].as_f64().unwrap() + 0.1);
+    assert_eq!(v["folds"].as_array().unwrap().len(), 5);
+    let m = &v["manifest"];
+    assert_eq!(m["seed"].as_u64(), Some(13));
+    assert_eq!(m["data_files"].as_array().unwrap().len(), 2);
 }

@@ -182,6 +182,13 @@ pub enum TrainCommand {
     ///   slant train loaded --data ../shared/data
     #[command(verbatim_doc_comment)]
     Loaded(TrainLoadedArgs),
+    /// Train the article frames head (14 SemEval-2023 Task 3 frames, multi-label) on all 433
+    /// articles, after reporting its 5-fold CV; write the head and its model card.
+    ///
+    /// Example:
+    ///   slant train frames --data ../shared/data
+    #[command(verbatim_doc_comment)]
+    Frames(super::frames_cmd::TrainFramesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +221,13 @@ pub enum EvalCommand {
     ///   slant eval loaded --dataset babe --cv 5 --format json
     #[command(verbatim_doc_comment)]
     Loaded(EvalLoadedArgs),
+    /// Cross-validate the frames head on SemEval-2023 Task 3 subtask 2: micro- and macro-F1,
+    /// per-frame P/R/F1 with counts, manifest.
+    ///
+    /// Example:
+    ///   slant eval frames --cv 5 --format json
+    #[command(verbatim_doc_comment)]
+    Frames(super::frames_cmd::EvalFramesArgs),
 }
 
 /// Labelled sets for the loaded-language head.

@@ -29,15 +29,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Split(a) => split(a),
         Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
         Command::Eval(EvalCommand::Loaded(a)) => eval_loaded(a),
+        Command::Train(TrainCommand::Frames(a)) => super::frames_cmd::train_frames(a),
+        Command::Eval(EvalCommand::Frames(a)) => super::frames_cmd::eval_frames(a),
     }
 }
 
-fn threads() -> usize {
+pub(super) fn threads() -> usize {
     rayon::current_num_threads()
 }
 
 /// Find `models/<name>` of the slant checkout: above the current directory or the executable.
-fn find_models_file(name: &str) -> Option<PathBuf> {
+pub(super) fn find_models_file(name: &str) -> Option<PathBuf> {
     let mut starts = Vec::new();
     if let Ok(c) = std::env::current_dir() {
         starts.push(c);
@@ -54,7 +56,7 @@ fn find_models_file(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
+pub(super) fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
     let dir = encode::resolve_model_dir(m.model.as_deref())?;
     Encoder::load(&dir).with_context(|| format!("loading the encoder from {}", dir.display()))
 }

@@ -6,6 +6,7 @@
 
 mod args;
 mod commands;
+mod frames_cmd;
 
 use std::io::Write;
 

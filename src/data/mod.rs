@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod frames;
+
 use crate::{Error, Result};
 
 /// One sentence with a binary loaded/biased label.
