@@ -4,12 +4,13 @@
 //! all their sentences together (length-sorted batches) and applies the heads. The CLI feeds it
 //! bounded chunks from the ingest stream, so memory stays flat whatever the corpus size.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
 use crate::aggregate::{ArticleSummary, SentenceRecord};
 use crate::encode::{EncodeStats, Encoder};
+use crate::heads::frames::{article_vector, FramesHead, FRAMES};
 use crate::heads::{sentence_features, MlpHead};
 use crate::ingest::Article;
 use crate::Result;
@@ -27,6 +28,8 @@ pub struct Scorer {
     /// Count words ([`crate::terms`]) for these sources' articles; `None` counts none (memory
     /// stays bounded: `compare` only needs the two sources it compares).
     pub terms: Option<TermOpts>,
+    /// The article frames head ([`crate::heads::frames`]); `None` scores no frames.
+    pub frames: Option<FramesHead>,
 }
 
 /// Which sources get word counts, and whether bigrams are counted too.
@@ -41,6 +44,17 @@ pub struct TermOpts {
 pub struct ScoredArticle {
     pub summary: ArticleSummary,
     pub sentences: Vec<SentenceRecord>,
+}
+
+impl ScoredArticle {
+    /// P(frame) per frame of the frames head (label → probability), empty without the head.
+    pub fn frames(&self) -> BTreeMap<String, f64> {
+        FRAMES
+            .iter()
+            .zip(&self.summary.frames)
+            .map(|(f, p)| (f.to_string(), *p))
+            .collect()
+    }
 }
 
 fn round4(x: f32) -> f64 {
@@ -60,13 +74,20 @@ impl Scorer {
             .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
             .collect();
         let (enc, stats) = self.encoder.encode(&texts, self.batch_size)?;
-        let probs: Vec<f32> = enc
+        let feats: Vec<Vec<f32>> = enc
             .par_iter()
-            .map(|e| self.loaded.prob(&sentence_features(&e.pooled)))
+            .map(|e| sentence_features(&e.pooled))
             .collect();
+        let probs: Vec<f32> = feats.par_iter().map(|f| self.loaded.prob(f)).collect();
         let mut out = Vec::with_capacity(articles.len());
         let mut k = 0;
         for (a, ss) in articles.iter().zip(&spans) {
+            let frames: Vec<f64> = match &self.frames {
+                Some(h) => article_vector(feats[k..k + ss.len()].iter().map(Vec::as_slice))
+                    .map(|v| h.probs(&v).into_iter().map(round4).collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             let mut recs = Vec::with_capacity(ss.len());
             for (index, s) in ss.iter().enumerate() {
                 let p = round4(probs[k]);
@@ -85,6 +106,7 @@ impl Scorer {
                 k += 1;
             }
             let mut summary = ArticleSummary::from_records(&a.id, &a.source, &recs);
+            summary.frames = frames;
             if let Some(t) = self
                 .terms
                 .as_ref()

@@ -200,3 +200,62 @@ fn eval_frames_cross_validates_on_semeval() {
     assert_eq!(m["seed"].as_u64(), Some(13));
     assert_eq!(m["data_files"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn score_gives_article_frames_and_source_distributions() {
+    if !have_encoder() {
+        return;
+    }
+    // The committed head is used without training.
+    assert!(root().join("models/frames.safetensors").is_file());
+    let v = slant(&["score", TWO, "--format", "json", "--quiet"])
+        .ok()
+        .json();
+    let arts = v["articles"].as_array().expect("articles array");
+    let ids: Vec<&str> = arts.iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["h1", "h2", "h3", "m1", "m2", "m3"], "sorted by id");
+    for a in arts {
+        let f = a["frames"].as_object().unwrap();
+        assert_eq!(f.len(), 14);
+        assert!(f
+            .values()
+            .all(|p| (0.0..=1.0).contains(&p.as_f64().unwrap())));
+    }
+    // A source's distribution is the mean over its articles (to the 4-decimal rounding).
+    let harbor = v["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["source"] == "harbor")
+        .unwrap();
+    for (frame, p) in harbor["frames"].as_object().unwrap() {
+        let mean: f64 = arts[..3]
+            .iter()
+            .map(|a| a["frames"][frame].as_f64().unwrap())
+            .sum::<f64>()
+            / 3.0;
+        assert!((p.as_f64().unwrap() - mean).abs() < 1e-6, "{frame}");
+    }
+    // Existing fields are unchanged.
+    assert!(v["sentences"].as_array().unwrap().len() >= 12);
+
+    // compare: a frames_jsd row, with a bootstrap interval (3 articles a side).
+    let c = slant(&[
+        "compare", TWO, "--a", "harbor", "--b", "meadow", "--format", "json", "--quiet",
+    ])
+    .ok()
+    .json();
+    let row = c["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "frames_jsd")
+        .expect("frames_jsd row");
+    let d = row["diff"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&d));
+    let ci = row["ci"]
+        .as_array()
+        .expect("an interval with 3 articles a side");
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    assert!(0.0 <= lo && lo <= hi && hi <= 1.0, "{ci:?}");
+}

@@ -10,6 +10,7 @@ use std::ops::{Add, AddAssign};
 
 use serde::{Deserialize, Serialize};
 
+use crate::heads::frames::FRAMES;
 use crate::stats::{self, Unit};
 use crate::terms::{add_counts, TermCounts};
 
@@ -61,6 +62,10 @@ pub struct ArticleSummary {
     /// [`Corpus::push`] moves them into [`SourceSums::terms`].
     #[serde(default, skip_serializing_if = "TermCounts::is_empty")]
     pub terms: TermCounts,
+    /// P(frame) of the article for each frame of [`FRAMES`] (rounded to 4 decimals); empty
+    /// when no frames head was used or the article has no sentences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<f64>,
 }
 
 impl ArticleSummary {
@@ -74,6 +79,7 @@ impl ArticleSummary {
             loaded_prob_sum: recs.iter().map(|r| r.loaded).sum(),
             truncated: recs.iter().filter(|r| r.truncated).count() as u64,
             terms: TermCounts::new(),
+            frames: Vec::new(),
         }
     }
 }
@@ -98,6 +104,14 @@ impl SourceSums {
         self.sorted_articles()
             .into_iter()
             .map(|a| Unit::new(a.loaded_sentences as f64, a.sentences as f64))
+            .collect()
+    }
+    /// The frame vectors of the articles that have one, sorted by article id.
+    pub fn frame_vectors(&self) -> Vec<&[f64]> {
+        self.sorted_articles()
+            .into_iter()
+            .filter(|a| a.frames.len() == FRAMES.len())
+            .map(|a| a.frames.as_slice())
             .collect()
     }
     /// Per-article units of (sum of loaded probabilities, sentences), sorted by article id.
@@ -205,6 +219,24 @@ pub struct SourceProfile {
     pub ci_method: CiMethod,
     /// Sentences cut at the encoder's token limit.
     pub truncated_sentences: u64,
+    /// Frame distribution: mean P(frame) over the source's articles, per frame (empty without
+    /// the frames head). Frames are not exclusive, so the values do not sum to 1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub frames: BTreeMap<String, f64>,
+}
+
+/// Mean of equal-length vectors (empty input: empty output).
+pub fn mean_vector(v: &[&[f64]]) -> Vec<f64> {
+    let Some(first) = v.first() else {
+        return Vec::new();
+    };
+    let mut m = vec![0.0; first.len()];
+    for x in v {
+        for (a, b) in m.iter_mut().zip(x.iter()) {
+            *a += b;
+        }
+    }
+    m.iter().map(|a| a / v.len() as f64).collect()
 }
 
 fn round6(x: f64) -> f64 {
@@ -264,6 +296,11 @@ impl SourceProfile {
             mean_loaded_ci: [round6(mean_ci.0), round6(mean_ci.1)],
             ci_method: method,
             truncated_sentences: truncated,
+            frames: FRAMES
+                .iter()
+                .zip(mean_vector(&sums.frame_vectors()))
+                .map(|(f, p)| (f.to_string(), round6(p)))
+                .collect(),
         }
     }
 }
@@ -281,6 +318,7 @@ mod tests {
             loaded_prob_sum: p,
             truncated: 0,
             terms: TermCounts::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -353,6 +391,31 @@ mod tests {
         assert!(x.articles.iter().all(|a| a.terms.is_empty()));
         assert_eq!(fwd.sources["x"].terms, rev.sources["x"].terms);
         assert_eq!(fwd.sources["y"].terms, rev.sources["y"].terms);
+    }
+
+    #[test]
+    fn frame_distribution_is_the_mean_over_articles() {
+        let mut c = Corpus::default();
+        let mut f1 = vec![0.0; FRAMES.len()];
+        let mut f2 = vec![0.0; FRAMES.len()];
+        f1[3] = 0.8; // Economic
+        f2[3] = 0.2;
+        f2[10] = 1.0; // Political
+        c.push(ArticleSummary {
+            frames: f1,
+            ..art("a", "x", 2, 0, 0.0)
+        });
+        c.push(ArticleSummary {
+            frames: f2,
+            ..art("b", "x", 2, 0, 0.0)
+        });
+        c.push(art("c", "y", 2, 0, 0.0));
+        let p = c.profiles();
+        assert_eq!(p[0].frames.len(), 14);
+        assert!((p[0].frames["Economic"] - 0.5).abs() < 1e-12);
+        assert!((p[0].frames["Political"] - 0.5).abs() < 1e-12);
+        assert_eq!(p[0].frames["Morality"], 0.0);
+        assert!(p[1].frames.is_empty(), "no frames head, no distribution");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::aggregate::{Corpus, SentenceRecord, SourceProfile};
 use crate::data::{self, LabelledSentence};
 use crate::encode::{self, sha256_file, EncodeStats, Encoder};
 use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
+use crate::heads::frames::{FramesHead, FRAMES, FRAMES_HEAD_FILE};
 use crate::heads::{MlpHead, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
 use crate::pipeline::{Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
@@ -97,15 +98,51 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
         }
     }
     let head_sha = sha256_file(&head_path)?;
+    let encoder_sha = encoder.weights_sha256().to_string();
     Ok((
         Scorer {
             encoder,
             loaded,
             batch_size: m.batch_size.max(1),
             terms: None,
+            frames: load_frames_head(&encoder_sha)?,
         },
         head_sha,
     ))
+}
+
+/// The committed frames head (`models/frames.safetensors`), if present. Its labels must be
+/// slant's 14 frames.
+fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
+    let Some(path) = find_models_file(FRAMES_HEAD_FILE) else {
+        return Ok(None);
+    };
+    let head = FramesHead::load(&path)?;
+    if head.labels != FRAMES {
+        bail!("{}: labels are not slant's 14 frames", path.display());
+    }
+    if head
+        .meta
+        .get("encoder_sha256")
+        .is_some_and(|w| w != encoder_sha)
+    {
+        eprintln!(
+            "warning: frames head {} was trained on another encoder; frame scores may be meaningless",
+            path.display()
+        );
+    }
+    Ok(Some(head))
+}
+
+/// One article of `score --format json`'s `articles` array.
+#[derive(Debug, Serialize)]
+struct ArticleRecord {
+    id: String,
+    source: String,
+    sentences: u64,
+    /// P(frame) per frame (absent without the frames head).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    frames: BTreeMap<String, f64>,
 }
 
 /// Manifest of a scoring run: everything needed to reproduce it (no timings, so it is stable).
@@ -204,6 +241,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
         None
     };
     let keep_all = matches!(a.format, ScoreFormat::Json | ScoreFormat::Table);
+    let mut all_articles: Vec<ArticleRecord> = Vec::new();
     let (corpus, errors, stats, n_articles) = run_corpus(&a.inputs, &scorer, |art| {
         match a.format {
             ScoreFormat::Jsonl => {
@@ -222,6 +260,14 @@ fn score(a: ScoreArgs) -> Result<i32> {
         }
         if keep_all {
             all_sentences.extend(art.sentences.iter().cloned());
+        }
+        if a.format == ScoreFormat::Json {
+            all_articles.push(ArticleRecord {
+                id: art.summary.id.clone(),
+                source: art.summary.source.clone(),
+                sentences: art.summary.sentences,
+                frames: art.frames(),
+            });
         }
         Ok(())
     })?;
@@ -252,8 +298,10 @@ fn score(a: ScoreArgs) -> Result<i32> {
     match a.format {
         ScoreFormat::Json => {
             all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
+            all_articles.sort_by(|x, y| x.id.cmp(&y.id));
             let obj = json!({
                 "sources": profiles,
+                "articles": all_articles,
                 "sentences": all_sentences,
                 "errors": errors,
                 "manifest": manifest,
@@ -342,6 +390,19 @@ fn render_profiles(
             crate::aggregate::MIN_ARTICLES_FOR_BOOTSTRAP,
             if few.len() > 4 { format!("{} sources", few.len()) } else { few.join(", ") }
         ));
+    }
+    if profiles.iter().any(|p| !p.frames.is_empty()) {
+        s.push_str("\nmost likely frames (mean P(frame) over the source's articles):\n");
+        for p in profiles.iter().filter(|p| !p.frames.is_empty()) {
+            let mut f: Vec<(&String, &f64)> = p.frames.iter().collect();
+            f.sort_by(|x, y| y.1.total_cmp(x.1).then_with(|| x.0.cmp(y.0)));
+            let top3: Vec<String> = f
+                .iter()
+                .take(3)
+                .map(|(k, v)| format!("{k} {v:.2}"))
+                .collect();
+            s.push_str(&format!("  {:<w$}  {}\n", p.source, top3.join(", ")));
+        }
     }
     if top > 0 && !sentences.is_empty() {
         for p in profiles {
