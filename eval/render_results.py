@@ -54,4 +54,37 @@ for name, _, _ in ROWS:
 for path in sorted(seen):
     out.append(f"- `{path}` sha256 `{seen[path]}`")
 out.append("")
+
+# --- Issue 5: frames head and outlet validity (JSON from eval/frames/ and eval/outlets/) ---
+def load_opt(path):
+    full = os.path.join(HERE, path)
+    if not os.path.exists(full):
+        return None
+    with open(full, encoding="utf-8") as f:
+        return json.load(f)
+
+
+fr = load_opt("frames/cv5.json")
+if fr:
+    out.append("## Frames head (SemEval-2023 Task 3 subtask 2)\n")
+    out.append("`slant eval frames --cv 5 --format json > eval/frames/cv5.json`. " + fr["manifest"]["split"] + ".\n")
+    out.append(f"micro-F1 **{fr['micro_f1']:.3f}** (P {fr['micro_precision']:.3f}, R {fr['micro_recall']:.3f}), "
+               f"macro-F1 **{fr['macro_f1']:.3f}**; per-fold micro-F1 {fr['fold_micro_f1_mean']:.3f} ± {fr['fold_micro_f1_sd']:.3f}; "
+               f"majority baseline micro-F1 {fr['majority_baseline_micro_f1']:.3f}. Variants tried: `eval/frames/VARIANTS.md`.\n")
+    out.append("| frame | support | TP | FP | FN | P | R | F1 |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for l in fr["per_label"]:
+        out.append(f"| {l['label']} | {l['support']} | {l['tp']} | {l['fp']} | {l['fn']} | {l['precision']:.3f} | {l['recall']:.3f} | {l['f1']:.3f} |")
+    out.append("")
+ou = load_opt("outlets/outlets.json")
+if ou:
+    out.append("## Outlet validity (loaded head vs human labels per outlet)\n")
+    out.append(f"`slant eval outlets --format json > eval/outlets/outlets.json`: Spearman ρ over outlets with n ≥ {ou['min_n']}. {ou['note']}\n")
+    out.append("| set | sentences | outlets | ρ (loaded share) | ρ (mean P) |")
+    out.append("|---|---|---|---|---|")
+    fmt = lambda r: "n/a" if r is None else f"{r:.3f}"
+    for st in ou["sets"]:
+        out.append(f"| {st['set']} | {st['sentences']} | {st['outlets_in_correlation']} | {fmt(st['spearman'])} | {fmt(st['spearman_mean_loaded'])} |")
+    out.append("")
+
 print("\n".join(out))

@@ -18,5 +18,8 @@ run anno_lexical_test eval loaded --dataset anno-lexical
 run babe_zero_shot   eval loaded --dataset babe
 run babe_cv5         eval loaded --dataset babe --cv 5
 run babe_cv5_babe_only eval loaded --dataset babe --cv 5 --no-anno-lexical
+mkdir -p eval/frames eval/outlets
+echo "+ slant eval frames --cv 5" >&2; "$slant" eval frames --cv 5 --data "$data" --format json > eval/frames/cv5.json
+echo "+ slant eval outlets" >&2; "$slant" eval outlets --data "$data" --format json > eval/outlets/outlets.json
 python3 eval/render_results.py > eval/RESULTS.md
 echo "wrote eval/RESULTS.md" >&2

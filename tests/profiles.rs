@@ -259,3 +259,35 @@ fn score_gives_article_frames_and_source_distributions() {
     let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
     assert!(0.0 <= lo && lo <= hi && hi <= 1.0, "{ci:?}");
 }
+
+#[test]
+fn eval_outlets_correlates_with_human_labels() {
+    if !have_encoder() {
+        return;
+    }
+    let Some(data) = data_dir("babe/data/final_labels_MBIC.csv") else {
+        return;
+    };
+    let v = slant(&[
+        "eval",
+        "outlets",
+        "--format",
+        "json",
+        "--data",
+        data.to_str().unwrap(),
+    ])
+    .ok()
+    .json();
+    let rho = v["spearman"].as_f64().expect("spearman");
+    assert!(rho >= 0.8, "Spearman {rho}");
+    let sets = v["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 3);
+    let sg2 = &sets[1];
+    assert_eq!(sg2["sentences"].as_u64(), Some(3673));
+    let outlets = sg2["outlets"].as_array().unwrap();
+    let n: u64 = outlets.iter().map(|o| o["n"].as_u64().unwrap()).sum();
+    assert_eq!(n, 3673, "every SG2 sentence has an outlet");
+    // 9 outlets of BABE have at least 30 sentences (Daily Stormer 5, NYT 1 are left out).
+    assert_eq!(sg2["outlets_in_correlation"].as_u64(), Some(9));
+    assert!(v["note"].as_str().unwrap().contains("never saw BABE"));
+}

@@ -228,6 +228,13 @@ pub enum EvalCommand {
     ///   slant eval frames --cv 5 --format json
     #[command(verbatim_doc_comment)]
     Frames(super::frames_cmd::EvalFramesArgs),
+    /// Outlet validity: Spearman correlation over outlets between slant's loaded share and the
+    /// human-labelled biased share on BABE SG2 and MBIC (zero-shot: the head never saw them).
+    ///
+    /// Example:
+    ///   slant eval outlets --format json
+    #[command(verbatim_doc_comment)]
+    Outlets(super::outlets_cmd::EvalOutletsArgs),
 }
 
 /// Labelled sets for the loaded-language head.

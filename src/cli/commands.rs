@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Eval(EvalCommand::Loaded(a)) => eval_loaded(a),
         Command::Train(TrainCommand::Frames(a)) => super::frames_cmd::train_frames(a),
         Command::Eval(EvalCommand::Frames(a)) => super::frames_cmd::eval_frames(a),
+        Command::Eval(EvalCommand::Outlets(a)) => super::outlets_cmd::eval_outlets(a),
     }
 }
 

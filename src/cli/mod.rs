@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod frames_cmd;
+mod outlets_cmd;
 
 use std::io::Write;
 
