@@ -28,6 +28,7 @@ pub mod pipeline;
 pub mod report;
 pub mod segment;
 pub mod stats;
+pub mod terms;
 pub mod train;
 
 pub use error::{Error, Result};

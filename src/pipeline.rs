@@ -4,14 +4,17 @@
 //! all their sentences together (length-sorted batches) and applies the heads. The CLI feeds it
 //! bounded chunks from the ingest stream, so memory stays flat whatever the corpus size.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use rayon::prelude::*;
 
 use crate::aggregate::{ArticleSummary, SentenceRecord};
 use crate::encode::{EncodeStats, Encoder};
+use crate::heads::frames::{article_vector, FramesHead, FRAMES};
 use crate::heads::{sentence_features, MlpHead};
 use crate::ingest::Article;
-use crate::segment;
 use crate::Result;
+use crate::{segment, terms};
 
 /// Articles per chunk fed to the encoder by the CLI.
 pub const DEFAULT_CHUNK_ARTICLES: usize = 64;
@@ -22,6 +25,18 @@ pub struct Scorer {
     pub encoder: Encoder,
     pub loaded: MlpHead,
     pub batch_size: usize,
+    /// Count words ([`crate::terms`]) for these sources' articles; `None` counts none (memory
+    /// stays bounded: `compare` only needs the two sources it compares).
+    pub terms: Option<TermOpts>,
+    /// The article frames head ([`crate::heads::frames`]); `None` scores no frames.
+    pub frames: Option<FramesHead>,
+}
+
+/// Which sources get word counts, and whether bigrams are counted too.
+#[derive(Debug, Clone, Default)]
+pub struct TermOpts {
+    pub sources: BTreeSet<String>,
+    pub bigrams: bool,
 }
 
 /// One scored article.
@@ -29,6 +44,17 @@ pub struct Scorer {
 pub struct ScoredArticle {
     pub summary: ArticleSummary,
     pub sentences: Vec<SentenceRecord>,
+}
+
+impl ScoredArticle {
+    /// P(frame) per frame of the frames head (label → probability), empty without the head.
+    pub fn frames(&self) -> BTreeMap<String, f64> {
+        FRAMES
+            .iter()
+            .zip(&self.summary.frames)
+            .map(|(f, p)| (f.to_string(), *p))
+            .collect()
+    }
 }
 
 fn round4(x: f32) -> f64 {
@@ -48,13 +74,20 @@ impl Scorer {
             .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
             .collect();
         let (enc, stats) = self.encoder.encode(&texts, self.batch_size)?;
-        let probs: Vec<f32> = enc
+        let feats: Vec<Vec<f32>> = enc
             .par_iter()
-            .map(|e| self.loaded.prob(&sentence_features(&e.pooled)))
+            .map(|e| sentence_features(&e.pooled))
             .collect();
+        let probs: Vec<f32> = feats.par_iter().map(|f| self.loaded.prob(f)).collect();
         let mut out = Vec::with_capacity(articles.len());
         let mut k = 0;
         for (a, ss) in articles.iter().zip(&spans) {
+            let frames: Vec<f64> = match &self.frames {
+                Some(h) => article_vector(feats[k..k + ss.len()].iter().map(Vec::as_slice))
+                    .map(|v| h.probs(&v).into_iter().map(round4).collect())
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             let mut recs = Vec::with_capacity(ss.len());
             for (index, s) in ss.iter().enumerate() {
                 let p = round4(probs[k]);
@@ -72,8 +105,19 @@ impl Scorer {
                 });
                 k += 1;
             }
+            let mut summary = ArticleSummary::from_records(&a.id, &a.source, &recs);
+            summary.frames = frames;
+            if let Some(t) = self
+                .terms
+                .as_ref()
+                .filter(|t| t.sources.contains(&a.source))
+            {
+                for s in ss {
+                    terms::count_sentence(&a.text[s.start..s.end], t.bigrams, &mut summary.terms);
+                }
+            }
             out.push(ScoredArticle {
-                summary: ArticleSummary::from_records(&a.id, &a.source, &recs),
+                summary,
                 sentences: recs,
             });
         }

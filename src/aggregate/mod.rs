@@ -10,7 +10,9 @@ use std::ops::{Add, AddAssign};
 
 use serde::{Deserialize, Serialize};
 
+use crate::heads::frames::FRAMES;
 use crate::stats::{self, Unit};
+use crate::terms::{add_counts, TermCounts};
 
 /// Bootstrap resamples for per-source intervals.
 pub const BOOTSTRAP_REPS: usize = 2000;
@@ -47,7 +49,7 @@ pub struct SentenceRecord {
 }
 
 /// What one article contributes to its source's profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ArticleSummary {
     pub id: String,
     pub source: String,
@@ -55,6 +57,15 @@ pub struct ArticleSummary {
     pub loaded_sentences: u64,
     pub loaded_prob_sum: f64,
     pub truncated: u64,
+    /// Word counts of the article's sentences ([`crate::terms`]); only filled for the sources
+    /// whose terms are needed (see [`crate::pipeline::Scorer::terms`]), so memory stays bounded.
+    /// [`Corpus::push`] moves them into [`SourceSums::terms`].
+    #[serde(default, skip_serializing_if = "TermCounts::is_empty")]
+    pub terms: TermCounts,
+    /// P(frame) of the article for each frame of [`FRAMES`] (rounded to 4 decimals); empty
+    /// when no frames head was used or the article has no sentences.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub frames: Vec<f64>,
 }
 
 impl ArticleSummary {
@@ -67,6 +78,8 @@ impl ArticleSummary {
             loaded_sentences: recs.iter().filter(|r| r.loaded_label).count() as u64,
             loaded_prob_sum: recs.iter().map(|r| r.loaded).sum(),
             truncated: recs.iter().filter(|r| r.truncated).count() as u64,
+            terms: TermCounts::new(),
+            frames: Vec::new(),
         }
     }
 }
@@ -75,6 +88,9 @@ impl ArticleSummary {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SourceSums {
     pub articles: Vec<ArticleSummary>,
+    /// Word counts over the source's articles (empty unless terms were counted for it).
+    #[serde(default, skip_serializing_if = "TermCounts::is_empty")]
+    pub terms: TermCounts,
 }
 
 impl SourceSums {
@@ -90,6 +106,14 @@ impl SourceSums {
             .map(|a| Unit::new(a.loaded_sentences as f64, a.sentences as f64))
             .collect()
     }
+    /// The frame vectors of the articles that have one, sorted by article id.
+    pub fn frame_vectors(&self) -> Vec<&[f64]> {
+        self.sorted_articles()
+            .into_iter()
+            .filter(|a| a.frames.len() == FRAMES.len())
+            .map(|a| a.frames.as_slice())
+            .collect()
+    }
     /// Per-article units of (sum of loaded probabilities, sentences), sorted by article id.
     pub fn prob_units(&self) -> Vec<Unit> {
         self.sorted_articles()
@@ -102,6 +126,7 @@ impl SourceSums {
 impl AddAssign for SourceSums {
     fn add_assign(&mut self, rhs: Self) {
         self.articles.extend(rhs.articles);
+        add_counts(&mut self.terms, rhs.terms);
     }
 }
 
@@ -113,12 +138,10 @@ pub struct Corpus {
 
 impl Corpus {
     /// Add one article.
-    pub fn push(&mut self, a: ArticleSummary) {
-        self.sources
-            .entry(a.source.clone())
-            .or_default()
-            .articles
-            .push(a);
+    pub fn push(&mut self, mut a: ArticleSummary) {
+        let sums = self.sources.entry(a.source.clone()).or_default();
+        add_counts(&mut sums.terms, std::mem::take(&mut a.terms));
+        sums.articles.push(a);
     }
     /// Profiles sorted by source name, computed in parallel (each source's bootstrap is
     /// seeded on its own, so the result does not depend on the thread count).
@@ -196,6 +219,24 @@ pub struct SourceProfile {
     pub ci_method: CiMethod,
     /// Sentences cut at the encoder's token limit.
     pub truncated_sentences: u64,
+    /// Frame distribution: mean P(frame) over the source's articles, per frame (empty without
+    /// the frames head). Frames are not exclusive, so the values do not sum to 1.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub frames: BTreeMap<String, f64>,
+}
+
+/// Mean of equal-length vectors (empty input: empty output).
+pub fn mean_vector(v: &[&[f64]]) -> Vec<f64> {
+    let Some(first) = v.first() else {
+        return Vec::new();
+    };
+    let mut m = vec![0.0; first.len()];
+    for x in v {
+        for (a, b) in m.iter_mut().zip(x.iter()) {
+            *a += b;
+        }
+    }
+    m.iter().map(|a| a / v.len() as f64).collect()
 }
 
 fn round6(x: f64) -> f64 {
@@ -255,6 +296,11 @@ impl SourceProfile {
             mean_loaded_ci: [round6(mean_ci.0), round6(mean_ci.1)],
             ci_method: method,
             truncated_sentences: truncated,
+            frames: FRAMES
+                .iter()
+                .zip(mean_vector(&sums.frame_vectors()))
+                .map(|(f, p)| (f.to_string(), round6(p)))
+                .collect(),
         }
     }
 }
@@ -271,6 +317,8 @@ mod tests {
             loaded_sentences: k,
             loaded_prob_sum: p,
             truncated: 0,
+            terms: TermCounts::new(),
+            frames: Vec::new(),
         }
     }
 
@@ -311,6 +359,63 @@ mod tests {
             serde_json::to_string(&fwd.profiles()).unwrap(),
             serde_json::to_string(&merged.profiles()).unwrap()
         );
+    }
+
+    #[test]
+    fn term_counts_fold_into_sources_in_any_order() {
+        let with_terms = |id: &str, source: &str, words: &[(&str, u64)]| ArticleSummary {
+            terms: words.iter().map(|(w, c)| (w.to_string(), *c)).collect(),
+            ..art(id, source, 1, 0, 0.0)
+        };
+        let arts = vec![
+            with_terms("a1", "x", &[("wall", 2), ("border", 1)]),
+            with_terms("a2", "x", &[("wall", 1), ("crisis", 4)]),
+            with_terms("a3", "y", &[("wall", 5)]),
+            art("a4", "y", 3, 0, 0.0),
+        ];
+        let mut fwd = Corpus::default();
+        for a in arts.iter().cloned() {
+            fwd.push(a);
+        }
+        let rev = Corpus::from_summaries(arts.into_iter().rev().collect());
+        let x = &fwd.sources["x"];
+        assert_eq!(
+            x.terms
+                .iter()
+                .map(|(w, c)| (w.as_str(), *c))
+                .collect::<Vec<_>>(),
+            [("border", 1), ("crisis", 4), ("wall", 3)]
+        );
+        assert_eq!(fwd.sources["y"].terms.get("wall"), Some(&5));
+        // Article summaries hand their counts over, so nothing is kept twice.
+        assert!(x.articles.iter().all(|a| a.terms.is_empty()));
+        assert_eq!(fwd.sources["x"].terms, rev.sources["x"].terms);
+        assert_eq!(fwd.sources["y"].terms, rev.sources["y"].terms);
+    }
+
+    #[test]
+    fn frame_distribution_is_the_mean_over_articles() {
+        let mut c = Corpus::default();
+        let mut f1 = vec![0.0; FRAMES.len()];
+        let mut f2 = vec![0.0; FRAMES.len()];
+        f1[3] = 0.8; // Economic
+        f2[3] = 0.2;
+        f2[10] = 1.0; // Political
+        c.push(ArticleSummary {
+            frames: f1,
+            ..art("a", "x", 2, 0, 0.0)
+        });
+        c.push(ArticleSummary {
+            frames: f2,
+            ..art("b", "x", 2, 0, 0.0)
+        });
+        c.push(art("c", "y", 2, 0, 0.0));
+        let p = c.profiles();
+        assert_eq!(p[0].frames.len(), 14);
+        assert!((p[0].frames["Economic"] - 0.5).abs() < 1e-12);
+        assert!((p[0].frames["Political"] - 0.5).abs() < 1e-12);
+        assert_eq!(p[0].frames["Morality"], 0.0);
+        assert!(p[1].frames.is_empty(), "no frames head, no distribution");
     }
 
     #[test]

@@ -144,6 +144,13 @@ pub struct CompareArgs {
     /// Seed of the bootstrap and the permutation test.
     #[arg(long, default_value_t = crate::compare::DEFAULT_SEED, value_name = "N")]
     pub seed: u64,
+    /// Distinctive terms listed per source (log-odds with an informative Dirichlet prior over
+    /// lower-cased words, stopwords left out); 0 counts no words.
+    #[arg(long, default_value_t = crate::terms::DEFAULT_TOP_TERMS, value_name = "N")]
+    pub terms: usize,
+    /// Count word bigrams as well as single words for the distinctive terms.
+    #[arg(long)]
+    pub bigrams: bool,
     /// No timing lines on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -177,6 +184,13 @@ pub enum TrainCommand {
     ///   slant train loaded --data ../shared/data
     #[command(verbatim_doc_comment)]
     Loaded(TrainLoadedArgs),
+    /// Train the article frames head (14 SemEval-2023 Task 3 frames, multi-label) on all 433
+    /// articles, after reporting its 5-fold CV; write the head and its model card.
+    ///
+    /// Example:
+    ///   slant train frames --data ../shared/data
+    #[command(verbatim_doc_comment)]
+    Frames(super::frames_cmd::TrainFramesArgs),
 }
 
 #[derive(Debug, Args)]
@@ -227,6 +241,20 @@ pub enum EvalCommand {
     ///   slant eval all --out runs/mine --labels my_labels.jsonl
     #[command(verbatim_doc_comment)]
     All(EvalAllArgs),
+    /// Cross-validate the frames head on SemEval-2023 Task 3 subtask 2: micro- and macro-F1,
+    /// per-frame P/R/F1 with counts, manifest.
+    ///
+    /// Example:
+    ///   slant eval frames --cv 5 --format json
+    #[command(verbatim_doc_comment)]
+    Frames(super::frames_cmd::EvalFramesArgs),
+    /// Outlet validity: Spearman correlation over outlets between slant's loaded share and the
+    /// human-labelled biased share on BABE SG2 and MBIC (zero-shot: the head never saw them).
+    ///
+    /// Example:
+    ///   slant eval outlets --format json
+    #[command(verbatim_doc_comment)]
+    Outlets(super::outlets_cmd::EvalOutletsArgs),
 }
 
 /// Labelled sets for the loaded-language head.

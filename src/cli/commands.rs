@@ -16,9 +16,10 @@ use crate::data;
 use crate::encode::{self, sha256_file, EncodeStats, Encoder};
 use crate::eval::loaded::{ece_of, features as feats, labels, metrics_at, probs, train_opts};
 use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
+use crate::heads::frames::{FramesHead, FRAMES, FRAMES_HEAD_FILE};
 use crate::heads::{MlpHead, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
-use crate::pipeline::{Scorer, DEFAULT_CHUNK_ARTICLES};
+use crate::pipeline::{Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
 use crate::train::{self, TrainOpts};
 use crate::{compare, segment};
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Split(a) => split(a),
         Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
         Command::Eval(c) => super::eval_cmd::run(c),
+        Command::Train(TrainCommand::Frames(a)) => super::frames_cmd::train_frames(a),
     }
 }
 
@@ -38,7 +40,7 @@ pub(super) fn threads() -> usize {
 }
 
 /// Find `models/<name>` of the slant checkout: above the current directory or the executable.
-fn find_models_file(name: &str) -> Option<PathBuf> {
+pub(super) fn find_models_file(name: &str) -> Option<PathBuf> {
     find_checkout_file(&Path::new("models").join(name))
 }
 
@@ -102,14 +104,51 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
         }
     }
     let head_sha = sha256_file(&head_path)?;
+    let encoder_sha = encoder.weights_sha256().to_string();
     Ok((
         Scorer {
             encoder,
             loaded,
             batch_size: m.batch_size.max(1),
+            terms: None,
+            frames: load_frames_head(&encoder_sha)?,
         },
         head_sha,
     ))
+}
+
+/// The committed frames head (`models/frames.safetensors`), if present. Its labels must be
+/// slant's 14 frames.
+fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
+    let Some(path) = find_models_file(FRAMES_HEAD_FILE) else {
+        return Ok(None);
+    };
+    let head = FramesHead::load(&path)?;
+    if head.labels != FRAMES {
+        bail!("{}: labels are not slant's 14 frames", path.display());
+    }
+    if head
+        .meta
+        .get("encoder_sha256")
+        .is_some_and(|w| w != encoder_sha)
+    {
+        eprintln!(
+            "warning: frames head {} was trained on another encoder; frame scores may be meaningless",
+            path.display()
+        );
+    }
+    Ok(Some(head))
+}
+
+/// One article of `score --format json`'s `articles` array.
+#[derive(Debug, Serialize)]
+struct ArticleRecord {
+    id: String,
+    source: String,
+    sentences: u64,
+    /// P(frame) per frame (absent without the frames head).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    frames: BTreeMap<String, f64>,
 }
 
 /// Manifest of a scoring run: everything needed to reproduce it (no timings, so it is stable).
@@ -208,6 +247,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
         None
     };
     let keep_all = matches!(a.format, ScoreFormat::Json | ScoreFormat::Table);
+    let mut all_articles: Vec<ArticleRecord> = Vec::new();
     let (corpus, errors, stats, n_articles) = run_corpus(&a.inputs, &scorer, |art| {
         match a.format {
             ScoreFormat::Jsonl => {
@@ -226,6 +266,14 @@ fn score(a: ScoreArgs) -> Result<i32> {
         }
         if keep_all {
             all_sentences.extend(art.sentences.iter().cloned());
+        }
+        if a.format == ScoreFormat::Json {
+            all_articles.push(ArticleRecord {
+                id: art.summary.id.clone(),
+                source: art.summary.source.clone(),
+                sentences: art.summary.sentences,
+                frames: art.frames(),
+            });
         }
         Ok(())
     })?;
@@ -256,8 +304,10 @@ fn score(a: ScoreArgs) -> Result<i32> {
     match a.format {
         ScoreFormat::Json => {
             all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
+            all_articles.sort_by(|x, y| x.id.cmp(&y.id));
             let obj = json!({
                 "sources": profiles,
+                "articles": all_articles,
                 "sentences": all_sentences,
                 "errors": errors,
                 "manifest": manifest,
@@ -347,6 +397,19 @@ fn render_profiles(
             if few.len() > 4 { format!("{} sources", few.len()) } else { few.join(", ") }
         ));
     }
+    if profiles.iter().any(|p| !p.frames.is_empty()) {
+        s.push_str("\nmost likely frames (mean P(frame) over the source's articles):\n");
+        for p in profiles.iter().filter(|p| !p.frames.is_empty()) {
+            let mut f: Vec<(&String, &f64)> = p.frames.iter().collect();
+            f.sort_by(|x, y| y.1.total_cmp(x.1).then_with(|| x.0.cmp(y.0)));
+            let top3: Vec<String> = f
+                .iter()
+                .take(3)
+                .map(|(k, v)| format!("{k} {v:.2}"))
+                .collect();
+            s.push_str(&format!("  {:<w$}  {}\n", p.source, top3.join(", ")));
+        }
+    }
     if top > 0 && !sentences.is_empty() {
         for p in profiles {
             let mut v: Vec<&SentenceRecord> =
@@ -372,7 +435,13 @@ fn render_profiles(
 
 fn compare_cmd(a: CompareArgs) -> Result<i32> {
     let t0 = Instant::now();
-    let (scorer, _) = load_scorer(&a.model)?;
+    let (mut scorer, _) = load_scorer(&a.model)?;
+    if a.terms > 0 {
+        scorer.terms = Some(TermOpts {
+            sources: [a.a.clone(), a.b.clone()].into_iter().collect(),
+            bigrams: a.bigrams,
+        });
+    }
     let (corpus, errors, stats, _) = run_corpus(&a.inputs, &scorer, |_| Ok(()))?;
     let names: Vec<&String> = corpus.sources.keys().collect();
     for want in [&a.a, &a.b] {
@@ -390,14 +459,9 @@ fn compare_cmd(a: CompareArgs) -> Result<i32> {
     if a.a == a.b {
         bail!("--a and --b name the same source `{}`", a.a);
     }
-    let c = compare::compare(
-        &a.a,
-        &corpus.sources[&a.a],
-        &a.b,
-        &corpus.sources[&a.b],
-        a.reps,
-        a.seed,
-    );
+    let (sa, sb) = (&corpus.sources[&a.a], &corpus.sources[&a.b]);
+    let mut c = compare::compare(&a.a, sa, &a.b, sb, a.reps, a.seed);
+    c.distinctive = crate::terms::distinctive(&sa.terms, &sb.terms, a.terms);
     let mut out = std::io::stdout().lock();
     match a.format {
         ReportFormat::Json => {

@@ -23,6 +23,8 @@ pub fn run(cmd: EvalCommand) -> Result<i32> {
         EvalCommand::Loaded(a) => eval_loaded(a),
         EvalCommand::Splitter(a) => eval_splitter(a),
         EvalCommand::All(a) => eval_all(a),
+        EvalCommand::Frames(a) => super::frames_cmd::eval_frames(a),
+        EvalCommand::Outlets(a) => super::outlets_cmd::eval_outlets(a),
     }
 }
 

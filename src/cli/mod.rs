@@ -8,6 +8,8 @@ mod args;
 mod commands;
 mod eval_args;
 mod eval_cmd;
+mod frames_cmd;
+mod outlets_cmd;
 
 use std::io::Write;
 

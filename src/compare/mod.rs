@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use crate::aggregate::SourceSums;
 use crate::stats::{self, DiffTest, Unit};
+use crate::terms::{self, Distinctive};
 
 /// Default number of bootstrap resamples and of permutations.
 pub const DEFAULT_REPS: usize = 5000;
@@ -100,6 +101,9 @@ pub struct Comparison {
     pub b_sentences: u64,
     /// One row per measure, in a fixed order.
     pub metrics: Vec<Metric>,
+    /// The terms that most distinguish each side (log-odds ratio with an informative Dirichlet
+    /// prior, from [`SourceSums::terms`]); empty lists when no words were counted.
+    pub distinctive: Distinctive,
     /// Caveats about the comparison as a whole, in words.
     pub notes: Vec<String>,
     /// Bootstrap resamples and permutations per row.
@@ -271,6 +275,75 @@ fn mean_loaded_row(
     Metric::from_diff_test(MEAN_LOADED, &t, sa.articles, sb.articles, reps)
 }
 
+/// Name of the frame-distribution divergence row.
+pub const FRAMES_JSD: &str = "frames_jsd";
+
+/// The `frames_jsd` row: Jensen–Shannon divergence (bits) between the two sources' frame
+/// distributions (mean P(frame) over articles, normalised to sum to 1), in `diff`; `a` and `b`
+/// are undefined (NaN, JSON `null`). With at least 2 articles with frames on each side, `ci`
+/// is a percentile bootstrap over articles (resampled within each source; seeded). `None` when
+/// a side has no frame scores (no frames head).
+fn frames_jsd_row(a: &SourceSums, b: &SourceSums, reps: usize, seed: u64) -> Option<Metric> {
+    use crate::aggregate::mean_vector;
+    use rand::Rng;
+    let (fa, fb) = (a.frame_vectors(), b.frame_vectors());
+    if fa.is_empty() || fb.is_empty() {
+        return None;
+    }
+    let d = stats::jsd(&mean_vector(&fa), &mean_vector(&fb));
+    let mut notes = vec![
+        "diff is the Jensen-Shannon divergence in bits between the two frame distributions \
+         (0 = identical, 1 = disjoint); a and b do not apply"
+            .to_string(),
+    ];
+    let ci = if fa.len() >= 2 && fb.len() >= 2 && reps > 0 {
+        let mut rng = stats::rng(seed);
+        let mut draws: Vec<f64> = (0..reps)
+            .map(|_| {
+                let ra: Vec<&[f64]> = (0..fa.len())
+                    .map(|_| fa[rng.gen_range(0..fa.len())])
+                    .collect();
+                let rb: Vec<&[f64]> = (0..fb.len())
+                    .map(|_| fb[rng.gen_range(0..fb.len())])
+                    .collect();
+                stats::jsd(&mean_vector(&ra), &mean_vector(&rb))
+            })
+            .filter(|x| x.is_finite())
+            .collect();
+        draws.sort_by(f64::total_cmp);
+        notes.push(
+            "the bootstrap interval is biased upwards (resampling noise adds divergence), so \
+             an interval that does not reach 0 is not by itself evidence of a difference"
+                .into(),
+        );
+        (!draws.is_empty()).then(|| {
+            [
+                round6(stats::percentile_sorted(&draws, 0.025)),
+                round6(stats::percentile_sorted(&draws, 0.975)),
+            ]
+        })
+    } else {
+        notes.push(format!(
+            "too few articles for an interval over articles (a: {}, b: {}; each side needs at \
+             least 2)",
+            fa.len(),
+            fb.len()
+        ));
+        None
+    };
+    Some(Metric {
+        name: FRAMES_JSD.to_string(),
+        a: f64::NAN,
+        b: f64::NAN,
+        diff: round6(d),
+        ci,
+        p: None,
+        effect: None,
+        sentence_test: None,
+        note: Some(notes.join("; ")),
+    })
+}
+
 /// Caveats about one side's size, in words.
 fn side_notes(s: Side, notes: &mut Vec<String>) {
     let name = s.name;
@@ -316,10 +389,11 @@ pub fn compare(
     };
     let (sa, sb) = (side(a_name, a), side(b_name, b));
 
-    let metrics = vec![
+    let mut metrics = vec![
         loaded_share_row(a, b, sa, sb, reps, seed),
         mean_loaded_row(a, b, sa, sb, reps, seed),
     ];
+    metrics.extend(frames_jsd_row(a, b, reps, seed));
 
     let mut notes = Vec::new();
     side_notes(sa, &mut notes);
@@ -333,10 +407,47 @@ pub fn compare(
         a_sentences: sa.sentences,
         b_sentences: sb.sentences,
         metrics,
+        distinctive: terms::distinctive(&a.terms, &b.terms, terms::DEFAULT_TOP_TERMS),
         notes,
         reps,
         seed,
     }
+}
+
+/// The distinctive-terms section of the table ("" when no terms were counted).
+fn render_distinctive(c: &Comparison) -> String {
+    let d = &c.distinctive;
+    if d.a.is_empty() && d.b.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\nDistinctive terms (log-odds ratio with an informative Dirichlet prior, Monroe et al. \
+         2008; z > 1.96 is p < 0.05 for one term, uncorrected for the many terms looked at):\n",
+    );
+    for (label, name, list) in [("a", &c.a, &d.a), ("b", &c.b, &d.b)] {
+        out.push_str(&format!("  {label} = {name}:\n"));
+        if list.is_empty() {
+            out.push_str("    (none)\n");
+            continue;
+        }
+        let w = list
+            .iter()
+            .map(|t| t.term.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        out.push_str(&format!(
+            "    {:<w$}  {:>7}  {:>7}  {:>7}\n",
+            "term", "z", "count a", "count b"
+        ));
+        for t in list {
+            out.push_str(&format!(
+                "    {:<w$}  {:>7.2}  {:>7}  {:>7}\n",
+                t.term, t.z, t.count_a, t.count_b
+            ));
+        }
+    }
+    out
 }
 
 /// A value for the table: 4 decimals, or `n/a` when missing or undefined.
@@ -482,6 +593,8 @@ pub fn render_table(c: &Comparison) -> String {
             out.push_str(&format!("  {t}\n"));
         }
     }
+
+    out.push_str(&render_distinctive(c));
 
     let metric_notes = c
         .metrics

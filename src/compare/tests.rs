@@ -10,11 +10,15 @@ fn art(id: &str, n: u64, k: u64, p: f64) -> ArticleSummary {
         loaded_sentences: k,
         loaded_prob_sum: p,
         truncated: 0,
+        ..Default::default()
     }
 }
 
 fn sums(arts: Vec<ArticleSummary>) -> SourceSums {
-    SourceSums { articles: arts }
+    SourceSums {
+        articles: arts,
+        ..Default::default()
+    }
 }
 
 /// 8 articles of 20 sentences with few loaded sentences.
@@ -260,4 +264,45 @@ fn rounding_is_stable() {
         "no negative zero"
     );
     assert!(round6(f64::NAN).is_nan());
+}
+
+fn with_frames(id: &str, f: &[(usize, f64)]) -> ArticleSummary {
+    let mut v = vec![0.0; crate::heads::frames::FRAMES.len()];
+    for &(k, p) in f {
+        v[k] = p;
+    }
+    ArticleSummary {
+        frames: v,
+        ..art(id, 10, 1, 1.0)
+    }
+}
+
+#[test]
+fn frames_jsd_row_by_hand_and_with_a_bootstrap() {
+    // a: every article all on frame 0; b: all on frame 1: disjoint, JSD = 1 bit.
+    let a = sums(vec![
+        with_frames("a1", &[(0, 1.0)]),
+        with_frames("a2", &[(0, 1.0)]),
+    ]);
+    let b = sums(vec![
+        with_frames("b1", &[(1, 1.0)]),
+        with_frames("b2", &[(1, 1.0)]),
+    ]);
+    let c = compare("a", &a, "b", &b, 200, 1);
+    let m = c.metric(FRAMES_JSD).expect("frames_jsd row");
+    assert_eq!(m.diff, 1.0);
+    assert!(m.a.is_nan() && m.b.is_nan());
+    assert_eq!(m.ci, Some([1.0, 1.0]), "every resample is disjoint");
+    // Half overlap: a = (1, 0), b = (0.5, 0.5) → m = (0.75, 0.25);
+    // JSD = ½·log2(1/0.75) + ½·(0.5·log2(0.5/0.75) + 0.5·log2(0.5/0.25)) = 0.3112781.
+    let b = sums(vec![with_frames("b1", &[(0, 1.0), (1, 1.0)])]);
+    let c = compare("a", &a, "b", &b, 200, 1);
+    let m = c.metric(FRAMES_JSD).unwrap();
+    assert!((m.diff - 0.311278).abs() < 1e-6, "{}", m.diff);
+    assert_eq!(m.ci, None, "one article on b: no interval");
+    assert!(m.note.as_deref().unwrap().contains("too few articles"));
+    // Without frame scores there is no row.
+    assert!(compare("x", &low(), "y", &high(), 100, 1)
+        .metric(FRAMES_JSD)
+        .is_none());
 }

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod frames;
+
 use crate::{Error, Result};
 
 /// One sentence with a binary loaded/biased label.
@@ -160,6 +162,60 @@ pub fn babe_csv(path: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
         });
     }
     Ok((out, path.to_path_buf()))
+}
+
+/// Relative path of MBIC (the CSV export of `final_labels_MBIC.xlsx`) inside the data folder.
+pub fn mbic_path(data: &Path) -> PathBuf {
+    data.join("babe/data/final_labels_MBIC.csv")
+}
+
+/// MBIC (AGPL-3.0 with BABE; crowd labels): comma-separated CSV with `text`, `outlet`,
+/// `label_bias` and `biased_words`. "No agreement" rows are left out.
+pub fn mbic(data: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
+    let path = mbic_path(data);
+    need(&path, "MBIC")?;
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
+        .clone();
+    let col = |name: &str| -> Result<usize> {
+        headers
+            .iter()
+            .position(|h| h == name)
+            .ok_or_else(|| Error::Data(format!("{}: no `{name}` column", path.display())))
+    };
+    let (ti, oi, li, wi) = (
+        col("text")?,
+        col("outlet")?,
+        col("label_bias")?,
+        col("biased_words")?,
+    );
+    let link = headers.iter().position(|h| h == "news_link");
+    let mut out = Vec::new();
+    for (i, rec) in rdr.records().enumerate() {
+        let rec =
+            rec.map_err(|e| Error::Data(format!("{}: row {}: {e}", path.display(), i + 2)))?;
+        let label = match rec.get(li).unwrap_or("") {
+            "Biased" => true,
+            "Non-biased" => false,
+            _ => continue,
+        };
+        out.push(LabelledSentence {
+            id: format!("mbic-{}", i + 2),
+            text: rec.get(ti).unwrap_or("").to_string(),
+            label,
+            outlet: rec.get(oi).map(str::to_string).filter(|s| !s.is_empty()),
+            article: link
+                .and_then(|a| rec.get(a))
+                .map(str::to_string)
+                .filter(|s| !s.is_empty()),
+            biased_words: parse_word_list(rec.get(wi).unwrap_or("")),
+        });
+    }
+    Ok((out, path))
 }
 
 /// Parse BABE's Python-style list of words: `['bizarre', 'characteristically']`.

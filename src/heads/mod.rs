@@ -10,6 +10,8 @@ use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
 
+pub mod frames;
+
 use crate::{Error, Result};
 
 /// Name of the committed loaded-language head, relative to the models folder.

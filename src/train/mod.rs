@@ -17,6 +17,8 @@ use sha2::{Digest, Sha256};
 
 use crate::encode::{hex, Encoder};
 use crate::heads::{sentence_features, MlpHead};
+pub mod frames;
+
 use crate::{Error, Result};
 
 /// Hyper-parameters of [`train_mlp`].

@@ -1,0 +1,318 @@
+//! The frames head: a multi-label classifier of whole articles into the 14 frames of SemEval-2023
+//! Task 3 subtask 2 (Piskorski et al. 2023, after the Media Frames Corpus of Card et al. 2015).
+//!
+//! Input: the article vector, the mean of the article's sentence features (each the L2-normalised
+//! mean-pooled encoder vector, [`super::sentence_features`]), see [`article_vector`]. The head
+//! standardises it (per-dimension `mean` and `scale` from the training set), then applies either
+//! one logistic output per frame (`hidden == 0`) or a shared ReLU hidden layer with one output
+//! per frame. Each frame has its own decision threshold (chosen by inner cross-validation).
+//!
+//! Stored as safetensors (`mean`, `scale`, `w2`, `b2`, and with a hidden layer `w1`, `b1`) with
+//! the labels, thresholds and provenance in the header.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{Error, Result};
+
+/// Name of the committed frames head, relative to the models folder.
+pub const FRAMES_HEAD_FILE: &str = "frames.safetensors";
+
+/// The 14 frames of SemEval-2023 Task 3 subtask 2, in the order the head outputs them.
+pub const FRAMES: [&str; 14] = [
+    "Capacity_and_resources",
+    "Crime_and_punishment",
+    "Cultural_identity",
+    "Economic",
+    "External_regulation_and_reputation",
+    "Fairness_and_equality",
+    "Health_and_safety",
+    "Legality_Constitutionality_and_jurisprudence",
+    "Morality",
+    "Policy_prescription_and_evaluation",
+    "Political",
+    "Public_opinion",
+    "Quality_of_life",
+    "Security_and_defense",
+];
+
+/// Mean of the sentence features of one article (`None` for an article without sentences).
+pub fn article_vector<'a>(sentences: impl IntoIterator<Item = &'a [f32]>) -> Option<Vec<f32>> {
+    let mut sum: Option<Vec<f64>> = None;
+    let mut n = 0usize;
+    for s in sentences {
+        let acc = sum.get_or_insert_with(|| vec![0.0; s.len()]);
+        for (a, x) in acc.iter_mut().zip(s) {
+            *a += *x as f64;
+        }
+        n += 1;
+    }
+    sum.map(|v| v.into_iter().map(|x| (x / n as f64) as f32).collect())
+}
+
+/// Multi-label head: standardisation, optional hidden layer, one sigmoid output per label.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FramesHead {
+    pub input: usize,
+    pub hidden: usize,
+    pub labels: Vec<String>,
+    /// Per-dimension mean subtracted from the input.
+    pub mean: Vec<f32>,
+    /// Per-dimension factor applied after subtracting the mean (1/sd).
+    pub scale: Vec<f32>,
+    /// `hidden x input` (empty without a hidden layer).
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    /// `labels x (hidden or input)`.
+    pub w2: Vec<f32>,
+    pub b2: Vec<f32>,
+    /// Decision threshold per label.
+    pub thresholds: Vec<f32>,
+    pub meta: BTreeMap<String, String>,
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+impl FramesHead {
+    /// The standardised input.
+    pub fn standardise(&self, x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .zip(&self.mean)
+            .zip(&self.scale)
+            .map(|((v, m), s)| (v - m) * s)
+            .collect()
+    }
+
+    /// One probability per label.
+    pub fn probs(&self, x: &[f32]) -> Vec<f32> {
+        let z = self.standardise(x);
+        let h: Vec<f32> = if self.hidden == 0 {
+            z
+        } else {
+            (0..self.hidden)
+                .map(|j| {
+                    (dot(&self.w1[j * self.input..(j + 1) * self.input], &z) + self.b1[j]).max(0.0)
+                })
+                .collect()
+        };
+        let width = h.len();
+        (0..self.labels.len())
+            .map(|k| sigmoid(dot(&self.w2[k * width..(k + 1) * width], &h) + self.b2[k]))
+            .collect()
+    }
+
+    /// Save as safetensors with labels, thresholds and `meta` in the header.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut meta: HashMap<String, String> = self
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        meta.insert("format".into(), "slant-frames-head-v1".into());
+        meta.insert("input".into(), self.input.to_string());
+        meta.insert("hidden".into(), self.hidden.to_string());
+        meta.insert(
+            "labels".into(),
+            serde_json::to_string(&self.labels).map_err(|e| Error::Model(e.to_string()))?,
+        );
+        meta.insert(
+            "thresholds".into(),
+            serde_json::to_string(&self.thresholds).map_err(|e| Error::Model(e.to_string()))?,
+        );
+        let width = if self.hidden == 0 {
+            self.input
+        } else {
+            self.hidden
+        };
+        let bytes: Vec<(&str, Vec<usize>, Vec<u8>)> = {
+            let mut v = vec![
+                ("mean", vec![self.input], f32_bytes(&self.mean)),
+                ("scale", vec![self.input], f32_bytes(&self.scale)),
+                ("w2", vec![self.labels.len(), width], f32_bytes(&self.w2)),
+                ("b2", vec![self.labels.len()], f32_bytes(&self.b2)),
+            ];
+            if self.hidden > 0 {
+                v.push(("w1", vec![self.hidden, self.input], f32_bytes(&self.w1)));
+                v.push(("b1", vec![self.hidden], f32_bytes(&self.b1)));
+            }
+            v
+        };
+        let views = bytes
+            .iter()
+            .map(|(n, shape, b)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
+                    .map(|t| (n.to_string(), t))
+                    .map_err(|e| Error::Model(format!("safetensors: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out = safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::Model(format!("safetensors: {e}")))?;
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+            }
+        }
+        std::fs::write(path, out).map_err(|e| Error::io(path, e))
+    }
+
+    /// Load a head written by [`FramesHead::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |what: String| Error::Model(format!("{}: {what}", path.display()));
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, md) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let header: BTreeMap<String, String> = md
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if header.get("format").map(String::as_str) != Some("slant-frames-head-v1") {
+            return Err(bad("not a slant frames head".into()));
+        }
+        let get = |k: &str| {
+            header
+                .get(k)
+                .cloned()
+                .ok_or_else(|| bad(format!("no `{k}`")))
+        };
+        let input: usize = get("input")?.parse().map_err(|_| bad("bad input".into()))?;
+        let hidden: usize = get("hidden")?
+            .parse()
+            .map_err(|_| bad("bad hidden".into()))?;
+        let labels: Vec<String> =
+            serde_json::from_str(&get("labels")?).map_err(|e| bad(e.to_string()))?;
+        let thresholds: Vec<f32> =
+            serde_json::from_str(&get("thresholds")?).map_err(|e| bad(e.to_string()))?;
+        let tensor = |name: &str| -> Result<Vec<f32>> {
+            let t = st.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(bad(format!("{name} is not f32")));
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let (w1, b1) = if hidden > 0 {
+            (tensor("w1")?, tensor("b1")?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let head = Self {
+            input,
+            hidden,
+            mean: tensor("mean")?,
+            scale: tensor("scale")?,
+            w1,
+            b1,
+            w2: tensor("w2")?,
+            b2: tensor("b2")?,
+            thresholds,
+            meta: header
+                .iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "format" | "input" | "hidden" | "labels" | "thresholds"
+                    )
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            labels,
+        };
+        let width = if hidden == 0 { input } else { hidden };
+        let l = head.labels.len();
+        if head.mean.len() != input
+            || head.scale.len() != input
+            || head.w1.len() != hidden * input
+            || head.b1.len() != hidden
+            || head.w2.len() != l * width
+            || head.b2.len() != l
+            || head.thresholds.len() != l
+        {
+            return Err(bad("tensor shapes do not match the header".into()));
+        }
+        Ok(head)
+    }
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(hidden: usize) -> FramesHead {
+        FramesHead {
+            input: 2,
+            hidden,
+            labels: vec!["A".into(), "B".into()],
+            mean: vec![1.0, 0.0],
+            scale: vec![2.0, 1.0],
+            w1: if hidden > 0 {
+                vec![1.0, 0.0, 0.0, -1.0]
+            } else {
+                vec![]
+            },
+            b1: if hidden > 0 { vec![0.0, 0.5] } else { vec![] },
+            w2: vec![1.0, 0.0, 0.0, 2.0],
+            b2: vec![0.0, -1.0],
+            thresholds: vec![0.3, 0.6],
+            meta: [("seed".to_string(), "13".to_string())]
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn probs_by_hand_and_roundtrip() {
+        // Standardised input of [2, 1]: [(2-1)*2, (1-0)*1] = [2, 1].
+        let lr = head(0);
+        let p = lr.probs(&[2.0, 1.0]);
+        assert!((p[0] - sigmoid(2.0)).abs() < 1e-7);
+        assert!((p[1] - sigmoid(2.0 - 1.0)).abs() < 1e-7);
+        // Hidden: h = relu([2, -1 + 0.5]) = [2, 0] → logits [2, -1].
+        let mlp = head(2);
+        let p = mlp.probs(&[2.0, 1.0]);
+        assert!((p[0] - sigmoid(2.0)).abs() < 1e-7);
+        assert!((p[1] - sigmoid(-1.0)).abs() < 1e-7);
+        let dir = tempfile::tempdir().unwrap();
+        for h in [lr, mlp] {
+            let path = dir.path().join(format!("f{}.safetensors", h.hidden));
+            h.save(&path).unwrap();
+            assert_eq!(FramesHead::load(&path).unwrap(), h);
+        }
+    }
+
+    #[test]
+    fn article_vector_is_the_mean() {
+        let a = [1.0f32, 0.0];
+        let b = [0.0f32, 1.0];
+        assert_eq!(article_vector([&a[..], &b[..]]).unwrap(), vec![0.5f32, 0.5]);
+        assert_eq!(article_vector(std::iter::empty::<&[f32]>()), None);
+    }
+
+    #[test]
+    fn loaded_head_file_is_not_a_frames_head() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.safetensors");
+        std::fs::write(&p, b"nope").unwrap();
+        assert!(FramesHead::load(&p).is_err());
+    }
+
+    #[test]
+    fn frames_are_sorted_and_fourteen() {
+        assert!(FRAMES.windows(2).all(|w| w[0] < w[1]));
+    }
+}
