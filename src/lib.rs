@@ -15,6 +15,7 @@
 //! 7. [`report`]: human tables, JSON, JSONL and CSV.
 //! 8. [`train`] / [`eval`]: train heads on labelled data and evaluate them with a run manifest.
 
+pub mod actors;
 pub mod aggregate;
 pub mod cli;
 pub mod compare;

@@ -107,6 +107,7 @@ impl Scorer {
             }
             let mut summary = ArticleSummary::from_records(&a.id, &a.source, &recs);
             summary.frames = frames;
+            summary.actors = crate::actors::extract(&a.text, ss);
             if let Some(t) = self
                 .terms
                 .as_ref()

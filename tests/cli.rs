@@ -1074,3 +1074,42 @@ fn eval_loaded_on_babe() {
         sha256_hex(&root().join("models/loaded.safetensors"))
     );
 }
+
+/// Actor labelling on the seeds: the Taliban is the main actor, and the outlets name it
+/// differently (seed 000: "the terrorist organisation"; seed 002: "the organization").
+#[test]
+fn seeds_actor_labels_show_how_outlets_name_the_taliban() {
+    need_encoder!();
+    let (_, v) = seeds_json();
+    let actors = arr(v, "actors");
+    assert_eq!(actors[0]["actor"], "taliban", "{}", v["actors"]);
+    assert_eq!(actors[0]["articles"], 5);
+    let labels_of = |source: &str| -> Vec<String> {
+        actors[0]["by_source"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["source"] == source)
+            .unwrap_or_else(|| panic!("no {source} in {}", actors[0]))["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["label"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let l000 = labels_of("000_0ac7ef0ff899d3ba");
+    assert!(
+        l000.contains(&"the terrorist organisation".to_string()),
+        "{l000:?}"
+    );
+    assert!(
+        l000.contains(&"taliban-led afghanistan government".to_string()),
+        "{l000:?}"
+    );
+    let l002 = labels_of("002_7f085a4d41f1373a");
+    assert!(l002.contains(&"the organization".to_string()), "{l002:?}");
+    assert!(
+        !l002.contains(&"the terrorist organisation".to_string()),
+        "{l002:?}"
+    );
+}

@@ -10,6 +10,7 @@ use std::ops::{Add, AddAssign};
 
 use serde::{Deserialize, Serialize};
 
+use crate::actors::ActorCounts;
 use crate::heads::frames::FRAMES;
 use crate::stats::{self, Unit};
 use crate::terms::{add_counts, TermCounts};
@@ -66,6 +67,10 @@ pub struct ArticleSummary {
     /// when no frames head was used or the article has no sentences.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub frames: Vec<f64>,
+    /// Actor mentions and label phrases ([`crate::actors`]); [`Corpus::push`] moves them into
+    /// [`SourceSums::actors`].
+    #[serde(default, skip_serializing_if = "ActorCounts::is_empty")]
+    pub actors: ActorCounts,
 }
 
 impl ArticleSummary {
@@ -80,6 +85,7 @@ impl ArticleSummary {
             truncated: recs.iter().filter(|r| r.truncated).count() as u64,
             terms: TermCounts::new(),
             frames: Vec::new(),
+            actors: ActorCounts::default(),
         }
     }
 }
@@ -91,6 +97,9 @@ pub struct SourceSums {
     /// Word counts over the source's articles (empty unless terms were counted for it).
     #[serde(default, skip_serializing_if = "TermCounts::is_empty")]
     pub terms: TermCounts,
+    /// Actor mentions and labels over the source's articles.
+    #[serde(default, skip_serializing_if = "ActorCounts::is_empty")]
+    pub actors: ActorCounts,
 }
 
 impl SourceSums {
@@ -127,6 +136,7 @@ impl AddAssign for SourceSums {
     fn add_assign(&mut self, rhs: Self) {
         self.articles.extend(rhs.articles);
         add_counts(&mut self.terms, rhs.terms);
+        self.actors += rhs.actors;
     }
 }
 
@@ -141,10 +151,22 @@ impl Corpus {
     pub fn push(&mut self, mut a: ArticleSummary) {
         let sums = self.sources.entry(a.source.clone()).or_default();
         add_counts(&mut sums.terms, std::mem::take(&mut a.terms));
+        sums.actors += std::mem::take(&mut a.actors);
         sums.articles.push(a);
     }
     /// Profiles sorted by source name, computed in parallel (each source's bootstrap is
     /// seeded on its own, so the result does not depend on the thread count).
+    /// The `n` main actors of the corpus and how each source labels them.
+    pub fn actor_report(&self, n: usize) -> Vec<crate::actors::ActorReport> {
+        let per: BTreeMap<String, ActorCounts> = self
+            .sources
+            .iter()
+            .map(|(k, v)| (k.clone(), v.actors.clone()))
+            .collect();
+        crate::actors::report(&per, n)
+    }
+
+    /// Profiles sorted by source name, computed in parallel.
     pub fn profiles(&self) -> Vec<SourceProfile> {
         use rayon::prelude::*;
         let sources: Vec<(&String, &SourceSums)> = self.sources.iter().collect();
@@ -319,6 +341,7 @@ mod tests {
             truncated: 0,
             terms: TermCounts::new(),
             frames: Vec::new(),
+            actors: ActorCounts::default(),
         }
     }
 

@@ -307,6 +307,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
             all_articles.sort_by(|x, y| x.id.cmp(&y.id));
             let obj = json!({
                 "sources": profiles,
+                "actors": corpus.actor_report(crate::actors::DEFAULT_MAIN_ACTORS),
                 "articles": all_articles,
                 "sentences": all_sentences,
                 "errors": errors,
@@ -316,7 +317,12 @@ fn score(a: ScoreArgs) -> Result<i32> {
             w.write_all(b"\n")?;
         }
         ScoreFormat::Table => {
-            let table = render_profiles(&profiles, &all_sentences, a.top, scorer.loaded.threshold);
+            let mut table =
+                render_profiles(&profiles, &all_sentences, a.top, scorer.loaded.threshold);
+            table.push_str(&crate::actors::render(
+                &corpus.actor_report(crate::actors::DEFAULT_MAIN_ACTORS),
+                4,
+            ));
             w.write_all(table.as_bytes())?;
         }
         _ => {

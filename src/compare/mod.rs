@@ -104,6 +104,9 @@ pub struct Comparison {
     /// The terms that most distinguish each side (log-odds ratio with an informative Dirichlet
     /// prior, from [`SourceSums::terms`]); empty lists when no words were counted.
     pub distinctive: Distinctive,
+    /// The main actors of the two sources together and how each side labels them
+    /// ([`crate::actors`]).
+    pub actors: Vec<crate::actors::ActorReport>,
     /// Caveats about the comparison as a whole, in words.
     pub notes: Vec<String>,
     /// Bootstrap resamples and permutations per row.
@@ -408,6 +411,15 @@ pub fn compare(
         b_sentences: sb.sentences,
         metrics,
         distinctive: terms::distinctive(&a.terms, &b.terms, terms::DEFAULT_TOP_TERMS),
+        actors: crate::actors::report(
+            &[
+                (a_name.to_string(), a.actors.clone()),
+                (b_name.to_string(), b.actors.clone()),
+            ]
+            .into_iter()
+            .collect(),
+            crate::actors::DEFAULT_MAIN_ACTORS,
+        ),
         notes,
         reps,
         seed,
@@ -595,6 +607,7 @@ pub fn render_table(c: &Comparison) -> String {
     }
 
     out.push_str(&render_distinctive(c));
+    out.push_str(&crate::actors::render(&c.actors, 4));
 
     let metric_notes = c
         .metrics
