@@ -23,8 +23,10 @@ use crate::segment;
 use crate::train::{self, frames as tf};
 use crate::{Error, Result};
 
-/// The data set as reports name it.
-pub const DATASET: &str = "SemEval-2023 Task 3 subtask 2 (English, 433 articles, 14 frames)";
+/// The data set as reports name it, with its number of articles.
+pub fn dataset(n: usize) -> String {
+    format!("SemEval-2023 Task 3 subtask 2 (English, {n} articles, 14 frames)")
+}
 
 /// Article vectors of the SemEval articles (mean of their sentence features).
 pub fn article_features(
@@ -194,7 +196,7 @@ pub fn cross_validate(
     let baseline = tf::MultiLabelMetrics::new(&base_pred, &y, &names).micro_f1;
     let (version, commit) = version_info();
     let report = FramesReport {
-        dataset: DATASET.into(),
+        dataset: dataset(arts.len()),
         metrics,
         folds,
         fold_micro_f1_mean: round6(mean),
