@@ -2,7 +2,8 @@
 //! each test runs the real binary from the crate root.
 //!
 //! * Fixtures live in `tests/fixtures/eval/`: a tiny data folder laid out like the shared one
-//!   (`data/`, sentences written for these tests, not taken from BABE or anno-lexical), a user's
+//!   (`data/`: BABE SG2, MBIC, anno-lexical and SemEval-2023 Task 3 subtask 2 layouts, with
+//!   sentences and 10 short articles written for these tests, not taken from those sets), a user's
 //!   labelled files (`sentences.jsonl`, `sentences.csv`, `spans.jsonl`, `attributions.jsonl`)
 //!   and splitter cases (`cases.jsonl`).
 //! * Tests that need the encoder print `skipping: …` and pass without
@@ -305,6 +306,8 @@ fn eval_all(out: &Path, threads: &str, cache: &Path) -> Run {
             &fix("spans.jsonl"),
             "--reps",
             "200",
+            "--outlets-min-n",
+            "4",
         ],
         Some(cache),
     )
@@ -341,6 +344,8 @@ fn eval_all_is_byte_identical_across_thread_counts() {
         "loaded/babe-sg2-cv5",
         "loaded/babe-sg2-cv5-babe-only",
         "loaded/labels/sentences.jsonl",
+        "frames/semeval2023-cv5",
+        "outlets/babe-mbic",
     ] {
         assert_eq!(ev[name]["status"], "ok", "{name}: {}", ev[name]);
     }
@@ -368,6 +373,45 @@ fn eval_all_is_byte_identical_across_thread_counts() {
             "{name}: {m}"
         );
     }
+    // Frames: the fixture SemEval folder has 10 articles with 2 frames each (20 labels).
+    let frames = &ev["frames/semeval2023-cv5"];
+    assert_eq!(
+        (frames["n"].as_u64(), frames["documents"].as_u64()),
+        (Some(10), Some(10))
+    );
+    let per = frames["per_frame"].as_array().unwrap();
+    assert_eq!(per.len(), 14);
+    let support: u64 = per.iter().map(|f| f["support"].as_u64().unwrap()).sum();
+    assert_eq!(support, 20);
+    let c = &frames["counts"];
+    assert_eq!(c["tp"].as_u64().unwrap() + c["fn"].as_u64().unwrap(), 20);
+    assert_eq!(frames["folds"].as_array().unwrap().len(), 5);
+    for m in ["micro_f1", "macro_f1"] {
+        let e = &frames["metrics"][m];
+        let (x, ci) = (e["value"].as_f64().unwrap(), e["ci"].as_array().unwrap());
+        assert!(
+            ci[0].as_f64().unwrap() <= x && x <= ci[1].as_f64().unwrap(),
+            "{m}: {e}"
+        );
+    }
+    // Outlets: SG2 has outlets A and B (16 sentences each); MBIC repeats 8 of them and adds
+    // outlet C (6 labelled sentences in 3 articles), so only the pooled set and MBIC have 3
+    // outlets with n >= 4.
+    let outlets = &ev["outlets/babe-mbic"];
+    assert_eq!(outlets["min_n"], 4);
+    let sets = outlets["sets"].as_array().unwrap();
+    assert_eq!(
+        sets.iter()
+            .map(|s| s["sentences"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [38, 32, 14]
+    );
+    assert_eq!(sets[0]["outlets_in_correlation"], 3);
+    assert!(sets[1]["spearman"].is_null(), "2 outlets: no rho");
+    let rho = &outlets["metrics"]["spearman"];
+    assert_eq!(rho, &sets[0]["spearman"]);
+    let r = rho["value"].as_f64().unwrap();
+    assert!((-1.0..=1.0).contains(&r), "{rho}");
     let spans = &ev["loaded/labels/spans.jsonl"];
     assert_eq!(spans["status"], "skipped");
     assert!(spans["reason"]
@@ -412,6 +456,18 @@ fn eval_all_is_byte_identical_across_thread_counts() {
     assert!(md.contains("0.804 (Spinde et al. 2021"), "{md}");
     assert!(md.contains("pySBD: 47/48"), "{md}");
     assert!(md.contains("slant eval all --data DIR"), "{md}");
+    assert!(md.contains("--outlets-min-n 4"), "{md}");
+    assert!(md.contains("## Frames head"), "{md}");
+    assert!(md.contains("not directly comparable"), "{md}");
+    assert!(md.contains("## Outlet validity"), "{md}");
+    assert!(
+        files.contains(&"babe/data/final_labels_MBIC.csv"),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"semeval2023_task3_en/data/en/train-labels-subtask-2.txt"),
+        "{files:?}"
+    );
 }
 
 #[test]
@@ -441,6 +497,9 @@ fn eval_all_without_data_runs_the_splitter_and_records_skips() {
         reason.contains("no data folder") || reason.contains("no encoder"),
         "{reason}"
     );
+    for name in ["frames/semeval2023-cv5", "outlets/babe-mbic"] {
+        assert_eq!(v["evaluations"][name]["status"], "skipped", "{name}");
+    }
     assert_eq!(read(&md), read(&out.join("results.md")));
     assert!(read(&md).contains("## Skipped"));
 }
@@ -485,6 +544,14 @@ fn eval_all_missing_data_file_is_skipped_with_a_relative_reason() {
         "BABE SG2 not found at babe/data/final_labels_SG2.csv (relative to --data)"
     );
     assert_eq!(ev["loaded/babe-sg2-cv5"]["status"], "skipped");
+    assert_eq!(
+        ev["outlets/babe-mbic"]["reason"],
+        "BABE SG2 not found at babe/data/final_labels_SG2.csv (relative to --data)"
+    );
+    assert!(ev["frames/semeval2023-cv5"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("SemEval-2023 Task 3 subtask 2 not found at semeval2023_task3_en/"));
 }
 
 /// The committed run directories are what `eval all` writes: parseable, no absolute paths, and

@@ -50,9 +50,13 @@ pub struct EvalAllArgs {
     /// Seed of the CV folds and of training.
     #[arg(long, default_value_t = 13, value_name = "N")]
     pub cv_seed: u64,
-    /// Hidden units of the heads trained in CV.
+    /// Hidden units of the loaded heads trained in CV (the frames CV uses the frames head's own
+    /// defaults).
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
+    /// Outlets with fewer labelled sentences are left out of the outlet-validity correlation.
+    #[arg(long, default_value_t = crate::eval::outlets::DEFAULT_MIN_N, value_name = "N")]
+    pub outlets_min_n: usize,
     #[command(flatten)]
     pub model: ModelArgs,
 }

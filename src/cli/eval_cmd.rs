@@ -289,6 +289,9 @@ fn shown_command(a: &EvalAllArgs, cases_shown: &str) -> String {
     if a.hidden != 256 {
         c += &format!(" --hidden {}", a.hidden);
     }
+    if a.outlets_min_n != crate::eval::outlets::DEFAULT_MIN_N {
+        c += &format!(" --outlets-min-n {}", a.outlets_min_n);
+    }
     c
 }
 
@@ -326,6 +329,7 @@ fn eval_all(a: EvalAllArgs) -> Result<i32> {
             seed: a.cv_seed,
             hidden: a.hidden,
         },
+        outlets_min_n: a.outlets_min_n,
         batch_size: a.model.batch_size.max(1),
     };
     let models = Models { encoder, head };

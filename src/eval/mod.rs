@@ -5,12 +5,16 @@
 //! * [`ci`]: document-bootstrap confidence intervals of the metrics;
 //! * [`loaded`]: the loaded-language head on a labelled set or in k-fold CV;
 //! * [`labels`]: a user's own labelled files (sentence, span and attribution labels);
+//! * [`frames`]: the frames head in k-fold CV on SemEval-2023 Task 3 subtask 2;
+//! * [`outlets`]: outlet validity, per-outlet loaded share against human biased share;
 //! * [`runs`]: `slant eval all`, every evaluation into `results.json`, `results.md` and
 //!   `manifest.json`.
 
 pub mod ci;
+pub mod frames;
 pub mod labels;
 pub mod loaded;
+pub mod outlets;
 pub mod runs;
 
 use std::path::Path;

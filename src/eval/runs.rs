@@ -10,9 +10,10 @@
 //!   sha256 (paths relative to `--data`), split definitions, seeds, thread count and wall times.
 //!
 //! An evaluation is a value implementing [`Evaluation`]; [`plan`] lists today's (the splitter,
-//! the loaded-language head on anno-lexical test, BABE zero-shot and BABE k-fold CV, and a user's
-//! `--labels` files). Heads added later (loaded spans, attribution, frames, outlet validity) plug
-//! in as further [`Evaluation`]s and a line in [`plan`].
+//! the loaded-language head on anno-lexical test, BABE zero-shot and BABE k-fold CV, a user's
+//! `--labels` files, the frames head in k-fold CV on SemEval-2023 Task 3, and outlet validity on
+//! BABE SG2 and MBIC). Heads added later (loaded spans, attribution) plug in as further
+//! [`Evaluation`]s and a line in [`plan`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use serde_json::{json, Value};
 use super::ci::{self, binary_estimates, Estimate};
 use super::labels::{self, Labels};
 use super::loaded::{self, CvOpts, LoadedOutcome};
+use super::{frames, outlets};
 use super::{version_info, DataFile};
 use crate::data::{self, LabelledSentence};
 use crate::encode::{sha256_file, Encoder};
@@ -48,6 +50,8 @@ pub struct RunConfig {
     pub seed: u64,
     /// Cross-validation folds, seed and hidden units.
     pub cv: CvOpts,
+    /// Outlets with fewer labelled sentences are left out of the outlet-validity ρ.
+    pub outlets_min_n: usize,
     /// Encoder batch size.
     pub batch_size: usize,
     /// The command as shown in `results.md` and the manifest (`DIR` in place of the data path).
@@ -343,6 +347,9 @@ pub struct LoadedEval {
     pub cv: Option<bool>,
 }
 
+/// Title of the loaded-head table of `results.md`.
+const LOADED_TITLE: &str = "Loaded-language sentence head";
+
 /// Published references on the same data (macro-F1).
 pub const BABE_REFERENCES: &str = "0.804 (Spinde et al. 2021, BERT + distant supervision); \
     0.814 (DA-RoBERTa, Krieger et al. 2022); both 5-fold CV on BABE SG2";
@@ -565,7 +572,7 @@ impl Evaluation for LoadedEval {
             ));
         }
         let md = MdRow {
-            title: "Loaded-language sentence head".into(),
+            title: LOADED_TITLE.into(),
             header: [
                 "evaluation",
                 "split",
@@ -623,6 +630,334 @@ impl Evaluation for LoadedEval {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The frames head
+
+/// The frames head in `k`-fold CV on SemEval-2023 Task 3 subtask 2 English train (seed
+/// `--cv-seed`; the head's own defaults otherwise, as `slant eval frames --cv K`).
+pub struct FramesEval {
+    pub k: usize,
+}
+
+/// What the frames figures of a CV on `n` training articles can and cannot be compared with.
+pub fn frames_reference(n: u64) -> String {
+    format!(
+        "SemEval-2023 Task 3 subtask 2 English (Piskorski et al. 2023) ranks systems by micro-F1 \
+         on the held-out test set; this is CV on the {n} training articles, so not directly \
+         comparable. Issue target: micro-F1 ≥ 0.55"
+    )
+}
+
+impl Evaluation for FramesEval {
+    fn name(&self) -> String {
+        format!("frames/semeval2023-cv{}", self.k)
+    }
+
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        let cfg = ctx.cfg;
+        let enc = match ctx.encoder() {
+            Ok(e) => e,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let dir = match ctx.data() {
+            Ok(d) => d,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let labels_path = dir.join(data::frames::LABELS);
+        if !labels_path.is_file() || !dir.join(data::frames::ARTICLES).is_dir() {
+            return Ok(Outcome::Skipped(format!(
+                "SemEval-2023 Task 3 subtask 2 not found at {} and {}/ (relative to --data)",
+                data::frames::LABELS,
+                data::frames::ARTICLES
+            )));
+        }
+        let opts = crate::train::frames::FramesOpts {
+            seed: cfg.cv.seed,
+            ..Default::default()
+        };
+        let cv = frames::cross_validate(enc, dir, self.k, &opts, cfg.batch_size)?;
+        let r = &cv.report;
+        let (pooled, per) = frames::frames_estimates(&cv.pred, &cv.gold, cfg.reps, cfg.seed);
+        let per_frame: Vec<Value> = r
+            .metrics
+            .per_label
+            .iter()
+            .zip(&per)
+            .map(|(l, e)| {
+                json!({
+                    "frame": l.label,
+                    "support": l.support,
+                    "tp": l.counts.tp,
+                    "fp": l.counts.fp,
+                    "fn": l.counts.fn_,
+                    "precision": l.scores.precision,
+                    "recall": l.scores.recall,
+                    "f1": to_json(e),
+                })
+            })
+            .collect();
+        let pooled_counts = r.metrics.per_label.iter().fold([0u64; 3], |a, l| {
+            [a[0] + l.counts.tp, a[1] + l.counts.fp, a[2] + l.counts.fn_]
+        });
+        let results = json!({
+            "status": "ok",
+            "dataset": r.dataset,
+            "split": r.manifest.split,
+            "unit": "article",
+            "documents": r.metrics.n,
+            "n": r.metrics.n,
+            "counts": {"tp": pooled_counts[0], "fp": pooled_counts[1], "fn": pooled_counts[2]},
+            "metrics": estimates_json(&pooled),
+            "per_frame": per_frame,
+            "folds": to_json(&r.folds),
+            "fold_micro_f1_mean": r.fold_micro_f1_mean,
+            "fold_micro_f1_sd": r.fold_micro_f1_sd,
+            "majority_baseline_micro_f1": r.majority_baseline_micro_f1,
+        });
+        let command = format!(
+            "slant eval frames --cv {}{}",
+            self.k,
+            if opts.seed == 13 {
+                String::new()
+            } else {
+                format!(" --seed {}", opts.seed)
+            }
+        );
+        let mut per_sorted: Vec<(&str, f64)> = r
+            .metrics
+            .per_label
+            .iter()
+            .map(|l| (l.label.as_str(), l.scores.f1))
+            .collect();
+        per_sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        let md = MdRow {
+            title: "Frames head (article-level, multi-label, 14 frames)".into(),
+            header: [
+                "evaluation",
+                "split",
+                "n (articles)",
+                "micro-F1",
+                "macro-F1",
+                "micro P",
+                "micro R",
+                "majority baseline micro-F1",
+                "published reference",
+                "single command",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cells: vec![
+                format!("`{}`", self.name()),
+                r.manifest.split.clone(),
+                r.metrics.n.to_string(),
+                fmt_est(&pooled["micro_f1"]),
+                fmt_est(&pooled["macro_f1"]),
+                fmt_est(&pooled["micro_precision"]),
+                fmt_est(&pooled["micro_recall"]),
+                format!("{:.3}", r.majority_baseline_micro_f1),
+                frames_reference(r.metrics.n),
+                format!("`{command}`"),
+            ],
+            notes: vec![
+                format!(
+                    "`{}`: per-fold micro-F1 {} (mean {:.3} ± {:.3} sd); intervals resample \
+                     articles of the pooled out-of-fold predictions and leave out training \
+                     variance.",
+                    self.name(),
+                    r.folds
+                        .iter()
+                        .map(|f| format!("{:.3}", f.micro_f1))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    r.fold_micro_f1_mean,
+                    r.fold_micro_f1_sd
+                ),
+                format!(
+                    "Per-frame F1 (support), best first: {}. Per-frame counts, P, R and F1 \
+                     intervals are in `results.json`.",
+                    per_sorted
+                        .iter()
+                        .map(|(f, f1)| {
+                            let sup = r
+                                .metrics
+                                .per_label
+                                .iter()
+                                .find(|l| l.label == *f)
+                                .map_or(0, |l| l.support);
+                            format!("{f} {f1:.3} ({sup})")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ],
+        };
+        Ok(Outcome::Done(Box::new(Done {
+            results,
+            manifest: json!({
+                "split": r.manifest.split,
+                "files": to_json(&r.manifest.data_files),
+                "unit": "article",
+                "bootstrap_seed": cfg.seed,
+                "train_opts": to_json(&opts),
+                "command": command,
+            }),
+            md,
+        })))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outlet validity
+
+/// Outlet validity of the loaded head: per-outlet loaded share against human biased share on
+/// BABE SG2 and MBIC, Spearman ρ over outlets ([`outlets`]).
+pub struct OutletsEval;
+
+impl Evaluation for OutletsEval {
+    fn name(&self) -> String {
+        "outlets/babe-mbic".into()
+    }
+
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        let cfg = ctx.cfg;
+        let enc = match ctx.encoder() {
+            Ok(e) => e,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let dir = match ctx.data() {
+            Ok(d) => d,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        for (what, p) in [
+            ("BABE SG2", data::babe_sg2_path(dir)),
+            ("MBIC", data::mbic_path(dir)),
+        ] {
+            if !p.is_file() {
+                return Ok(Outcome::Skipped(format!(
+                    "{what} not found at {} (relative to --data)",
+                    shown_rel(dir, &p)
+                )));
+            }
+        }
+        let (head, head_sha, _) = match ctx.head() {
+            Ok(h) => h,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let min_n = cfg.outlets_min_n;
+        let scored = outlets::score(enc, head, dir, cfg.batch_size)?;
+        let rows = scored.sets();
+        let report = scored.report(min_n, enc.weights_sha256(), head_sha);
+        let cis: Vec<Option<[f64; 2]>> = rows
+            .iter()
+            .map(|r| outlets::spearman_ci(r, scored.threshold, min_n, cfg.reps, cfg.seed))
+            .collect();
+        let est = |s: &outlets::SetResult, ci: Option<[f64; 2]>| -> Option<Estimate> {
+            s.spearman.map(|value| Estimate { value, ci })
+        };
+        let sets: Vec<Value> = report
+            .sets
+            .iter()
+            .zip(&cis)
+            .map(|(s, ci)| {
+                json!({
+                    "set": s.set,
+                    "sentences": s.sentences,
+                    "outlets_in_correlation": s.outlets_in_correlation,
+                    "spearman": to_json(est(s, *ci)),
+                    "spearman_mean_loaded": s.spearman_mean_loaded,
+                    "outlets": to_json(&s.outlets),
+                })
+            })
+            .collect();
+        let headline = est(&report.sets[0], cis[0]);
+        let mut metrics = BTreeMap::new();
+        if let Some(e) = headline {
+            metrics.insert("spearman".to_string(), e);
+        }
+        let ci_method = format!(
+            "intervals keep the outlets with n ≥ {min_n} fixed and resample articles (`news_link`) \
+             within each outlet; the outlets themselves are not resampled: with {} outlets a \
+             resample repeats points and ties ranks, and a percentile interval over so few \
+             points says little",
+            report.sets[0].outlets_in_correlation
+        );
+        let results = json!({
+            "status": "ok",
+            "unit": "article within outlet",
+            "min_n": min_n,
+            "threshold": scored.threshold,
+            "metrics": estimates_json(&metrics),
+            "ci_method": ci_method,
+            "note": report.note,
+            "sets": sets,
+        });
+        let fmt_rho = |s: &outlets::SetResult, ci: Option<[f64; 2]>| {
+            est(s, ci).map_or("n/a (fewer than 3 outlets)".to_string(), |e| fmt_est(&e))
+        };
+        let command = if min_n == outlets::DEFAULT_MIN_N {
+            "slant eval outlets".to_string()
+        } else {
+            format!("slant eval outlets --min-n {min_n}")
+        };
+        let md = MdRow {
+            title: "Outlet validity (loaded head, zero-shot)".into(),
+            header: [
+                "evaluation",
+                "set",
+                "sentences",
+                "outlets (n ≥ min)",
+                "Spearman ρ (loaded share vs human biased share)",
+                "ρ with mean P(loaded)",
+                "target",
+                "single command",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cells: vec![
+                format!("`{}`", self.name()),
+                report.sets[0].set.clone(),
+                report.sets[0].sentences.to_string(),
+                format!("{} (min {min_n})", report.sets[0].outlets_in_correlation),
+                fmt_rho(&report.sets[0], cis[0]),
+                report.sets[0]
+                    .spearman_mean_loaded
+                    .map_or("n/a".into(), |r| format!("{r:.3}")),
+                "ρ ≥ 0.9 (issue target; no published reference on these outlets)".into(),
+                format!("`{command}`"),
+            ],
+            notes: report.sets[1..]
+                .iter()
+                .zip(&cis[1..])
+                .map(|(s, ci)| {
+                    format!(
+                        "{}: {} sentences, {} outlets with n ≥ {min_n}, ρ {}",
+                        s.set,
+                        s.sentences,
+                        s.outlets_in_correlation,
+                        fmt_rho(s, *ci)
+                    )
+                })
+                .chain([
+                    format!("Outlet ρ {ci_method}."),
+                    format!("Note: {}", report.note),
+                ])
+                .collect(),
+        };
+        Ok(Outcome::Done(Box::new(Done {
+            results,
+            manifest: json!({
+                "split": "every labelled sentence of BABE SG2 and MBIC (zero-shot: the head never saw them)",
+                "files": to_json(&scored.data_files),
+                "unit": "article within outlet",
+                "bootstrap_seed": cfg.seed,
+                "head_sha256": head_sha,
+                "command": command,
+            }),
+            md,
+        })))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The run
 
 /// Today's evaluations, in report order.
@@ -661,6 +996,8 @@ pub fn plan(cfg: &RunConfig) -> Vec<Box<dyn Evaluation>> {
             cv: None,
         }));
     }
+    v.push(Box::new(FramesEval { k }));
+    v.push(Box::new(OutletsEval));
     v
 }
 
@@ -839,14 +1176,10 @@ fn render_md(
                 s += &format!("- {n}\n");
             }
         }
-    }
-    if rows
-        .iter()
-        .any(|(_, r)| r.title == "Loaded-language sentence head")
-    {
-        s +=
-            "\nPositive class = loaded/biased; P/R/F1 are the positive class's, macro-F1 averages \
-              both classes; ECE = expected calibration error (10 bins).\n";
+        if first.title == LOADED_TITLE {
+            s += "\nPositive class = loaded/biased; P/R/F1 are the positive class's, macro-F1 \
+                  averages both classes; ECE = expected calibration error (10 bins).\n";
+        }
     }
     if !skipped.is_empty() {
         s += "\n## Skipped\n\n";
@@ -935,6 +1268,7 @@ mod tests {
                 seed: 13,
                 hidden: 0,
             },
+            outlets_min_n: 30,
             batch_size: 8,
             command: "slant eval all --out x".into(),
         };
@@ -950,7 +1284,15 @@ mod tests {
             v["evaluations"]["loaded/babe-sg2-cv5"]["reason"],
             "no encoder"
         );
-        assert_eq!(a.skipped.len(), 4);
+        assert_eq!(a.skipped.len(), 6);
+        assert_eq!(
+            v["evaluations"]["frames/semeval2023-cv5"]["reason"],
+            "no encoder"
+        );
+        assert_eq!(
+            v["evaluations"]["outlets/babe-mbic"]["reason"],
+            "no encoder"
+        );
         assert!(a
             .results_md
             .contains("| splitter on `eval/splitter/cases.jsonl` |"));
