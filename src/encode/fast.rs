@@ -477,26 +477,7 @@ fn linear(x: &[f32], m: usize, lin: &Linear, out: &mut [f32]) {
     }
 }
 
-/// Dot product with 8 independent accumulators in a fixed order (vectorises, deterministic).
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let ca = a.chunks_exact(8);
-    let cb = b.chunks_exact(8);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
-}
-
-#[inline]
+#[inline(always)]
 fn sum(a: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let ca = a.chunks_exact(8);
@@ -515,8 +496,6 @@ fn sum(a: &[f32]) -> f32 {
 
 /// Self-attention of every sentence over its own tokens; `qkv` rows are `[q | k | v]`.
 fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: usize, h: usize) {
-    let hd = h / heads;
-    let scale = (hd as f32).sqrt();
     // Split the packed rows per sentence so sentences run in parallel with disjoint outputs.
     let mut parts: Vec<(&[f32], &mut [f32])> = Vec::with_capacity(lens.len());
     let (mut q_rest, mut c_rest) = (qkv, ctx);
@@ -527,70 +506,144 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: usize, h: usiz
         q_rest = qr;
         c_rest = cr;
     }
-    parts.into_par_iter().for_each(|(q, c)| {
+    parts
+        .into_par_iter()
+        .for_each(|(q, c)| sentence_attention(q, c, heads, h));
+}
+
+/// Run `f` compiled for AVX2+FMA when the CPU has them, else for the baseline target. Both
+/// builds do the same operations in the same order (Rust never contracts `a*b+c` into an FMA on
+/// its own), so the results are bit-identical; only the vector width changes.
+macro_rules! multiversion {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        $(#[$m])*
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn generic($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    generic($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only
+                    // requirement of a `#[target_feature]` function.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            generic($($arg),*)
+        }
+    };
+}
+
+multiversion! {
+    /// Attention of one sentence (`q`: its `n` rows of `[q | k | v]`, `c`: its `n × h` context
+    /// rows), all heads.
+    fn sentence_attention(q: &[f32], c: &mut [f32], heads: usize, h: usize) {
+        let hd = h / heads;
         let n = q.len() / (3 * h);
+        let scale = (hd as f32).sqrt();
+        // K of one head transposed (hd × n) and V (n × hd), contiguous; scores of one query.
+        let mut kt = vec![0.0f32; hd * n];
+        let mut v = vec![0.0f32; n * hd];
         let mut p = vec![0.0f32; n];
         for head in 0..heads {
             let qo = head * hd;
             let ko = h + head * hd;
             let vo = 2 * h + head * hd;
+            for j in 0..n {
+                let row = &q[j * 3 * h..(j + 1) * 3 * h];
+                for dd in 0..hd {
+                    kt[dd * n + j] = row[ko + dd];
+                }
+                v[j * hd..(j + 1) * hd].copy_from_slice(&row[vo..vo + hd]);
+            }
             for i in 0..n {
                 let qi = &q[i * 3 * h + qo..i * 3 * h + qo + hd];
+                p.fill(0.0);
+                for (dd, &qd) in qi.iter().enumerate() {
+                    for (pj, &k) in p.iter_mut().zip(&kt[dd * n..(dd + 1) * n]) {
+                        *pj += qd * k;
+                    }
+                }
                 let mut max = f32::NEG_INFINITY;
-                for (j, pj) in p.iter_mut().enumerate() {
-                    let kj = &q[j * 3 * h + ko..j * 3 * h + ko + hd];
-                    *pj = dot(qi, kj) / scale;
+                for pj in p.iter_mut() {
+                    *pj /= scale;
                     max = max.max(*pj);
                 }
                 for pj in p.iter_mut() {
-                    *pj = (*pj - max).exp();
+                    *pj = exp(*pj - max);
                 }
                 let total = sum(&p);
                 let out = &mut c[i * h + qo..i * h + qo + hd];
                 out.fill(0.0);
                 for (j, &pj) in p.iter().enumerate() {
                     let w = pj / total;
-                    let vj = &q[j * 3 * h + vo..j * 3 * h + vo + hd];
-                    for (o, &v) in out.iter_mut().zip(vj) {
-                        *o += w * v;
+                    for (o, &vv) in out.iter_mut().zip(&v[j * hd..(j + 1) * hd]) {
+                        *o += w * vv;
                     }
                 }
             }
         }
-    });
+    }
 }
 
-/// `row = LayerNorm(row + add)` (two-pass mean / variance over the row).
-fn layer_norm_row(row: &mut [f32], add: Option<&[f32]>, ln: &LayerNorm, eps: f32) {
-    if let Some(add) = add {
-        for (r, &a) in row.iter_mut().zip(add) {
-            *r += a;
+/// `exp(x)` for f32 (Cephes' polynomial, about 1 ulp on the range used here), branch-free so it
+/// vectorises. Inputs below -87 give ~0, as `f32::exp` does up to denormals.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // n = round(x / ln 2) with the 1.5·2^23 trick (vectorises without SSE4.1's roundps).
+    const MAGIC: f32 = 12_582_912.0;
+    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut y = 1.987_569_1e-4_f32;
+    y = y * r + 1.398_2e-3;
+    y = y * r + 8.333_452e-3;
+    y = y * r + 4.166_579_6e-2;
+    y = y * r + 0.166_666_65;
+    y = y * r + 0.5;
+    let y = y * r * r + r + 1.0;
+    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    y * pow2
+}
+
+multiversion! {
+    /// `row = LayerNorm(row + add)` (two-pass mean / variance over the row).
+    fn layer_norm_row(row: &mut [f32], add: Option<&[f32]>, ln: &LayerNorm, eps: f32) {
+        if let Some(add) = add {
+            for (r, &a) in row.iter_mut().zip(add) {
+                *r += a;
+            }
         }
-    }
-    let n = row.len() as f32;
-    let mean = sum(row) / n;
-    let mut acc = [0.0f32; 8];
-    let chunks = row.chunks_exact(8);
-    let rem = chunks.remainder();
-    for c in chunks {
-        for i in 0..8 {
-            let v = c[i] - mean;
-            acc[i] += v * v;
+        let n = row.len() as f32;
+        let mean = sum(row) / n;
+        let mut acc = [0.0f32; 8];
+        let chunks = row.chunks_exact(8);
+        let rem = chunks.remainder();
+        for c in chunks {
+            for i in 0..8 {
+                let v = c[i] - mean;
+                acc[i] += v * v;
+            }
         }
-    }
-    let mut ss = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-    for &v in rem {
-        ss += (v - mean) * (v - mean);
-    }
-    let inv = 1.0 / (ss / n + eps).sqrt();
-    for ((r, &g), &b) in row.iter_mut().zip(&ln.gamma).zip(&ln.beta) {
-        *r = (*r - mean) * inv * g + b;
+        let mut ss = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for &v in rem {
+            ss += (v - mean) * (v - mean);
+        }
+        let inv = 1.0 / (ss / n + eps).sqrt();
+        for ((r, &g), &b) in row.iter_mut().zip(&ln.gamma).zip(&ln.beta) {
+            *r = (*r - mean) * inv * g + b;
+        }
     }
 }
 
 /// `erf(x)` for f32: the rational approximation used by Eigen / XLA (max error a few ulp in
 /// f32), branch-free so it vectorises.
-#[inline]
+#[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
     let x = x.clamp(-4.0, 4.0);
     let x2 = x * x;
@@ -610,17 +663,33 @@ pub(crate) fn erf(x: f32) -> f32 {
     p / q
 }
 
-/// BERT's GELU: `x/2 · (1 + erf(x/√2))`.
-fn gelu_in_place(row: &mut [f32]) {
-    for v in row.iter_mut() {
-        let x = *v;
-        *v = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+multiversion! {
+    /// BERT's GELU: `x/2 · (1 + erf(x/√2))`.
+    fn gelu_in_place(row: &mut [f32]) {
+        for v in row.iter_mut() {
+            let x = *v;
+            *v = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_matches_std() {
+        let mut worst = 0.0f32;
+        let mut x = -80.0f32;
+        while x <= 0.0 {
+            let (got, want) = (exp(x), x.exp());
+            worst = worst.max((got - want).abs() / want.max(f32::MIN_POSITIVE));
+            x += 0.001_3;
+        }
+        assert!(worst < 4e-7, "relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1000.0) < 1e-37);
+    }
 
     #[test]
     fn erf_matches_a_reference() {
