@@ -541,15 +541,18 @@ macro_rules! multiversion {
 
 multiversion! {
     /// Attention of one sentence (`q`: its `n` rows of `[q | k | v]`, `c`: its `n × h` context
-    /// rows), all heads.
+    /// rows), all heads. Inner loops work on blocks of 8 floats held in registers; every output
+    /// is a plain sequential sum, so the result does not depend on the vector width.
     fn sentence_attention(q: &[f32], c: &mut [f32], heads: usize, h: usize) {
+        const W: usize = 8;
         let hd = h / heads;
         let n = q.len() / (3 * h);
+        let np = n.div_ceil(W) * W;
         let scale = (hd as f32).sqrt();
-        // K of one head transposed (hd × n) and V (n × hd), contiguous; scores of one query.
-        let mut kt = vec![0.0f32; hd * n];
+        // K of one head transposed (hd × np, zero-padded columns), V (n × hd), one score row.
+        let mut kt = vec![0.0f32; hd * np];
         let mut v = vec![0.0f32; n * hd];
-        let mut p = vec![0.0f32; n];
+        let mut p = vec![0.0f32; np];
         for head in 0..heads {
             let qo = head * hd;
             let ko = h + head * hd;
@@ -557,38 +560,75 @@ multiversion! {
             for j in 0..n {
                 let row = &q[j * 3 * h..(j + 1) * 3 * h];
                 for dd in 0..hd {
-                    kt[dd * n + j] = row[ko + dd];
+                    kt[dd * np + j] = row[ko + dd];
                 }
                 v[j * hd..(j + 1) * hd].copy_from_slice(&row[vo..vo + hd]);
             }
             for i in 0..n {
                 let qi = &q[i * 3 * h + qo..i * 3 * h + qo + hd];
-                p.fill(0.0);
-                for (dd, &qd) in qi.iter().enumerate() {
-                    for (pj, &k) in p.iter_mut().zip(&kt[dd * n..(dd + 1) * n]) {
-                        *pj += qd * k;
+                for jb in (0..np).step_by(W) {
+                    let mut acc = [0.0f32; W];
+                    for (dd, &qd) in qi.iter().enumerate() {
+                        let k: &[f32; W] = kt[dd * np + jb..dd * np + jb + W].try_into().unwrap();
+                        for l in 0..W {
+                            acc[l] += qd * k[l];
+                        }
                     }
+                    p[jb..jb + W].copy_from_slice(&acc);
                 }
-                let mut max = f32::NEG_INFINITY;
+                let p = &mut p[..n];
                 for pj in p.iter_mut() {
                     *pj /= scale;
-                    max = max.max(*pj);
                 }
+                let max = max_of(p);
                 for pj in p.iter_mut() {
                     *pj = exp(*pj - max);
                 }
-                let total = sum(&p);
+                let total = sum(p);
+                for pj in p.iter_mut() {
+                    *pj /= total;
+                }
                 let out = &mut c[i * h + qo..i * h + qo + hd];
-                out.fill(0.0);
-                for (j, &pj) in p.iter().enumerate() {
-                    let w = pj / total;
-                    for (o, &vv) in out.iter_mut().zip(&v[j * hd..(j + 1) * hd]) {
-                        *o += w * vv;
+                if hd % W == 0 {
+                    for db in (0..hd).step_by(W) {
+                        let mut acc = [0.0f32; W];
+                        for (j, &pj) in p.iter().enumerate() {
+                            let vv: &[f32; W] = v[j * hd + db..j * hd + db + W].try_into().unwrap();
+                            for l in 0..W {
+                                acc[l] += pj * vv[l];
+                            }
+                        }
+                        out[db..db + W].copy_from_slice(&acc);
+                    }
+                } else {
+                    out.fill(0.0);
+                    for (j, &pj) in p.iter().enumerate() {
+                        for (o, &vv) in out.iter_mut().zip(&v[j * hd..(j + 1) * hd]) {
+                            *o += pj * vv;
+                        }
                     }
                 }
             }
         }
     }
+}
+
+/// Largest element (8 lanes, vectorises; NaN-free input).
+#[inline(always)]
+fn max_of(a: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = a.chunks_exact(8);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for &v in acc.iter().chain(rem) {
+        m = if v > m { v } else { m };
+    }
+    m
 }
 
 /// `exp(x)` for f32 (Cephes' polynomial, about 1 ulp on the range used here), branch-free so it
@@ -598,7 +638,8 @@ pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // n = round(x / ln 2) with the 1.5·2^23 trick (vectorises without SSE4.1's roundps).
     const MAGIC: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + MAGIC) - MAGIC;
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
     let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
     let mut y = 1.987_569_1e-4_f32;
     y = y * r + 1.398_2e-3;
@@ -607,7 +648,10 @@ pub(crate) fn exp(x: f32) -> f32 {
     y = y * r + 0.166_666_65;
     y = y * r + 0.5;
     let y = y * r * r + r + 1.0;
-    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the bits: `t`'s mantissa holds n (two's complement) above MAGIC's, so this is
+    // integer arithmetic only (an `as i32` cast would saturate and block vectorisation).
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let pow2 = f32::from_bits(ni.wrapping_add(127) << 23);
     y * pow2
 }
 
