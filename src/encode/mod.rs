@@ -1,7 +1,8 @@
 //! The encoder stage: one pass of a local BERT-family transformer per sentence batch.
 //!
-//! This module is the only place that knows which inference engine runs the encoder
-//! (today: [candle](https://github.com/huggingface/candle), pure Rust). Everything it hands
+//! This module is the only place that knows which inference engine runs the encoder: the fast
+//! fp32 engine of [`fast`] (default) or [candle](https://github.com/huggingface/candle)'s
+//! `BertModel` (the reference, [`Engine::Candle`]); both pure Rust. Everything it hands
 //! out is plain `f32` data ([`SentenceEncoding`]), so another backend (e.g. libtorch) could be
 //! added behind [`Encoder`] without touching the heads.
 //!
