@@ -6,8 +6,8 @@
 //!    files (with an optional manifest), JSONL, CSV or stdin. A broken record is reported with
 //!    its id and the run goes on.
 //! 2. [`segment`]: split each article into sentences, keeping byte spans into the original text.
-//! 3. [`encode`]: one pass of a local BERT-family encoder (candle) per sentence batch; batches are
-//!    sorted by length and never padded beyond the longest sentence in the batch.
+//! 3. [`encode`]: one pass of a local BERT-family encoder per sentence batch (the packed, unpadded
+//!    fast engine by default; candle's `BertModel` as the reference); batches are sorted by length.
 //! 4. [`heads`]: small trained heads reading that one pass (loaded language, ...).
 //! 5. [`aggregate`]: per-source profiles built from mergeable sums, folded in parallel and sorted.
 //! 6. [`compare`]: two sources side by side with bootstrap CIs and permutation p-values

@@ -65,7 +65,8 @@ pub(super) fn find_checkout_file(rel: &Path) -> Option<PathBuf> {
 
 pub(super) fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
     let dir = encode::resolve_model_dir(m.model.as_deref())?;
-    Encoder::load(&dir).with_context(|| format!("loading the encoder from {}", dir.display()))
+    Encoder::load_with(&dir, m.engine)
+        .with_context(|| format!("loading the encoder from {}", dir.display()))
 }
 
 pub(super) fn load_head(m: &ModelArgs) -> Result<(MlpHead, PathBuf)> {

@@ -1,7 +1,8 @@
 //! The encoder stage: one pass of a local BERT-family transformer per sentence batch.
 //!
-//! This module is the only place that knows which inference engine runs the encoder
-//! (today: [candle](https://github.com/huggingface/candle), pure Rust). Everything it hands
+//! This module is the only place that knows which inference engine runs the encoder: the fast
+//! fp32 engine of [`fast`] (default) or [candle](https://github.com/huggingface/candle)'s
+//! `BertModel` (the reference, [`Engine::Candle`]); both pure Rust. Everything it hands
 //! out is plain `f32` data ([`SentenceEncoding`]), so another backend (e.g. libtorch) could be
 //! added behind [`Encoder`] without touching the heads.
 //!
@@ -20,6 +21,36 @@ use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::{Error, Result};
+
+pub mod fast;
+
+pub use fast::Profile;
+
+/// Which implementation runs the encoder. Both read the same weights; `fast` is tested equal to
+/// `candle` (the reference) within 1e-4 on pooled vectors and token states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Engine {
+    /// Packed tokens, no padding, gemm matmuls and fused element-wise passes (src/encode/fast.rs).
+    #[default]
+    Fast,
+    /// candle-transformers' `BertModel` on padded batches (the reference).
+    Candle,
+}
+
+impl Engine {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Fast => "fast",
+            Engine::Candle => "candle",
+        }
+    }
+}
+
+enum Backend {
+    Candle(Box<BertModel>),
+    Fast(Box<fast::FastBert>),
+}
 
 /// Default number of sentences per encoder batch (measured: larger batches buy little on CPU).
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -48,19 +79,33 @@ pub struct EncodeStats {
 
 /// A loaded encoder: model weights, tokenizer and their provenance.
 pub struct Encoder {
-    model: BertModel,
+    backend: Backend,
     tokenizer: Tokenizer,
     device: Device,
     hidden: usize,
     max_tokens: usize,
     dir: PathBuf,
     weights_sha256: String,
+    /// Stage timings, kept when `SLANT_PROFILE` is set and printed to stderr on drop.
+    profile: Option<std::sync::Mutex<Profile>>,
+}
+
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        if let Some(p) = self.profile.take() {
+            let p = p.into_inner().unwrap_or_else(|e| e.into_inner());
+            if p.batches > 0 {
+                eprint!("{}", p.render(self.engine().name()));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Encoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encoder")
             .field("dir", &self.dir)
+            .field("engine", &self.engine())
             .field("hidden", &self.hidden)
             .field("max_tokens", &self.max_tokens)
             .field("weights_sha256", &self.weights_sha256)
@@ -132,6 +177,11 @@ impl Encoder {
     /// Load a BERT-family model folder (`config.json`, `tokenizer.json`, `model.safetensors`;
     /// optional `sentence_bert_config.json` whose `max_seq_length` caps the input length).
     pub fn load(dir: &Path) -> Result<Self> {
+        Self::load_with(dir, Engine::default())
+    }
+
+    /// Load with a chosen [`Engine`].
+    pub fn load_with(dir: &Path, engine: Engine) -> Result<Self> {
         let need = ["config.json", "tokenizer.json", "model.safetensors"];
         for n in need {
             if !dir.join(n).is_file() {
@@ -171,11 +221,27 @@ impl Encoder {
         let weights = dir.join("model.safetensors");
         let weights_sha256 = sha256_file(&weights)?;
         let device = Device::Cpu;
-        // SAFETY: the file is memory-mapped read-only and not modified while the model lives.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)? };
-        let model = BertModel::load(vb, &config)?;
+        let backend = match engine {
+            Engine::Candle => {
+                // SAFETY: the file is memory-mapped read-only and not modified while the model
+                // lives.
+                let vb = unsafe {
+                    VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)?
+                };
+                Backend::Candle(Box::new(BertModel::load(vb, &config)?))
+            }
+            Engine::Fast => {
+                let cfg_json: serde_json::Value = serde_json::from_str(&cfg_text)
+                    .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
+                Backend::Fast(Box::new(fast::FastBert::load(&weights, &cfg_json)?))
+            }
+        };
+        let profile = std::env::var_os("SLANT_PROFILE")
+            .filter(|v| !v.is_empty() && v != "0")
+            .map(|_| std::sync::Mutex::new(Profile::default()));
         Ok(Self {
-            model,
+            backend,
+            profile,
             tokenizer,
             device,
             hidden: config.hidden_size,
@@ -185,6 +251,13 @@ impl Encoder {
         })
     }
 
+    /// The engine running this encoder.
+    pub fn engine(&self) -> Engine {
+        match self.backend {
+            Backend::Candle(_) => Engine::Candle,
+            Backend::Fast(_) => Engine::Fast,
+        }
+    }
     /// Hidden size of the pooled vectors.
     pub fn hidden_size(&self) -> usize {
         self.hidden
@@ -213,10 +286,18 @@ impl Encoder {
         batch_size: usize,
     ) -> Result<(Vec<SentenceEncoding>, EncodeStats)> {
         let batch_size = batch_size.max(1);
+        let mut prof = self
+            .profile
+            .as_ref()
+            .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()));
+        let t_tok = std::time::Instant::now();
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        if let Some(p) = prof.as_deref_mut() {
+            p.tokenize += t_tok.elapsed();
+        }
         let mut order: Vec<usize> = (0..texts.len()).collect();
         // Stable sort by length, ties by input position: the batching depends on nothing else.
         order.sort_by_key(|&i| (encodings[i].get_ids().len(), i));
@@ -232,6 +313,16 @@ impl Encoder {
                 .max()
                 .unwrap_or(0);
             let b = chunk.len();
+            stats.batches += 1;
+            if let Backend::Fast(fast) = &self.backend {
+                let seqs: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+                let n: usize = seqs.iter().map(|s| s.len()).sum();
+                stats.tokens += n;
+                stats.padded_tokens += n;
+                let pooled = fast.forward_pooled(&seqs, prof.as_deref_mut())?;
+                self.collect(chunk, &encodings, &pooled, &mut out, &mut stats);
+                continue;
+            }
             let mut ids = vec![0u32; b * max_len];
             let mut mask = vec![0u32; b * max_len];
             for (row, &i) in chunk.iter().enumerate() {
@@ -244,20 +335,8 @@ impl Encoder {
                 stats.tokens += n;
             }
             stats.padded_tokens += b * max_len;
-            stats.batches += 1;
-            let pooled = self.forward_pooled(&ids, &mask, b, max_len)?;
-            for (row, &i) in chunk.iter().enumerate() {
-                let e = &encodings[i];
-                let truncated = !e.get_overflowing().is_empty();
-                if truncated {
-                    stats.truncated += 1;
-                }
-                out[i] = Some(SentenceEncoding {
-                    pooled: pooled[row * self.hidden..(row + 1) * self.hidden].to_vec(),
-                    n_tokens: e.get_ids().len(),
-                    truncated,
-                });
-            }
+            let pooled = self.forward_pooled(&ids, &mask, b, max_len, prof.as_deref_mut())?;
+            self.collect(chunk, &encodings, &pooled, &mut out, &mut stats);
         }
         Ok((
             out.into_iter()
@@ -267,20 +346,92 @@ impl Encoder {
         ))
     }
 
+    /// Put a batch's pooled vectors at their input positions.
+    fn collect(
+        &self,
+        chunk: &[usize],
+        encodings: &[tokenizers::Encoding],
+        pooled: &[f32],
+        out: &mut [Option<SentenceEncoding>],
+        stats: &mut EncodeStats,
+    ) {
+        for (row, &i) in chunk.iter().enumerate() {
+            let e = &encodings[i];
+            let truncated = !e.get_overflowing().is_empty();
+            if truncated {
+                stats.truncated += 1;
+            }
+            out[i] = Some(SentenceEncoding {
+                pooled: pooled[row * self.hidden..(row + 1) * self.hidden].to_vec(),
+                n_tokens: e.get_ids().len(),
+                truncated,
+            });
+        }
+    }
+
+    /// Final hidden states of each sentence's tokens (special tokens included), one
+    /// `n_tokens × hidden` vector per input, each sentence run on its own. For tests and
+    /// engine comparisons.
+    pub fn token_states(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>> {
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut out = Vec::with_capacity(texts.len());
+        for e in &encodings {
+            let ids = e.get_ids();
+            let n = ids.len();
+            if n == 0 {
+                out.push(Vec::new());
+                continue;
+            }
+            match &self.backend {
+                Backend::Fast(f) => out.push(f.token_states(&[ids])?),
+                Backend::Candle(model) => {
+                    let ids_t = Tensor::from_slice(ids, (1, n), &self.device)?;
+                    let mask_t = ids_t.ones_like()?;
+                    let type_ids = ids_t.zeros_like()?;
+                    let hs = model.forward(&ids_t, &type_ids, Some(&mask_t))?;
+                    out.push(hs.flatten_all()?.to_vec1::<f32>()?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Run the model on one padded batch and mean-pool over the real tokens: `b * hidden` floats.
-    fn forward_pooled(&self, ids: &[u32], mask: &[u32], b: usize, t: usize) -> Result<Vec<f32>> {
+    fn forward_pooled(
+        &self,
+        ids: &[u32],
+        mask: &[u32],
+        b: usize,
+        t: usize,
+        prof: Option<&mut Profile>,
+    ) -> Result<Vec<f32>> {
         if b == 0 || t == 0 {
             return Ok(vec![0.0; b * self.hidden]);
         }
+        let Backend::Candle(model) = &self.backend else {
+            unreachable!("the fast engine does not pad");
+        };
+        let t0 = std::time::Instant::now();
         let ids_t = Tensor::from_slice(ids, (b, t), &self.device)?;
         let mask_t = Tensor::from_slice(mask, (b, t), &self.device)?;
         let type_ids = ids_t.zeros_like()?;
-        let hidden = self.model.forward(&ids_t, &type_ids, Some(&mask_t))?; // (b, t, h)
+        let hidden = model.forward(&ids_t, &type_ids, Some(&mask_t))?; // (b, t, h)
+        let t1 = std::time::Instant::now();
         let maskf = mask_t.to_dtype(DType::F32)?.unsqueeze(2)?; // (b, t, 1)
         let summed = hidden.broadcast_mul(&maskf)?.sum(1)?; // (b, h)
         let counts = maskf.sum(1)?; // (b, 1)
         let pooled = summed.broadcast_div(&counts)?;
-        Ok(pooled.flatten_all()?.to_vec1::<f32>()?)
+        let v = pooled.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(p) = prof {
+            p.forward += t1 - t0;
+            p.pool += t1.elapsed();
+            p.batches += 1;
+            p.tokens += b * t;
+        }
+        Ok(v)
     }
 }
 
@@ -307,7 +458,15 @@ mod tests {
 
     #[test]
     fn batch_size_does_not_change_outputs() {
-        let Some(enc) = test_encoder() else { return };
+        let Some(fast) = test_encoder() else { return };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
+        let candle = Encoder::load_with(&dir, Engine::Candle).unwrap();
+        for enc in [fast, candle] {
+            batch_size_check(&enc);
+        }
+    }
+
+    fn batch_size_check(enc: &Encoder) {
         let texts = [
             "The Taliban called for recognition.",
             "Short.",
@@ -318,7 +477,11 @@ mod tests {
         let (one, s1) = enc.encode(&texts, 1).unwrap();
         let (all, s5) = enc.encode(&texts, 5).unwrap();
         assert_eq!(s1.sentences, 5);
-        assert!(s5.padded_tokens > s5.tokens, "a mixed batch needs padding");
+        if enc.engine() == Engine::Candle {
+            assert!(s5.padded_tokens > s5.tokens, "a mixed batch needs padding");
+        } else {
+            assert_eq!(s5.padded_tokens, s5.tokens, "the fast engine never pads");
+        }
         assert_eq!(s1.padded_tokens, s1.tokens, "single sentences need none");
         for (a, b) in one.iter().zip(&all) {
             assert_eq!(a.n_tokens, b.n_tokens);
@@ -357,5 +520,112 @@ mod tests {
         assert!(!e[1].truncated);
         assert_eq!(e[0].n_tokens, enc.max_tokens());
         assert_eq!(s.truncated, 1);
+    }
+}
+
+#[cfg(test)]
+mod engine_tests {
+    use super::*;
+
+    fn load(engine: Engine) -> Option<Encoder> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
+        if !dir.join("model.safetensors").is_file() {
+            eprintln!("skipping: encoder not fetched (run models/fetch)");
+            return None;
+        }
+        Some(Encoder::load_with(&dir, engine).expect("encoder loads"))
+    }
+
+    fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max)
+    }
+
+    /// Seed sentences plus odd inputs: empty, one word, a truncated 300+-token sentence.
+    fn test_texts() -> Vec<String> {
+        let seeds = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds");
+        let mut texts: Vec<String> = Vec::new();
+        let mut files: Vec<_> = std::fs::read_dir(&seeds)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "txt"))
+        {
+            let t = std::fs::read_to_string(f).unwrap();
+            for s in crate::segment::split(&t) {
+                texts.push(t[s.start..s.end].to_string());
+            }
+        }
+        texts.push(String::new());
+        texts.push("Yes".into());
+        texts.push("Taliban ".repeat(320));
+        texts.push(
+            "A much longer sentence about humanitarian aid, famine, and the United Nations' \
+             warnings about food insecurity in Afghanistan."
+                .into(),
+        );
+        texts
+    }
+
+    #[test]
+    fn fast_engine_equals_candle_reference() {
+        let Some(reference) = load(Engine::Candle) else {
+            return;
+        };
+        let fast = load(Engine::Fast).unwrap();
+        let texts = test_texts();
+        let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+        let (a, sa) = reference.encode(&refs, 16).unwrap();
+        let (b, sb) = fast.encode(&refs, 16).unwrap();
+        assert_eq!(sa.tokens, sb.tokens);
+        assert_eq!(sa.truncated, 1);
+        assert_eq!(sb.truncated, 1);
+        let mut worst = 0.0f32;
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.n_tokens, y.n_tokens);
+            assert_eq!(x.truncated, y.truncated);
+            worst = worst.max(max_abs_diff(&x.pooled, &y.pooled));
+        }
+        eprintln!("pooled: {} sentences, max abs diff {worst:e}", texts.len());
+        assert!(worst < 1e-4, "pooled vectors differ by {worst}");
+        // Token states, a few sentences each run alone (including the odd ones).
+        let pick: Vec<&str> = refs.iter().rev().take(6).copied().collect();
+        let ta = reference.token_states(&pick).unwrap();
+        let tb = fast.token_states(&pick).unwrap();
+        let mut worst = 0.0f32;
+        for (x, y) in ta.iter().zip(&tb) {
+            worst = worst.max(max_abs_diff(x, y));
+        }
+        eprintln!("token states: max abs diff {worst:e}");
+        assert!(worst < 1e-4, "token states differ by {worst}");
+    }
+
+    #[test]
+    fn fast_engine_is_identical_at_any_thread_count() {
+        let Some(fast) = load(Engine::Fast) else {
+            return;
+        };
+        let texts = test_texts();
+        let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+        let run = |n: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+                .install(|| fast.encode(&refs, 32).unwrap().0)
+        };
+        let one = run(1);
+        let two = run(2);
+        let three = run(3);
+        for ((a, b), c) in one.iter().zip(&two).zip(&three) {
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a.pooled), bits(&b.pooled));
+            assert_eq!(bits(&a.pooled), bits(&c.pooled));
+        }
     }
 }

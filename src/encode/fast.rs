@@ -1,0 +1,758 @@
+//! A fast fp32 BERT encoder for CPUs ("--engine fast", the default).
+//!
+//! Same weights and the same arithmetic as candle's `BertModel` (the reference, `--engine
+//! candle`), organised for a small CPU:
+//!
+//! * **No padding work.** The tokens of all sentences of a batch are packed into one
+//!   `[total_tokens × hidden]` matrix. The linear layers run on that matrix; attention runs per
+//!   sentence over its own tokens only, so there is no mask and no wasted row.
+//! * **Big matmuls through the `gemm` crate** (what candle uses too) with weights transposed once
+//!   at load time; Q, K and V are one fused `[hidden → 3·hidden]` matmul. The bias is written into
+//!   the output first and the product accumulated on top, so bias costs no extra pass.
+//! * **Fused element-wise passes**: GELU (erf form, as BERT's `"gelu"`) right after the FFN's first
+//!   matmul; residual add + LayerNorm in one pass per row.
+//! * **Buffers reused** across layers and batches (one workspace behind a mutex).
+//!
+//! Determinism: `gemm` splits work across threads by output blocks, never along the reduction
+//! dimension, and its blocking depends only on the matrix sizes, so every output element is
+//! summed in the same order at any thread count. Attention, GELU and LayerNorm are computed per
+//! row / per sentence with a fixed order. Results are therefore bit-identical for any
+//! `--threads` (tested).
+//!
+//! Portability: no `unsafe` SIMD here; `gemm` picks its kernel at run time (AVX2/FMA, AVX-512,
+//! NEON, or a scalar fallback) and the element-wise loops are written so the compiler vectorises
+//! them for any target.
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use safetensors::SafeTensors;
+
+use crate::{Error, Result};
+
+/// Hyper-parameters read from `config.json`.
+#[derive(Debug, Clone, Copy)]
+struct Dims {
+    hidden: usize,
+    heads: usize,
+    inter: usize,
+    layers: usize,
+    max_pos: usize,
+    eps: f32,
+}
+
+#[derive(Debug)]
+struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+/// A linear layer `y = x·Wᵀ + b` with `W` stored transposed: `w_t` is `[in × out]` row-major.
+#[derive(Debug)]
+struct Linear {
+    w_t: Vec<f32>,
+    bias: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+}
+
+#[derive(Debug)]
+struct Layer {
+    qkv: Linear,
+    attn_out: Linear,
+    ln1: LayerNorm,
+    ff1: Linear,
+    ff2: Linear,
+    ln2: LayerNorm,
+}
+
+/// Time spent per stage, summed over batches (filled when profiling is on).
+#[derive(Debug, Default, Clone)]
+pub struct Profile {
+    pub batches: usize,
+    pub tokens: usize,
+    pub tokenize: Duration,
+    pub embed: Duration,
+    pub qkv: Duration,
+    pub attention: Duration,
+    pub attn_out: Duration,
+    pub ln: Duration,
+    pub ff1_gelu: Duration,
+    pub gelu: Duration,
+    pub ff2: Duration,
+    pub pool: Duration,
+    /// Whole forward passes (candle engine: only this, tokenize and pool are known).
+    pub forward: Duration,
+}
+
+impl Profile {
+    /// A breakdown, one stage per line, with shares of the total.
+    pub fn render(&self, engine: &str) -> String {
+        let total = self.tokenize + self.forward + self.pool;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let pct = |d: Duration| 100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-12);
+        let mut s = format!(
+            "slant profile ({engine} engine): {} batches, {} tokens, {:.1} ms total\n",
+            self.batches,
+            self.tokens,
+            ms(total)
+        );
+        let mut line = |name: &str, d: Duration| {
+            s.push_str(&format!(
+                "  {name:<28} {:>10.1} ms {:>5.1}%\n",
+                ms(d),
+                pct(d)
+            ));
+        };
+        line("tokenize", self.tokenize);
+        line("forward (all layers)", self.forward);
+        if engine == "fast" {
+            line("  embeddings + LayerNorm", self.embed);
+            line("  QKV matmul (fused)", self.qkv);
+            line("  attention (scores/softmax/ctx)", self.attention);
+            line("  attention output matmul", self.attn_out);
+            line("  residual + LayerNorm (x2)", self.ln);
+            line("  FFN up matmul + bias", self.ff1_gelu);
+            line("  GELU", self.gelu);
+            line("  FFN down matmul", self.ff2);
+        }
+        line("mean pooling", self.pool);
+        s
+    }
+}
+
+/// Reusable buffers for one forward pass.
+#[derive(Debug, Default)]
+struct Workspace {
+    x: Vec<f32>,
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    tmp: Vec<f32>,
+    ff: Vec<f32>,
+}
+
+/// The fast encoder: weights as plain `Vec<f32>`.
+#[derive(Debug)]
+pub struct FastBert {
+    d: Dims,
+    word: Vec<f32>,
+    pos: Vec<f32>,
+    type0: Vec<f32>,
+    emb_ln: LayerNorm,
+    layers: Vec<Layer>,
+    ws: Mutex<Workspace>,
+}
+
+fn cfg_usize(cfg: &serde_json::Value, key: &str) -> Result<usize> {
+    cfg.get(key)
+        .and_then(|v| v.as_u64())
+        .map(|v| v as usize)
+        .ok_or_else(|| Error::Model(format!("config.json has no integer {key}")))
+}
+
+impl FastBert {
+    /// Load `model.safetensors` of a BERT folder; `config` is the parsed `config.json`.
+    pub fn load(weights: &Path, config: &serde_json::Value) -> Result<Self> {
+        let act = config
+            .get("hidden_act")
+            .and_then(|v| v.as_str())
+            .unwrap_or("gelu");
+        if act != "gelu" {
+            return Err(Error::Model(format!(
+                "the fast engine supports hidden_act \"gelu\" only (this model: {act:?}); use \
+                 --engine candle"
+            )));
+        }
+        let pet = config
+            .get("position_embedding_type")
+            .and_then(|v| v.as_str())
+            .unwrap_or("absolute");
+        if pet != "absolute" {
+            return Err(Error::Model(format!(
+                "the fast engine supports absolute position embeddings only ({pet:?}); use \
+                 --engine candle"
+            )));
+        }
+        let d = Dims {
+            hidden: cfg_usize(config, "hidden_size")?,
+            heads: cfg_usize(config, "num_attention_heads")?,
+            inter: cfg_usize(config, "intermediate_size")?,
+            layers: cfg_usize(config, "num_hidden_layers")?,
+            max_pos: cfg_usize(config, "max_position_embeddings")?,
+            eps: config
+                .get("layer_norm_eps")
+                .and_then(|v| v.as_f64())
+                .unwrap_or(1e-12) as f32,
+        };
+        if d.heads == 0 || d.hidden % d.heads != 0 {
+            return Err(Error::Model(
+                "hidden_size is not a multiple of the heads".into(),
+            ));
+        }
+        let bytes = std::fs::read(weights).map_err(|e| Error::io(weights, e))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
+        // Plain BERT checkpoints name tensors "embeddings.…"; pre-training ones "bert.embeddings.…".
+        let prefix = if st.tensor("embeddings.word_embeddings.weight").is_ok() {
+            ""
+        } else {
+            "bert."
+        };
+        let get = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+            let full = format!("{prefix}{name}");
+            let t = st
+                .tensor(&full)
+                .map_err(|e| Error::Model(format!("{}: {full}: {e}", weights.display())))?;
+            if t.dtype() != safetensors::Dtype::F32 || t.shape() != shape {
+                return Err(Error::Model(format!(
+                    "{full}: expected f32 {shape:?}, found {:?} {:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect())
+        };
+        let ln = |name: &str| -> Result<LayerNorm> {
+            Ok(LayerNorm {
+                gamma: get(&format!("{name}.weight"), &[d.hidden])?,
+                beta: get(&format!("{name}.bias"), &[d.hidden])?,
+            })
+        };
+        // Transpose `[out × in]` row blocks into one `[in × out_total]` matrix (fuses Q, K, V).
+        let linear = |names: &[String], n_in: usize, n_out_each: usize| -> Result<Linear> {
+            let n_out = n_out_each * names.len();
+            let mut w_t = vec![0.0f32; n_in * n_out];
+            let mut bias = Vec::with_capacity(n_out);
+            for (p, name) in names.iter().enumerate() {
+                let w = get(&format!("{name}.weight"), &[n_out_each, n_in])?;
+                for o in 0..n_out_each {
+                    for i in 0..n_in {
+                        w_t[i * n_out + p * n_out_each + o] = w[o * n_in + i];
+                    }
+                }
+                bias.extend(get(&format!("{name}.bias"), &[n_out_each])?);
+            }
+            Ok(Linear {
+                w_t,
+                bias,
+                n_in,
+                n_out,
+            })
+        };
+        let vocab = st
+            .tensor(&format!("{prefix}embeddings.word_embeddings.weight"))
+            .map_err(|e| Error::Model(e.to_string()))?
+            .shape()[0];
+        let word = get("embeddings.word_embeddings.weight", &[vocab, d.hidden])?;
+        let pos = get(
+            "embeddings.position_embeddings.weight",
+            &[d.max_pos, d.hidden],
+        )?;
+        let types = st
+            .tensor(&format!("{prefix}embeddings.token_type_embeddings.weight"))
+            .map_err(|e| Error::Model(e.to_string()))?
+            .shape()[0];
+        let type0 = get(
+            "embeddings.token_type_embeddings.weight",
+            &[types, d.hidden],
+        )?[..d.hidden]
+            .to_vec();
+        let emb_ln = ln("embeddings.LayerNorm")?;
+        let mut layers = Vec::with_capacity(d.layers);
+        for l in 0..d.layers {
+            let p = format!("encoder.layer.{l}");
+            let s = |x: &str| format!("{p}.{x}");
+            layers.push(Layer {
+                qkv: linear(
+                    &[
+                        s("attention.self.query"),
+                        s("attention.self.key"),
+                        s("attention.self.value"),
+                    ],
+                    d.hidden,
+                    d.hidden,
+                )?,
+                attn_out: linear(&[s("attention.output.dense")], d.hidden, d.hidden)?,
+                ln1: ln(&s("attention.output.LayerNorm"))?,
+                ff1: linear(&[s("intermediate.dense")], d.hidden, d.inter)?,
+                ff2: linear(&[s("output.dense")], d.inter, d.hidden)?,
+                ln2: ln(&s("output.LayerNorm"))?,
+            });
+        }
+        Ok(Self {
+            d,
+            word,
+            pos,
+            type0,
+            emb_ln,
+            layers,
+            ws: Mutex::new(Workspace::default()),
+        })
+    }
+
+    /// Hidden size.
+    pub fn hidden(&self) -> usize {
+        self.d.hidden
+    }
+
+    /// Final hidden states of every token, packed: sentence after sentence, `hidden` floats per
+    /// token (`Σ lens × hidden`).
+    pub fn token_states(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
+        let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
+        self.forward(seqs, &mut ws, None)?;
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        Ok(ws.x[..total * self.d.hidden].to_vec())
+    }
+
+    /// Mean of the final hidden states of each sentence: `seqs.len() × hidden` floats (zeros for
+    /// an empty sentence).
+    pub fn forward_pooled(&self, seqs: &[&[u32]], prof: Option<&mut Profile>) -> Result<Vec<f32>> {
+        let h = self.d.hidden;
+        let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
+        let mut prof = prof;
+        self.forward(seqs, &mut ws, prof.as_deref_mut())?;
+        let t0 = Instant::now();
+        let mut out = vec![0.0f32; seqs.len() * h];
+        let mut off = 0;
+        for (s, o) in seqs.iter().zip(out.chunks_exact_mut(h)) {
+            let n = s.len();
+            if n > 0 {
+                for row in ws.x[off * h..(off + n) * h].chunks_exact(h) {
+                    for (a, &v) in o.iter_mut().zip(row) {
+                        *a += v;
+                    }
+                }
+                let inv = n as f32;
+                for a in o.iter_mut() {
+                    *a /= inv;
+                }
+            }
+            off += n;
+        }
+        if let Some(p) = prof {
+            p.pool += t0.elapsed();
+        }
+        Ok(out)
+    }
+
+    fn forward(
+        &self,
+        seqs: &[&[u32]],
+        ws: &mut Workspace,
+        mut prof: Option<&mut Profile>,
+    ) -> Result<()> {
+        let d = self.d;
+        let h = d.hidden;
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        let vocab = self.word.len() / h;
+        for s in seqs {
+            if s.len() > d.max_pos {
+                return Err(Error::Model(format!(
+                    "sentence of {} tokens exceeds the model's {} positions",
+                    s.len(),
+                    d.max_pos
+                )));
+            }
+            if let Some(&bad) = s.iter().find(|&&id| id as usize >= vocab) {
+                return Err(Error::Model(format!(
+                    "token id {bad} outside the vocabulary"
+                )));
+            }
+        }
+        let fw0 = Instant::now();
+        let mut mark = Instant::now();
+        let mut lap = |slot: fn(&mut Profile) -> &mut Duration, prof: &mut Option<&mut Profile>| {
+            if let Some(p) = prof.as_deref_mut() {
+                let now = Instant::now();
+                *slot(p) += now - mark;
+                mark = now;
+            }
+        };
+        ws.x.resize(total * h, 0.0);
+        ws.qkv.resize(total * 3 * h, 0.0);
+        ws.ctx.resize(total * h, 0.0);
+        ws.tmp.resize(total * h, 0.0);
+        ws.ff.resize(total * d.inter, 0.0);
+        let x = &mut ws.x[..total * h];
+        let qkv = &mut ws.qkv[..total * 3 * h];
+        let ctx = &mut ws.ctx[..total * h];
+        let tmp = &mut ws.tmp[..total * h];
+        let ff = &mut ws.ff[..total * d.inter];
+
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        let mut row = 0;
+        for s in seqs {
+            for (p, &id) in s.iter().enumerate() {
+                let dst = &mut x[row * h..(row + 1) * h];
+                let w = &self.word[id as usize * h..(id as usize + 1) * h];
+                let ps = &self.pos[p * h..(p + 1) * h];
+                for k in 0..h {
+                    dst[k] = (w[k] + self.type0[k]) + ps[k];
+                }
+                row += 1;
+            }
+        }
+        x.par_chunks_mut(h)
+            .for_each(|r| layer_norm_row(r, None, &self.emb_ln, d.eps));
+        lap(|p| &mut p.embed, &mut prof);
+
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        for layer in &self.layers {
+            linear(x, total, &layer.qkv, qkv);
+            lap(|p| &mut p.qkv, &mut prof);
+            attention(qkv, ctx, &lens, d.heads, h);
+            lap(|p| &mut p.attention, &mut prof);
+            linear(ctx, total, &layer.attn_out, tmp);
+            lap(|p| &mut p.attn_out, &mut prof);
+            x.par_chunks_mut(h)
+                .zip(tmp.par_chunks(h))
+                .for_each(|(r, add)| layer_norm_row(r, Some(add), &layer.ln1, d.eps));
+            lap(|p| &mut p.ln, &mut prof);
+            linear(x, total, &layer.ff1, ff);
+            lap(|p| &mut p.ff1_gelu, &mut prof);
+            ff.par_chunks_mut(d.inter).for_each(gelu_in_place);
+            lap(|p| &mut p.gelu, &mut prof);
+            linear(ff, total, &layer.ff2, tmp);
+            lap(|p| &mut p.ff2, &mut prof);
+            x.par_chunks_mut(h)
+                .zip(tmp.par_chunks(h))
+                .for_each(|(r, add)| layer_norm_row(r, Some(add), &layer.ln2, d.eps));
+            lap(|p| &mut p.ln, &mut prof);
+        }
+        if let Some(p) = prof {
+            p.forward += fw0.elapsed();
+            p.batches += 1;
+            p.tokens += total;
+        }
+        Ok(())
+    }
+}
+
+/// `out[m × n] = x[m × k] · w_t[k × n] + bias` with the `gemm` crate.
+fn linear(x: &[f32], m: usize, lin: &Linear, out: &mut [f32]) {
+    let (k, n) = (lin.n_in, lin.n_out);
+    assert!(x.len() >= m * k && out.len() >= m * n && lin.w_t.len() == k * n);
+    if m == 0 {
+        return;
+    }
+    for r in out[..m * n].chunks_exact_mut(n) {
+        r.copy_from_slice(&lin.bias);
+    }
+    let threads = rayon::current_num_threads();
+    let par = if threads > 1 {
+        gemm::Parallelism::Rayon(threads)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: all three matrices are row-major and in bounds (asserted above): `x` is m×k with
+    // row stride k, `w_t` k×n with row stride n, `out` m×n with row stride n; `out` does not
+    // alias the inputs (distinct borrows). gemm computes out = 1·out + 1·(x·w_t).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            true,
+            x.as_ptr(),
+            1,
+            k as isize,
+            lin.w_t.as_ptr(),
+            1,
+            n as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+#[inline(always)]
+fn sum(a: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 8];
+    let ca = a.chunks_exact(8);
+    let r = ca.remainder();
+    for x in ca {
+        for i in 0..8 {
+            acc[i] += x[i];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for x in r {
+        s += x;
+    }
+    s
+}
+
+/// Self-attention of every sentence over its own tokens; `qkv` rows are `[q | k | v]`.
+fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: usize, h: usize) {
+    // Split the packed rows per sentence so sentences run in parallel with disjoint outputs.
+    let mut parts: Vec<(&[f32], &mut [f32])> = Vec::with_capacity(lens.len());
+    let (mut q_rest, mut c_rest) = (qkv, ctx);
+    for &n in lens {
+        let (q, qr) = q_rest.split_at(n * 3 * h);
+        let (c, cr) = std::mem::take(&mut c_rest).split_at_mut(n * h);
+        parts.push((q, c));
+        q_rest = qr;
+        c_rest = cr;
+    }
+    parts
+        .into_par_iter()
+        .for_each(|(q, c)| sentence_attention(q, c, heads, h));
+}
+
+/// Run `f` compiled for AVX2+FMA when the CPU has them, else for the baseline target. Both
+/// builds do the same operations in the same order (Rust never contracts `a*b+c` into an FMA on
+/// its own), so the results are bit-identical; only the vector width changes.
+macro_rules! multiversion {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+        $(#[$m])*
+        fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn generic($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    generic($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU supports AVX2 and FMA (checked just above), the only
+                    // requirement of a `#[target_feature]` function.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            generic($($arg),*)
+        }
+    };
+}
+
+multiversion! {
+    /// Attention of one sentence (`q`: its `n` rows of `[q | k | v]`, `c`: its `n × h` context
+    /// rows), all heads. Inner loops work on blocks of 8 floats held in registers; every output
+    /// is a plain sequential sum, so the result does not depend on the vector width.
+    fn sentence_attention(q: &[f32], c: &mut [f32], heads: usize, h: usize) {
+        const W: usize = 8;
+        let hd = h / heads;
+        let n = q.len() / (3 * h);
+        let np = n.div_ceil(W) * W;
+        let scale = (hd as f32).sqrt();
+        // K of one head transposed (hd × np, zero-padded columns), V (n × hd), one score row.
+        let mut kt = vec![0.0f32; hd * np];
+        let mut v = vec![0.0f32; n * hd];
+        let mut p = vec![0.0f32; np];
+        for head in 0..heads {
+            let qo = head * hd;
+            let ko = h + head * hd;
+            let vo = 2 * h + head * hd;
+            for j in 0..n {
+                let row = &q[j * 3 * h..(j + 1) * 3 * h];
+                for dd in 0..hd {
+                    kt[dd * np + j] = row[ko + dd];
+                }
+                v[j * hd..(j + 1) * hd].copy_from_slice(&row[vo..vo + hd]);
+            }
+            for i in 0..n {
+                let qi = &q[i * 3 * h + qo..i * 3 * h + qo + hd];
+                for jb in (0..np).step_by(W) {
+                    let mut acc = [0.0f32; W];
+                    for (dd, &qd) in qi.iter().enumerate() {
+                        let k: &[f32; W] = kt[dd * np + jb..dd * np + jb + W].try_into().unwrap();
+                        for l in 0..W {
+                            acc[l] += qd * k[l];
+                        }
+                    }
+                    p[jb..jb + W].copy_from_slice(&acc);
+                }
+                let p = &mut p[..n];
+                for pj in p.iter_mut() {
+                    *pj /= scale;
+                }
+                let max = max_of(p);
+                for pj in p.iter_mut() {
+                    *pj = exp(*pj - max);
+                }
+                let total = sum(p);
+                for pj in p.iter_mut() {
+                    *pj /= total;
+                }
+                let out = &mut c[i * h + qo..i * h + qo + hd];
+                if hd % W == 0 {
+                    for db in (0..hd).step_by(W) {
+                        let mut acc = [0.0f32; W];
+                        for (j, &pj) in p.iter().enumerate() {
+                            let vv: &[f32; W] = v[j * hd + db..j * hd + db + W].try_into().unwrap();
+                            for l in 0..W {
+                                acc[l] += pj * vv[l];
+                            }
+                        }
+                        out[db..db + W].copy_from_slice(&acc);
+                    }
+                } else {
+                    out.fill(0.0);
+                    for (j, &pj) in p.iter().enumerate() {
+                        for (o, &vv) in out.iter_mut().zip(&v[j * hd..(j + 1) * hd]) {
+                            *o += pj * vv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Largest element (8 lanes, vectorises; NaN-free input).
+#[inline(always)]
+fn max_of(a: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; 8];
+    let chunks = a.chunks_exact(8);
+    let rem = chunks.remainder();
+    for c in chunks {
+        for i in 0..8 {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for &v in acc.iter().chain(rem) {
+        m = if v > m { v } else { m };
+    }
+    m
+}
+
+/// `exp(x)` for f32 (Cephes' polynomial, about 1 ulp on the range used here), branch-free so it
+/// vectorises. Inputs below -87 give ~0, as `f32::exp` does up to denormals.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    // n = round(x / ln 2) with the 1.5·2^23 trick (vectorises without SSE4.1's roundps).
+    const MAGIC: f32 = 12_582_912.0;
+    let t = x * std::f32::consts::LOG2_E + MAGIC;
+    let n = t - MAGIC;
+    let r = x - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut y = 1.987_569_1e-4_f32;
+    y = y * r + 1.398_2e-3;
+    y = y * r + 8.333_452e-3;
+    y = y * r + 4.166_579_6e-2;
+    y = y * r + 0.166_666_65;
+    y = y * r + 0.5;
+    let y = y * r * r + r + 1.0;
+    // 2^n from the bits: `t`'s mantissa holds n (two's complement) above MAGIC's, so this is
+    // integer arithmetic only (an `as i32` cast would saturate and block vectorisation).
+    let ni = t.to_bits().wrapping_sub(MAGIC.to_bits());
+    let pow2 = f32::from_bits(ni.wrapping_add(127) << 23);
+    y * pow2
+}
+
+multiversion! {
+    /// `row = LayerNorm(row + add)` (two-pass mean / variance over the row).
+    fn layer_norm_row(row: &mut [f32], add: Option<&[f32]>, ln: &LayerNorm, eps: f32) {
+        if let Some(add) = add {
+            for (r, &a) in row.iter_mut().zip(add) {
+                *r += a;
+            }
+        }
+        let n = row.len() as f32;
+        let mean = sum(row) / n;
+        let mut acc = [0.0f32; 8];
+        let chunks = row.chunks_exact(8);
+        let rem = chunks.remainder();
+        for c in chunks {
+            for i in 0..8 {
+                let v = c[i] - mean;
+                acc[i] += v * v;
+            }
+        }
+        let mut ss = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+        for &v in rem {
+            ss += (v - mean) * (v - mean);
+        }
+        let inv = 1.0 / (ss / n + eps).sqrt();
+        for ((r, &g), &b) in row.iter_mut().zip(&ln.gamma).zip(&ln.beta) {
+            *r = (*r - mean) * inv * g + b;
+        }
+    }
+}
+
+/// `erf(x)` for f32: the rational approximation used by Eigen / XLA (max error a few ulp in
+/// f32), branch-free so it vectorises.
+#[inline(always)]
+pub(crate) fn erf(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = -2.726_142_3e-10_f32;
+    p = p * x2 + 2.770_681_4e-8;
+    p = p * x2 + -2.101_024_e-6;
+    p = p * x2 + -5.692_506_4e-5;
+    p = p * x2 + -7.349_906_3e-4;
+    p = p * x2 + -2.954_600_1e-3;
+    p = p * x2 + -1.609_603_3e-2;
+    let p = p * x;
+    let mut q = -1.456_607_2e-5_f32;
+    q = q * x2 + -2.133_740_6e-4;
+    q = q * x2 + -1.682_827e-3;
+    q = q * x2 + -7.373_329_2e-3;
+    q = q * x2 + -1.426_474e-2;
+    p / q
+}
+
+multiversion! {
+    /// BERT's GELU: `x/2 · (1 + erf(x/√2))`.
+    fn gelu_in_place(row: &mut [f32]) {
+        for v in row.iter_mut() {
+            let x = *v;
+            *v = 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_matches_std() {
+        let mut worst = 0.0f32;
+        let mut x = -80.0f32;
+        while x <= 0.0 {
+            let (got, want) = (exp(x), x.exp());
+            worst = worst.max((got - want).abs() / want.max(f32::MIN_POSITIVE));
+            x += 0.001_3;
+        }
+        assert!(worst < 4e-7, "relative error {worst}");
+        assert_eq!(exp(0.0), 1.0);
+        assert!(exp(-1000.0) < 1e-37);
+    }
+
+    #[test]
+    fn erf_matches_a_reference() {
+        // Reference values of erf (f64, from a table / high-precision evaluation).
+        let cases = [
+            (0.0, 0.0),
+            (0.1, 0.112_462_916_018_284_9),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (1.5, 0.966_105_146_475_310_7),
+            (2.0, 0.995_322_265_018_952_7),
+            (3.0, 0.999_977_909_503_001_4),
+            (5.0, 1.0),
+        ];
+        for (x, want) in cases {
+            for sign in [1.0f64, -1.0] {
+                let got = erf((sign * x) as f32) as f64;
+                assert!((got - sign * want).abs() < 1e-6, "erf({x}) = {got}");
+            }
+        }
+    }
+}
