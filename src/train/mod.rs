@@ -69,6 +69,9 @@ pub fn embed_cached(
     h.update(b"slant-features-v1\0mean_pool_l2\0");
     h.update(encoder.weights_sha256().as_bytes());
     h.update(encoder.max_tokens().to_le_bytes());
+    // The engines agree to ~1e-6, not bit for bit: keep their caches apart so a cached run
+    // reproduces byte for byte what an uncached run with the same engine computes.
+    h.update(encoder.engine().name().as_bytes());
     for t in texts {
         h.update((t.len() as u64).to_le_bytes());
         h.update(t.as_bytes());
