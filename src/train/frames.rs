@@ -57,13 +57,6 @@ pub fn kfold(n: usize, k: usize, seed: u64) -> Vec<usize> {
     fold
 }
 
-fn bce_with_logits(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
-    let relu = logits.relu()?;
-    let zy = (logits * y)?;
-    let soft = (logits.abs()?.neg()?.exp()? + 1.0)?.log()?;
-    Ok(((relu - zy)? + soft)?.mean_all()?)
-}
-
 /// Train on `x` (one row per example) with `y` (one flag per label per example).
 pub fn train_multi(
     x: &[Vec<f32>],
@@ -169,7 +162,7 @@ pub fn train_multi(
             let idx = Tensor::from_vec(chunk.to_vec(), chunk.len(), &dev)?;
             let xb = xt.index_select(&idx, 0)?;
             let yb = yt.index_select(&idx, 0)?;
-            let loss = bce_with_logits(&forward(&xb)?, &yb)?;
+            let loss = super::bce_with_logits(&forward(&xb)?, &yb)?;
             opt.backward_step(&loss)?;
         }
     }

@@ -174,7 +174,7 @@ impl Params {
 }
 
 /// Mean binary cross-entropy with logits, numerically stable.
-fn bce_with_logits(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
+pub(crate) fn bce_with_logits(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
     // max(z,0) - z*y + log(1 + exp(-|z|))
     let relu = logits.relu()?;
     let zy = (logits * y)?;
