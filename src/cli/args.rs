@@ -106,6 +106,10 @@ pub struct ModelArgs {
     /// 1e-4) or `candle` (candle-transformers' BertModel, the reference).
     #[arg(long, value_enum, default_value_t = crate::encode::Engine::Fast, env = "SLANT_ENGINE")]
     pub engine: crate::encode::Engine,
+    /// Encoder arithmetic: `fp32`, or `int8` (fast engine only: int8 weights per output channel
+    /// and activations per row in the linear maps; faster, pooled vectors within cosine ~0.99).
+    #[arg(long, value_enum, default_value_t = crate::encode::Precision::Fp32, env = "SLANT_PRECISION")]
+    pub precision: crate::encode::Precision,
 }
 
 #[derive(Debug, Args)]

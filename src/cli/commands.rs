@@ -65,7 +65,7 @@ pub(super) fn find_checkout_file(rel: &Path) -> Option<PathBuf> {
 
 pub(super) fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
     let dir = encode::resolve_model_dir(m.model.as_deref())?;
-    Encoder::load_with(&dir, m.engine)
+    Encoder::load_full(&dir, m.engine, m.precision)
         .with_context(|| format!("loading the encoder from {}", dir.display()))
 }
 

@@ -143,6 +143,9 @@ pub struct FastBert {
     emb_ln: LayerNorm,
     layers: Vec<Layer>,
     ws: Mutex<Workspace>,
+    /// int8 copies of each layer's four linear maps (`--precision int8`), in the order qkv,
+    /// attention output, FFN up, FFN down; `None` runs fp32.
+    int8: Option<Vec<[super::int8::QLinear; 4]>>,
 }
 
 fn cfg_usize(cfg: &serde_json::Value, key: &str) -> Result<usize> {
@@ -292,7 +295,41 @@ impl FastBert {
             emb_ln,
             layers,
             ws: Mutex::new(Workspace::default()),
+            int8: None,
         })
+    }
+
+    /// Switch the six layers' linear maps to int8 (weights per output channel, activations per
+    /// row; see [`super::int8`]). Embeddings, attention, LayerNorm and GELU stay fp32.
+    pub fn quantize_int8(&mut self) {
+        use super::int8::QLinear;
+        let q = |l: &Linear| QLinear::from_transposed(&l.w_t, &l.bias, l.n_in, l.n_out);
+        self.int8 = Some(
+            self.layers
+                .iter()
+                .map(|l| [q(&l.qkv), q(&l.attn_out), q(&l.ff1), q(&l.ff2)])
+                .collect(),
+        );
+        // The fp32 copies are no longer used: free them (about 85 MB).
+        for l in &mut self.layers {
+            for lin in [&mut l.qkv, &mut l.attn_out, &mut l.ff1, &mut l.ff2] {
+                lin.w_t = Vec::new();
+            }
+        }
+    }
+
+    /// True when the linear maps run in int8.
+    pub fn is_int8(&self) -> bool {
+        self.int8.is_some()
+    }
+
+    /// One of a layer's linear maps (`which`: 0 qkv, 1 attention output, 2 FFN up, 3 FFN down),
+    /// fp32 or int8.
+    fn lin(&self, l: usize, which: usize, fp: &Linear, x: &[f32], m: usize, out: &mut [f32]) {
+        match &self.int8 {
+            Some(q) => q[l][which].forward(x, m, out),
+            None => linear(x, m, fp, out),
+        }
     }
 
     /// Hidden size.
@@ -402,22 +439,22 @@ impl FastBert {
         lap(|p| &mut p.embed, &mut prof);
 
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
-        for layer in &self.layers {
-            linear(x, total, &layer.qkv, qkv);
+        for (li, layer) in self.layers.iter().enumerate() {
+            self.lin(li, 0, &layer.qkv, x, total, qkv);
             lap(|p| &mut p.qkv, &mut prof);
             attention(qkv, ctx, &lens, d.heads, h);
             lap(|p| &mut p.attention, &mut prof);
-            linear(ctx, total, &layer.attn_out, tmp);
+            self.lin(li, 1, &layer.attn_out, ctx, total, tmp);
             lap(|p| &mut p.attn_out, &mut prof);
             x.par_chunks_mut(h)
                 .zip(tmp.par_chunks(h))
                 .for_each(|(r, add)| layer_norm_row(r, Some(add), &layer.ln1, d.eps));
             lap(|p| &mut p.ln, &mut prof);
-            linear(x, total, &layer.ff1, ff);
+            self.lin(li, 2, &layer.ff1, x, total, ff);
             lap(|p| &mut p.ff1_gelu, &mut prof);
             ff.par_chunks_mut(d.inter).for_each(gelu_in_place);
             lap(|p| &mut p.gelu, &mut prof);
-            linear(ff, total, &layer.ff2, tmp);
+            self.lin(li, 3, &layer.ff2, ff, total, tmp);
             lap(|p| &mut p.ff2, &mut prof);
             x.par_chunks_mut(h)
                 .zip(tmp.par_chunks(h))

@@ -23,6 +23,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use crate::{Error, Result};
 
 pub mod fast;
+pub mod int8;
 
 pub use fast::Profile;
 
@@ -43,6 +44,27 @@ impl Engine {
         match self {
             Engine::Fast => "fast",
             Engine::Candle => "candle",
+        }
+    }
+}
+
+/// Arithmetic of the fast engine's linear maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Precision {
+    /// fp32 everywhere (the default; equal to the candle reference within 1e-4).
+    #[default]
+    Fp32,
+    /// int8 weights (per output channel) and activations (per row) in the six layers' linear
+    /// maps, exact i32 sums; embeddings, attention, LayerNorm and GELU stay fp32.
+    Int8,
+}
+
+impl Precision {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Int8 => "int8",
         }
     }
 }
@@ -180,8 +202,19 @@ impl Encoder {
         Self::load_with(dir, Engine::default())
     }
 
-    /// Load with a chosen [`Engine`].
+    /// Load with a chosen [`Engine`] (fp32).
     pub fn load_with(dir: &Path, engine: Engine) -> Result<Self> {
+        Self::load_full(dir, engine, Precision::Fp32)
+    }
+
+    /// Load with a chosen [`Engine`] and [`Precision`] (int8 needs the fast engine).
+    pub fn load_full(dir: &Path, engine: Engine, precision: Precision) -> Result<Self> {
+        if precision == Precision::Int8 && engine != Engine::Fast {
+            return Err(Error::Model(format!(
+                "--precision int8 needs the fast engine (this run: --engine {})",
+                engine.name()
+            )));
+        }
         let need = ["config.json", "tokenizer.json", "model.safetensors"];
         for n in need {
             if !dir.join(n).is_file() {
@@ -233,7 +266,11 @@ impl Encoder {
             Engine::Fast => {
                 let cfg_json: serde_json::Value = serde_json::from_str(&cfg_text)
                     .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
-                Backend::Fast(Box::new(fast::FastBert::load(&weights, &cfg_json)?))
+                let mut f = fast::FastBert::load(&weights, &cfg_json)?;
+                if precision == Precision::Int8 {
+                    f.quantize_int8();
+                }
+                Backend::Fast(Box::new(f))
             }
         };
         let profile = std::env::var_os("SLANT_PROFILE")
@@ -258,6 +295,23 @@ impl Encoder {
             Backend::Fast(_) => Engine::Fast,
         }
     }
+    /// The precision of the encoder's linear maps.
+    pub fn precision(&self) -> Precision {
+        match &self.backend {
+            Backend::Fast(f) if f.is_int8() => Precision::Int8,
+            _ => Precision::Fp32,
+        }
+    }
+
+    /// Engine and precision as one name (`fast`, `candle`, `fast-int8`): what the feature
+    /// cache is keyed by.
+    pub fn variant(&self) -> String {
+        match self.precision() {
+            Precision::Fp32 => self.engine().name().to_string(),
+            p => format!("{}-{}", self.engine().name(), p.name()),
+        }
+    }
+
     /// Hidden size of the pooled vectors.
     pub fn hidden_size(&self) -> usize {
         self.hidden
@@ -449,7 +503,7 @@ mod tests {
         Some(Encoder::load(&dir).expect("encoder loads"))
     }
 
-    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    pub(super) fn cosine(a: &[f32], b: &[f32]) -> f32 {
         let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
         let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -627,5 +681,59 @@ mod engine_tests {
             assert_eq!(bits(&a.pooled), bits(&b.pooled));
             assert_eq!(bits(&a.pooled), bits(&c.pooled));
         }
+    }
+
+    #[test]
+    fn int8_precision_is_close_to_fp32_and_thread_independent() {
+        let Some(fp32) = load(Engine::Fast) else {
+            return;
+        };
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
+        let int8 = Encoder::load_full(&dir, Engine::Fast, Precision::Int8).unwrap();
+        assert_eq!(int8.precision(), Precision::Int8);
+        assert_eq!(int8.variant(), "fast-int8");
+        assert_eq!(fp32.variant(), "fast");
+        let texts = test_texts();
+        let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+        let (a, _) = fp32.encode(&refs, 32).unwrap();
+        let run = |n: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+                .install(|| int8.encode(&refs, 32).unwrap().0)
+        };
+        let b = run(2);
+        let mut worst = 1.0f32;
+        let mut sum = 0.0f32;
+        let mut n = 0;
+        for (x, y) in a.iter().zip(&b) {
+            if x.n_tokens == 0 {
+                continue;
+            }
+            let c = super::tests::cosine(&x.pooled, &y.pooled);
+            worst = worst.min(c);
+            sum += c;
+            n += 1;
+        }
+        eprintln!(
+            "int8 vs fp32 pooled cosine: min {worst:.5}, mean {:.5}",
+            sum / n as f32
+        );
+        assert!(worst >= 0.98, "int8 pooled vectors: min cosine {worst}");
+        assert!(worst < 0.999_999, "int8 should differ from fp32 somewhat");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for other in [run(1), run(3)] {
+            for (x, y) in b.iter().zip(&other) {
+                assert_eq!(bits(&x.pooled), bits(&y.pooled));
+            }
+        }
+    }
+
+    #[test]
+    fn int8_needs_the_fast_engine() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
+        let err = Encoder::load_full(&dir, Engine::Candle, Precision::Int8).unwrap_err();
+        assert!(err.to_string().contains("fast engine"), "{err}");
     }
 }

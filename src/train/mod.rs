@@ -71,7 +71,7 @@ pub fn embed_cached(
     h.update(encoder.max_tokens().to_le_bytes());
     // The engines agree to ~1e-6, not bit for bit: keep their caches apart so a cached run
     // reproduces byte for byte what an uncached run with the same engine computes.
-    h.update(encoder.engine().name().as_bytes());
+    h.update(encoder.variant().as_bytes());
     for t in texts {
         h.update((t.len() as u64).to_le_bytes());
         h.update(t.as_bytes());

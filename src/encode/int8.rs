@@ -1,0 +1,507 @@
+//! int8 linear layers for the fast engine (`--precision int8`).
+//!
+//! * **Weights**: int8, symmetric, one scale per output channel (`scale = max|w| / 127`),
+//!   quantised once at load time from the fp32 checkpoint.
+//! * **Activations**: quantised per row at run time (dynamic, symmetric, `max|x| / 127`, round
+//!   half to even), so no calibration data is needed.
+//! * **Products**: exact `i32` sums of `i8 × i8` products, then
+//!   `y = acc · scale_row · scale_channel + bias` in f32.
+//!
+//! Kernels, chosen at run time: AVX-512 VNNI (`vpdpbusd`, 64 products per instruction; the
+//! signed activations are offset by +128 to unsigned and the offset is taken out again with the
+//! weights' column sums), AVX2 (activations and weights widened to i16, `vpmaddwd`), and a
+//! portable scalar loop. Integer sums are exact whatever their order (|acc| ≤ 127·127·k stays
+//! far inside i32 for any BERT width), so every kernel gives **bit-identical** results, and so
+//! does any split of the work across threads (tested).
+
+use rayon::prelude::*;
+
+/// Largest quantised magnitude (symmetric range, -128 is never produced).
+const QMAX: f32 = 127.0;
+
+/// An int8 linear layer `y = x·Wᵀ + b`, `W` stored `[out × in]` (one output channel per row).
+#[derive(Debug)]
+pub(crate) struct QLinear {
+    /// `n_out × k_pad` int8 weights, each row zero-padded to a multiple of 64 (the scalar
+    /// kernel's layout and the source of the packed ones).
+    w: Vec<i8>,
+    /// The same weights packed for the SIMD kernel in use (empty for the scalar kernel).
+    packed: Vec<i8>,
+    kernel: Kernel,
+    /// Per output channel: f32 scale.
+    scale: Vec<f32>,
+    /// Per output channel: sum of the int8 weights (for the unsigned-offset VNNI kernel).
+    wsum: Vec<i32>,
+    bias: Vec<f32>,
+    n_in: usize,
+    n_out: usize,
+    k_pad: usize,
+}
+
+/// Round `v` half to even, for |v| < 2^22 (all the quantiser needs): adding and removing
+/// 1.5·2^23 leaves no fraction bits, and the FPU rounds to nearest even. Same result as
+/// `f32::round_ties_even` there (tested), but vectorises (that one is a libm call without
+/// SSE4.1).
+#[inline(always)]
+fn round_even(v: f32) -> f32 {
+    const MAGIC: f32 = 12_582_912.0;
+    (v + MAGIC) - MAGIC
+}
+
+/// Output channels per packed panel of the VNNI kernel (3 × 16 i32 lanes).
+const VNNI_COLS: usize = 48;
+/// Output channels per packed panel of the AVX2 kernel (2 × 8 i32 lanes).
+const AVX2_COLS: usize = 16;
+
+impl QLinear {
+    /// Quantise an fp32 layer given as `w_t` (`[in × out]` row-major, the fast engine's layout),
+    /// for the fastest kernel of this CPU.
+    pub(crate) fn from_transposed(w_t: &[f32], bias: &[f32], n_in: usize, n_out: usize) -> Self {
+        Self::with_kernel(w_t, bias, n_in, n_out, Kernel::detect())
+    }
+
+    /// As [`Self::from_transposed`] for a given kernel.
+    pub(crate) fn with_kernel(
+        w_t: &[f32],
+        bias: &[f32],
+        n_in: usize,
+        n_out: usize,
+        kernel: Kernel,
+    ) -> Self {
+        assert_eq!(w_t.len(), n_in * n_out);
+        assert_eq!(bias.len(), n_out);
+        let k_pad = n_in.div_ceil(64) * 64;
+        let mut w = vec![0i8; n_out * k_pad];
+        let mut scale = vec![0.0f32; n_out];
+        let mut wsum = vec![0i32; n_out];
+        for o in 0..n_out {
+            let amax = (0..n_in)
+                .map(|i| w_t[i * n_out + o].abs())
+                .fold(0.0f32, f32::max);
+            let s = amax / QMAX;
+            scale[o] = s;
+            if s > 0.0 {
+                let inv = QMAX / amax;
+                for i in 0..n_in {
+                    let q = round_even(w_t[i * n_out + o] * inv).clamp(-QMAX, QMAX) as i8;
+                    w[o * k_pad + i] = q;
+                    wsum[o] += q as i32;
+                }
+            }
+        }
+        // Panels of `cols` channels; within a panel, for each group of `g` inputs, the `g`
+        // weights of channel 0, then of channel 1, ... (channels past n_out are zero).
+        let pack = |cols: usize, g: usize| -> Vec<i8> {
+            let panels = n_out.div_ceil(cols);
+            let mut p = vec![0i8; panels * cols * k_pad];
+            for pi in 0..panels {
+                for s in 0..k_pad / g {
+                    for j in 0..cols {
+                        let c = pi * cols + j;
+                        if c >= n_out {
+                            continue;
+                        }
+                        for t in 0..g {
+                            p[((pi * (k_pad / g) + s) * cols + j) * g + t] =
+                                w[c * k_pad + s * g + t];
+                        }
+                    }
+                }
+            }
+            p
+        };
+        let packed = match kernel {
+            Kernel::Scalar => Vec::new(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => pack(AVX2_COLS, 2),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => pack(VNNI_COLS, 4),
+        };
+        Self {
+            w,
+            packed,
+            kernel,
+            scale,
+            wsum,
+            bias: bias.to_vec(),
+            n_in,
+            n_out,
+            k_pad,
+        }
+    }
+
+    /// `out[m × n_out] = x[m × n_in] · Wᵀ + b` with activations quantised per row.
+    pub(crate) fn forward(&self, x: &[f32], m: usize, out: &mut [f32]) {
+        let (k, n, kp) = (self.n_in, self.n_out, self.k_pad);
+        assert!(x.len() >= m * k && out.len() >= m * n);
+        if m == 0 {
+            return;
+        }
+        let mut xq = vec![0i8; m * kp];
+        let mut sx = vec![0.0f32; m];
+        xq.par_chunks_mut(kp)
+            .zip(sx.par_iter_mut())
+            .zip(x[..m * k].par_chunks(k))
+            .for_each(|((q, s), row)| *s = quantize_row(row, &mut q[..k]));
+        out[..m * n]
+            .par_chunks_mut(ROWS * n)
+            .zip(xq.par_chunks(ROWS * kp))
+            .zip(sx.par_chunks(ROWS))
+            .for_each(|((o, q), s)| self.rows(q, s, o));
+    }
+
+    /// Up to `ROWS` rows: `q` their int8 activations (`k_pad` each), `s` their scales, `o` their
+    /// output rows.
+    fn rows(&self, q: &[i8], s: &[f32], o: &mut [f32]) {
+        let r = s.len();
+        let n = self.n_out;
+        let mut acc = vec![0i32; ROWS * n];
+        self.dots(q, r, &mut acc);
+        for ((orow, arow), &sx) in o.chunks_exact_mut(n).zip(acc.chunks_exact(n)).zip(s) {
+            for (((y, &a), &sw), &b) in orow.iter_mut().zip(arow).zip(&self.scale).zip(&self.bias) {
+                *y = a as f32 * (sx * sw) + b;
+            }
+        }
+    }
+
+    /// `acc[i × n + c] = Σ_k q[i, k] · w[c, k]` for the `r ≤ ROWS` rows of `q`.
+    fn dots(&self, q: &[i8], r: usize, acc: &mut [i32]) {
+        match self.kernel {
+            Kernel::Scalar => scalar_dots(self, q, r, acc),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: this kernel is only chosen when the CPU has AVX2 (`Kernel::detect` /
+            // `Kernel::available`).
+            Kernel::Avx2 => unsafe { avx2::dots(self, q, r, acc) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: only chosen when the CPU has AVX-512 F, BW and VNNI.
+            Kernel::Avx512Vnni => unsafe { vnni::dots(self, q, r, acc) },
+        }
+    }
+}
+
+/// Quantise one row to int8 (symmetric); returns its scale (0 for an all-zero row).
+fn quantize_row(row: &[f32], q: &mut [i8]) -> f32 {
+    let amax = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    if amax == 0.0 || !amax.is_finite() {
+        q.fill(0);
+        return if amax.is_finite() { 0.0 } else { f32::NAN };
+    }
+    let inv = QMAX / amax;
+    for (d, &v) in q.iter_mut().zip(row) {
+        *d = round_even(v * inv).clamp(-QMAX, QMAX) as i8;
+    }
+    amax / QMAX
+}
+
+/// Rows of activations per work item (and per kernel tile).
+const ROWS: usize = 8;
+
+/// Which integer dot-product kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kernel {
+    Scalar,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU supports (`SLANT_INT8_KERNEL=scalar|avx2` forces a slower one,
+    /// for tests and benchmarks; results are the same).
+    pub(crate) fn detect() -> Self {
+        let forced = std::env::var("SLANT_INT8_KERNEL").unwrap_or_default();
+        if forced == "scalar" {
+            return Kernel::Scalar;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if forced != "avx2"
+                && std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+            {
+                return Kernel::Avx512Vnni;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Kernel::Avx2;
+            }
+        }
+        Kernel::Scalar
+    }
+
+    /// Every kernel this CPU can run (for tests).
+    #[cfg(test)]
+    pub(crate) fn available() -> Vec<Self> {
+        let mut v = vec![Kernel::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                v.push(Kernel::Avx2);
+            }
+            if std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
+                && std::arch::is_x86_feature_detected!("avx512vnni")
+            {
+                v.push(Kernel::Avx512Vnni);
+            }
+        }
+        v
+    }
+}
+
+/// Reference kernel: plain i32 dot products.
+fn scalar_dots(l: &QLinear, q: &[i8], r: usize, acc: &mut [i32]) {
+    let (n, kp) = (l.n_out, l.k_pad);
+    for i in 0..r {
+        let xr = &q[i * kp..(i + 1) * kp];
+        for c in 0..n {
+            let wr = &l.w[c * kp..(c + 1) * kp];
+            acc[i * n + c] = xr.iter().zip(wr).map(|(&a, &b)| a as i32 * b as i32).sum();
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{QLinear, AVX2_COLS, ROWS};
+    use std::arch::x86_64::*;
+
+    /// AVX2: output channels in the lanes. Per pair of inputs, the pair of activations of a row
+    /// (i8 widened to i16) is broadcast and multiplied with 16 channels' weight pairs (i8
+    /// widened to i16) by `vpmaddwd`, which adds each pair of products into an i32 lane.
+    /// Tiles of 4 rows × 16 channels held in 8 registers.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dots(l: &QLinear, q: &[i8], r: usize, acc: &mut [i32]) {
+        let (n, kp) = (l.n_out, l.k_pad);
+        assert!(q.len() >= r * kp && acc.len() >= ROWS * n);
+        let panels = n.div_ceil(AVX2_COLS);
+        assert!(l.packed.len() >= panels * AVX2_COLS * kp);
+        // Activations widened to i16, missing rows zero.
+        let mut xw = vec![0i16; ROWS * kp];
+        for (d, &v) in xw.iter_mut().zip(&q[..r * kp]) {
+            *d = v as i16;
+        }
+        let steps = kp / 2;
+        let mut tile = [0i32; 4 * AVX2_COLS];
+        for half in 0..r.div_ceil(4) {
+            let xp = xw.as_ptr().add(half * 4 * kp);
+            for p in 0..panels {
+                let wp = l.packed.as_ptr().add(p * steps * AVX2_COLS * 2);
+                let mut a = [_mm256_setzero_si256(); 8];
+                for s in 0..steps {
+                    let w = _mm256_loadu_si256(wp.add(s * AVX2_COLS * 2) as *const __m256i);
+                    let w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));
+                    let w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w));
+                    for i in 0..4 {
+                        let pair = (xp.add(i * kp + 2 * s) as *const i32).read_unaligned();
+                        let x = _mm256_set1_epi32(pair);
+                        a[2 * i] = _mm256_add_epi32(a[2 * i], _mm256_madd_epi16(x, w0));
+                        a[2 * i + 1] = _mm256_add_epi32(a[2 * i + 1], _mm256_madd_epi16(x, w1));
+                    }
+                }
+                for (j, v) in a.iter().enumerate() {
+                    _mm256_storeu_si256(tile.as_mut_ptr().add(j * 8) as *mut __m256i, *v);
+                }
+                let cols = AVX2_COLS.min(n - p * AVX2_COLS);
+                for i in 0..4.min(r - half * 4) {
+                    let row = half * 4 + i;
+                    acc[row * n + p * AVX2_COLS..row * n + p * AVX2_COLS + cols]
+                        .copy_from_slice(&tile[i * AVX2_COLS..i * AVX2_COLS + cols]);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod vnni {
+    use super::{QLinear, ROWS, VNNI_COLS};
+    use std::arch::x86_64::*;
+
+    /// AVX-512 VNNI: output channels in the lanes. Activations are offset to unsigned
+    /// (`q + 128`); per group of 4 inputs, a row's 4 activations are broadcast and `vpdpbusd`
+    /// adds the 4 `u8 × i8` products with 16 channels' weights into each i32 lane (exact, no
+    /// saturation); `128 · Σ w` is subtracted at the end. Tiles of 8 rows × 48 channels held in
+    /// 24 registers.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn dots(l: &QLinear, q: &[i8], r: usize, acc: &mut [i32]) {
+        let (n, kp) = (l.n_out, l.k_pad);
+        assert!(q.len() >= r * kp && acc.len() >= ROWS * n);
+        let panels = n.div_ceil(VNNI_COLS);
+        assert!(l.packed.len() >= panels * VNNI_COLS * kp);
+        // Unsigned copy of the activations: q + 128 as u8 (XOR of the sign bit); missing rows 0.
+        let mut xu = vec![0u8; ROWS * kp];
+        for (d, &v) in xu.iter_mut().zip(&q[..r * kp]) {
+            *d = (v as u8) ^ 0x80;
+        }
+        let xp = xu.as_ptr();
+        let steps = kp / 4;
+        let mut tile = [0i32; ROWS * VNNI_COLS];
+        for p in 0..panels {
+            let wp = l.packed.as_ptr().add(p * steps * VNNI_COLS * 4);
+            let mut a = [[_mm512_setzero_si512(); 3]; ROWS];
+            for s in 0..steps {
+                let wq = wp.add(s * VNNI_COLS * 4);
+                let b0 = _mm512_loadu_si512(wq as *const _);
+                let b1 = _mm512_loadu_si512(wq.add(64) as *const _);
+                let b2 = _mm512_loadu_si512(wq.add(128) as *const _);
+                for (i, ai) in a.iter_mut().enumerate() {
+                    let quad = (xp.add(i * kp + 4 * s) as *const i32).read_unaligned();
+                    let x = _mm512_set1_epi32(quad);
+                    ai[0] = _mm512_dpbusd_epi32(ai[0], x, b0);
+                    ai[1] = _mm512_dpbusd_epi32(ai[1], x, b1);
+                    ai[2] = _mm512_dpbusd_epi32(ai[2], x, b2);
+                }
+            }
+            for (i, ai) in a.iter().enumerate() {
+                for (v, av) in ai.iter().enumerate() {
+                    _mm512_storeu_si512(
+                        tile.as_mut_ptr().add(i * VNNI_COLS + v * 16) as *mut _,
+                        *av,
+                    );
+                }
+            }
+            let cols = VNNI_COLS.min(n - p * VNNI_COLS);
+            for i in 0..r {
+                for j in 0..cols {
+                    let c = p * VNNI_COLS + j;
+                    acc[i * n + c] = tile[i * VNNI_COLS + j] - 128 * l.wsum[c];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn random_layer(k: usize, n: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let w_t: Vec<f32> = (0..k * n).map(|_| rng.gen_range(-0.2f32..0.2)).collect();
+        let b: Vec<f32> = (0..n).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+        (w_t, b)
+    }
+
+    #[test]
+    fn every_kernel_gives_the_scalar_integer_sums() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        // Odd sizes: rows not a multiple of 4, channels not of 2/4, k not of 16/64.
+        for &(m, k, n) in &[
+            (1, 5, 1),
+            (7, 40, 9),
+            (9, 384, 13),
+            (4, 130, 6),
+            (13, 1536, 3),
+        ] {
+            let (w_t, b) = random_layer(k, n, m as u64);
+            let l = QLinear::from_transposed(&w_t, &b, k, n);
+            // Extreme int8 values included (±127 everywhere is the worst case for overflow).
+            let q: Vec<i8> = (0..m * l.k_pad)
+                .map(|i| {
+                    if i % l.k_pad >= k {
+                        0
+                    } else if i % 11 == 0 {
+                        127
+                    } else {
+                        rng.gen_range(-127i8..=127)
+                    }
+                })
+                .collect();
+            for start in (0..m).step_by(ROWS) {
+                let r = ROWS.min(m - start);
+                let qs = &q[start * l.k_pad..(start + r) * l.k_pad];
+                let mut want = vec![0i32; r * n];
+                scalar_dots(&l, qs, r, &mut want);
+                // The reference itself, checked against a naive i64 sum.
+                for i in 0..r {
+                    for c in 0..n {
+                        let s: i64 = (0..k)
+                            .map(|j| qs[i * l.k_pad + j] as i64 * l.w[c * l.k_pad + j] as i64)
+                            .sum();
+                        assert_eq!(want[i * n + c] as i64, s);
+                    }
+                }
+                for kern in Kernel::available() {
+                    let lk = QLinear::with_kernel(&w_t, &b, k, n, kern);
+                    let mut got = vec![0i32; ROWS * n];
+                    lk.dots(qs, r, &mut got);
+                    got.truncate(r * n);
+                    assert_eq!(got, want, "{kern:?} m={m} k={k} n={n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn int8_linear_is_close_to_fp32_and_thread_independent() {
+        let (m, k, n) = (23, 384, 50);
+        let (w_t, b) = random_layer(k, n, 3);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let x: Vec<f32> = (0..m * k).map(|_| rng.gen_range(-2.0f32..2.0)).collect();
+        let l = QLinear::from_transposed(&w_t, &b, k, n);
+        let mut got = vec![0.0f32; m * n];
+        l.forward(&x, m, &mut got);
+        let mut worst = 0.0f32;
+        for i in 0..m {
+            for c in 0..n {
+                let want: f32 = b[c] + (0..k).map(|j| x[i * k + j] * w_t[j * n + c]).sum::<f32>();
+                worst = worst.max((got[i * n + c] - want).abs());
+            }
+        }
+        // Sums of 384 products of ~U(-2,2)·U(-0.2,0.2): magnitude ~2.3; int8 error ~1%.
+        assert!(worst < 0.1, "max abs error {worst}");
+        assert!(worst > 0.0, "int8 should not be exact");
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut again = vec![0.0f32; m * n];
+            pool.install(|| l.forward(&x, m, &mut again));
+            assert_eq!(
+                again.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn round_even_matches_std() {
+        let mut x = -300.0f32;
+        while x < 300.0 {
+            assert_eq!(round_even(x), x.round_ties_even(), "{x}");
+            x += 0.125;
+        }
+        for v in [
+            0.5f32,
+            1.5,
+            2.5,
+            -0.5,
+            -1.5,
+            126.5,
+            -126.5,
+            0.49999997,
+            1e6 + 0.5,
+        ] {
+            assert_eq!(round_even(v), v.round_ties_even(), "{v}");
+        }
+    }
+
+    #[test]
+    fn quantize_row_round_trips_within_half_a_step() {
+        let row = [0.0f32, 1.0, -2.54, 0.3, 2.54, -0.011];
+        let mut q = [0i8; 6];
+        let s = quantize_row(&row, &mut q);
+        assert_eq!(q[4], 127);
+        assert_eq!(q[2], -127);
+        for (&v, &qi) in row.iter().zip(&q) {
+            assert!((qi as f32 * s - v).abs() <= s / 2.0 + 1e-6);
+        }
+        let mut z = [1i8; 3];
+        assert_eq!(quantize_row(&[0.0; 3], &mut z), 0.0);
+        assert_eq!(z, [0; 3]);
+    }
+}
