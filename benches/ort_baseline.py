@@ -19,7 +19,8 @@ the ONNX graphs. Subcommands:
       cuts batches of BATCH (default 32, slant's default) padded to the batch's longest sentence,
       runs the graph with THREADS intra-op threads (inter-op 1, sequential execution), and
       mean-pools the last hidden states over each sentence's tokens. Prints one line:
-        ort: N sentences, T tokens in S s = R sentences/s (threads X, model M)
+        ort: N sentences, T tokens in S s = R sentences/s, cpu C s (threads X, model M)
+      (C: CPU time of the process over the same region, all threads).
       S covers tokenizing, sorting, batching, the graph runs and pooling (not Python start-up
       or session creation, which favours onnxruntime: slant's own rate includes model load,
       reading and splitting articles, the heads and writing the output).
@@ -97,6 +98,7 @@ def run(model, tok_path, sents_path, threads, batch, dump):
                     "attention_mask": np.ones((1, 2), dtype=np.int64),
                     "token_type_ids": np.zeros((1, 2), dtype=np.int64)})
     t0 = time.perf_counter()
+    c0 = time.process_time()
     enc = tok.encode_batch(texts)
     ids = [e.ids for e in enc]
     order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), i))
@@ -118,8 +120,9 @@ def run(model, tok_path, sents_path, threads, batch, dump):
         for r, i in enumerate(idx):
             pooled[i] = vec[r]
     secs = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     print(f"ort: {len(texts)} sentences, {tokens} tokens in {secs:.2f} s = "
-          f"{len(texts) / secs:.1f} sentences/s (threads {threads}, model {model})")
+          f"{len(texts) / secs:.1f} sentences/s, cpu {cpu:.2f} s (threads {threads}, model {model})")
     if dump:
         with open(dump, "w") as f:
             for v in pooled:

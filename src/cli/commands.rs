@@ -168,6 +168,9 @@ struct ScoreManifest {
     sentences: usize,
     truncated_sentences: usize,
     record_errors: usize,
+    /// `"int8"` with `--precision int8`; absent for fp32 (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<&'static str>,
 }
 
 fn out_writer(out: &Option<PathBuf>) -> Result<Box<dyn Write>> {
@@ -301,6 +304,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
         sentences: stats.sentences,
         truncated_sentences: stats.truncated,
         record_errors: errors.len(),
+        precision: (scorer.encoder.precision() == crate::encode::Precision::Int8).then_some("int8"),
     };
     match a.format {
         ScoreFormat::Json => {
