@@ -11,6 +11,7 @@
 //! * [`runs`]: `slant eval all`, every evaluation into `results.json`, `results.md` and
 //!   `manifest.json`.
 
+pub mod attribution;
 pub mod ci;
 pub mod frames;
 pub mod labels;
