@@ -67,7 +67,7 @@ pub const LABEL_NOUNS: &[&str] = &[
 ];
 
 /// Titles dropped from names (they describe a person, not who they are).
-const TITLES: &[&str] = &[
+pub(crate) const TITLES: &[&str] = &[
     "acting",
     "ambassador",
     "chancellor",
@@ -99,7 +99,7 @@ const TITLES: &[&str] = &[
 ];
 
 /// Capitalised words that open sentences without naming anyone.
-const OPENERS: &[&str] = &[
+pub(crate) const OPENERS: &[&str] = &[
     "a",
     "according",
     "after",

@@ -17,6 +17,7 @@
 
 pub mod actors;
 pub mod aggregate;
+pub mod attribution;
 pub mod cli;
 pub mod compare;
 pub mod data;

@@ -9,8 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use rayon::prelude::*;
 
 use crate::aggregate::{ArticleSummary, SentenceRecord};
+use crate::attribution;
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::frames::{article_vector, FramesHead, FRAMES};
+use crate::heads::tagger::TaggerHead;
 use crate::heads::{sentence_features, MlpHead};
 use crate::ingest::Article;
 use crate::Result;
@@ -30,6 +32,9 @@ pub struct Scorer {
     pub terms: Option<TermOpts>,
     /// The article frames head ([`crate::heads::frames`]); `None` scores no frames.
     pub frames: Option<FramesHead>,
+    /// The attribution tagger ([`crate::attribution`]); `None` finds no attributions (records
+    /// then have empty `attributions` and `unattributed: null`).
+    pub attribution: Option<TaggerHead>,
 }
 
 /// Which sources get word counts, and whether bigrams are counted too.
@@ -73,7 +78,23 @@ impl Scorer {
             .zip(&spans)
             .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
             .collect();
-        let (enc, stats) = self.encoder.encode(&texts, self.batch_size)?;
+        // One encoder pass: token states are kept only when a token head reads them.
+        let (enc, stats) = if self.attribution.is_some() {
+            self.encoder.encode_tokens(&texts, self.batch_size)?
+        } else {
+            let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
+            let e = e
+                .into_iter()
+                .map(|e| crate::encode::TokenEncoding {
+                    pooled: e.pooled,
+                    states: Vec::new(),
+                    offsets: Vec::new(),
+                    n_tokens: e.n_tokens,
+                    truncated: e.truncated,
+                })
+                .collect();
+            (e, st)
+        };
         let feats: Vec<Vec<f32>> = enc
             .par_iter()
             .map(|e| sentence_features(&e.pooled))
@@ -81,7 +102,36 @@ impl Scorer {
         let probs: Vec<f32> = feats.par_iter().map(|f| self.loaded.prob(f)).collect();
         let mut out = Vec::with_capacity(articles.len());
         let mut k = 0;
-        for (a, ss) in articles.iter().zip(&spans) {
+        // Attributions per article (tagging is per sentence; linking and content joining need
+        // the whole article).
+        let mut starts = Vec::with_capacity(articles.len());
+        let mut k0 = 0;
+        for ss in &spans {
+            starts.push(k0);
+            k0 += ss.len();
+        }
+        let atts: Vec<Option<(Vec<Vec<attribution::Attribution>>, Vec<bool>)>> = articles
+            .par_iter()
+            .zip(&spans)
+            .zip(&starts)
+            .map(|((a, ss), &k)| {
+                let head = self.attribution.as_ref()?;
+                let joined = attribution::tag_article(head, &a.text, ss, &enc[k..k + ss.len()]);
+                let per = attribution::article_attributions(
+                    &a.text,
+                    ss.len(),
+                    &joined,
+                    attribution::LINK_WINDOW,
+                );
+                let un = ss
+                    .iter()
+                    .zip(&per)
+                    .map(|(s, at)| attribution::unattributed(at, s, &joined))
+                    .collect();
+                Some((per, un))
+            })
+            .collect();
+        for ((a, ss), mut att) in articles.iter().zip(&spans).zip(atts) {
             let frames: Vec<f64> = match &self.frames {
                 Some(h) => article_vector(feats[k..k + ss.len()].iter().map(Vec::as_slice))
                     .map(|v| h.probs(&v).into_iter().map(round4).collect())
@@ -102,6 +152,11 @@ impl Scorer {
                     loaded_label: p >= self.loaded.threshold as f64,
                     tokens: enc[k].n_tokens,
                     truncated: enc[k].truncated,
+                    attributions: att
+                        .as_mut()
+                        .map(|(per, _)| std::mem::take(&mut per[index]))
+                        .unwrap_or_default(),
+                    unattributed: att.as_ref().map(|(_, un)| un[index]),
                 });
                 k += 1;
             }

@@ -43,7 +43,8 @@ const SEEDS: [&str; 5] = [
     "004_2958265e761597a1",
 ];
 const SEED0: &str = "seeds/000_0ac7ef0ff899d3ba.txt";
-const CSV_HEADER: &str = "article,source,index,start,end,text,loaded,loaded_label,tokens,truncated";
+const CSV_HEADER: &str =
+    "article,source,index,start,end,text,loaded,loaded_label,tokens,truncated,attributions,unattributed";
 
 // ------------------------------------------------------------------------------------------
 // Helpers
@@ -1112,4 +1113,105 @@ fn seeds_actor_labels_show_how_outlets_name_the_taliban() {
         !l002.contains(&"the terrorist organisation".to_string()),
         "{l002:?}"
     );
+}
+
+// ------------------------------------------------------------------------------------------
+// Attributions (models/attribution.safetensors, trained on PolNeAR)
+
+/// The attributions of the first sentence of article `art` that contains `needle`.
+fn attributions_of<'a>(art: &str, needle: &str) -> (&'a Value, &'a Vec<Value>) {
+    let rec = seeds_sentences()
+        .iter()
+        .find(|r| s(r, "article") == art && s(r, "text").contains(needle))
+        .unwrap_or_else(|| panic!("no sentence of {art} contains {needle:?}"));
+    (rec, arr(rec, "attributions"))
+}
+
+/// Spans point into the article by byte offsets and their `text` is that slice (whitespace
+/// collapsed).
+fn check_span(art: &str, span: &Value) -> String {
+    let bytes = seed_bytes(art);
+    let got = slice(&bytes, u(span, "start"), u(span, "end"), "attribution span");
+    assert_eq!(
+        collapse(got),
+        s(span, "text"),
+        "span text is the article slice"
+    );
+    s(span, "text").to_string()
+}
+
+#[test]
+fn seed_000_akhund_claimed_and_france_24_reports() {
+    need_encoder!();
+    let (rec, atts) = attributions_of(SEEDS[0], "Akhund claimed");
+    assert_eq!(rec["unattributed"], Value::Bool(false));
+    let claim = atts
+        .iter()
+        .find(|a| s(a, "cue_lemma") == "claim")
+        .unwrap_or_else(|| panic!("no `claim` cue in {atts:#?}"));
+    assert_eq!(check_span(SEEDS[0], &claim["cue"]), "claimed");
+    assert_eq!(check_span(SEEDS[0], &claim["source"]), "Akhund");
+    assert_eq!(s(claim, "cue_stance"), "loaded");
+    let content = check_span(SEEDS[0], &claim["content"]);
+    assert!(
+        content.starts_with("the Taliban did not want international endorsement"),
+        "{content}"
+    );
+    let reports = atts
+        .iter()
+        .find(|a| s(a, "cue_lemma") == "report")
+        .unwrap_or_else(|| panic!("no `report` cue in {atts:#?}"));
+    assert_eq!(check_span(SEEDS[0], &reports["cue"]), "reports");
+    assert_eq!(check_span(SEEDS[0], &reports["source"]), "France 24");
+    assert_eq!(s(reports, "cue_stance"), "neutral");
+}
+
+#[test]
+fn seed_002_according_to_nishank_motwani() {
+    need_encoder!();
+    let (_, atts) = attributions_of(SEEDS[2], "According to Nishank Motwani");
+    let acc = atts
+        .iter()
+        .find(|a| s(a, "kind") == "according_to")
+        .unwrap_or_else(|| panic!("no according_to attribution in {atts:#?}"));
+    assert_eq!(s(acc, "cue_lemma"), "according to");
+    assert_eq!(s(acc, "cue_stance"), "according_to");
+    let source = check_span(SEEDS[2], &acc["source"]);
+    assert!(source.starts_with("Nishank Motwani"), "{source}");
+    assert_eq!(s(acc, "speaker"), "nishank motwani");
+}
+
+#[test]
+fn every_record_has_attributions_and_an_unattributed_flag() {
+    need_encoder!();
+    let recs = seeds_sentences();
+    let mut unattributed = 0;
+    for r in recs {
+        let atts = arr(r, "attributions");
+        let un = r["unattributed"]
+            .as_bool()
+            .unwrap_or_else(|| panic!("unattributed is not a bool: {r}"));
+        if un {
+            unattributed += 1;
+            assert!(
+                atts.is_empty(),
+                "an unattributed sentence has no attribution"
+            );
+        }
+        for a in atts {
+            check_span(s(r, "article"), &a["cue"]);
+            assert!(["direct", "indirect", "mixed", "according_to"].contains(&s(a, "kind")));
+        }
+    }
+    // The seeds mix reporting and assertion: both kinds of sentence occur.
+    assert!(
+        unattributed > 0 && unattributed < recs.len(),
+        "{unattributed}"
+    );
+    // Profiles carry the attribution section.
+    for p in arr(&seeds_json().1, "sources") {
+        let a = &p["attribution"];
+        assert!(f(a, "attribution_rate") > 0.0 || f(a, "unattributed_share") > 0.0);
+        assert!(a["top_cues"].is_array() && a["speakers"].is_array());
+    }
 }

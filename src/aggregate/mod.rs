@@ -11,6 +11,7 @@ use std::ops::{Add, AddAssign};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::ActorCounts;
+use crate::attribution::{Attribution, AttributionCounts, AttributionProfile};
 use crate::heads::frames::FRAMES;
 use crate::stats::{self, Unit};
 use crate::terms::{add_counts, TermCounts};
@@ -47,6 +48,51 @@ pub struct SentenceRecord {
     pub tokens: usize,
     /// The sentence was longer than the encoder's limit and was cut.
     pub truncated: bool,
+    /// Attributions found in the sentence ([`crate::attribution`]): source, cue and content
+    /// spans (byte offsets into the article), cue lemma and stance, kind. Empty without the
+    /// attribution head.
+    #[serde(default)]
+    pub attributions: Vec<Attribution>,
+    /// An unattributed assertion: no attribution and no part of the sentence inside a quoted or
+    /// reported content. `null` without the attribution head.
+    #[serde(default)]
+    pub unattributed: Option<bool>,
+}
+
+/// A sentence record as one CSV row: `attributions` as a compact JSON array string.
+#[derive(Debug, Clone, Serialize)]
+pub struct CsvSentenceRecord<'a> {
+    pub article: &'a str,
+    pub source: &'a str,
+    pub index: usize,
+    pub start: usize,
+    pub end: usize,
+    pub text: &'a str,
+    pub loaded: f64,
+    pub loaded_label: bool,
+    pub tokens: usize,
+    pub truncated: bool,
+    pub attributions: String,
+    pub unattributed: Option<bool>,
+}
+
+impl<'a> From<&'a SentenceRecord> for CsvSentenceRecord<'a> {
+    fn from(r: &'a SentenceRecord) -> Self {
+        Self {
+            article: &r.article,
+            source: &r.source,
+            index: r.index,
+            start: r.start,
+            end: r.end,
+            text: &r.text,
+            loaded: r.loaded,
+            loaded_label: r.loaded_label,
+            tokens: r.tokens,
+            truncated: r.truncated,
+            attributions: serde_json::to_string(&r.attributions).unwrap_or_default(),
+            unattributed: r.unattributed,
+        }
+    }
 }
 
 /// What one article contributes to its source's profile.
@@ -71,6 +117,9 @@ pub struct ArticleSummary {
     /// [`SourceSums::actors`].
     #[serde(default, skip_serializing_if = "ActorCounts::is_empty")]
     pub actors: ActorCounts,
+    /// Attribution counts ([`crate::attribution`]); empty without the attribution head.
+    #[serde(default, skip_serializing_if = "AttributionCounts::is_empty")]
+    pub attribution: AttributionCounts,
 }
 
 impl ArticleSummary {
@@ -86,6 +135,15 @@ impl ArticleSummary {
             terms: TermCounts::new(),
             frames: Vec::new(),
             actors: ActorCounts::default(),
+            attribution: {
+                let mut c = AttributionCounts::default();
+                for r in recs {
+                    if let Some(u) = r.unattributed {
+                        c.add_sentence(&r.attributions, u);
+                    }
+                }
+                c
+            },
         }
     }
 }
@@ -122,6 +180,25 @@ impl SourceSums {
             .filter(|a| a.frames.len() == FRAMES.len())
             .map(|a| a.frames.as_slice())
             .collect()
+    }
+    /// Per-article units of an attribution ratio (`f` gives numerator and denominator from the
+    /// article's counts), sorted by article id; articles scored without the attribution head, or
+    /// with a zero denominator, are left out.
+    pub fn attribution_units(&self, f: impl Fn(&AttributionCounts) -> (u64, u64)) -> Vec<Unit> {
+        self.sorted_articles()
+            .into_iter()
+            .map(|a| f(&a.attribution))
+            .filter(|&(_, d)| d > 0)
+            .map(|(n, d)| Unit::new(n as f64, d as f64))
+            .collect()
+    }
+    /// Summed attribution counts of the source's articles.
+    pub fn attribution_counts(&self) -> AttributionCounts {
+        let mut c = AttributionCounts::default();
+        for a in self.sorted_articles() {
+            c += &a.attribution;
+        }
+        c
     }
     /// Per-article units of (sum of loaded probabilities, sentences), sorted by article id.
     pub fn prob_units(&self) -> Vec<Unit> {
@@ -245,6 +322,10 @@ pub struct SourceProfile {
     /// the frames head). Frames are not exclusive, so the values do not sum to 1.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub frames: BTreeMap<String, f64>,
+    /// Attributions: rate, loaded cue share, top cue verbs, who gets quoted (share of voice),
+    /// unattributed share. Absent without the attribution head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionProfile>,
 }
 
 /// Mean of equal-length vectors (empty input: empty output).
@@ -323,6 +404,7 @@ impl SourceProfile {
                 .zip(mean_vector(&sums.frame_vectors()))
                 .map(|(f, p)| (f.to_string(), round6(p)))
                 .collect(),
+            attribution: AttributionProfile::new(&sums.attribution_counts()),
         }
     }
 }
@@ -342,6 +424,7 @@ mod tests {
             terms: TermCounts::new(),
             frames: Vec::new(),
             actors: ActorCounts::default(),
+            attribution: AttributionCounts::default(),
         }
     }
 

@@ -199,6 +199,13 @@ pub enum TrainCommand {
     ///   slant train frames --data ../shared/data
     #[command(verbatim_doc_comment)]
     Frames(super::frames_cmd::TrainFramesArgs),
+    /// Train the attribution tagger (SOURCE / CUE / CONTENT spans) on PolNeAR train, keeping the
+    /// epoch with the best dev token F1; report dev and test span F1, write the head and its card.
+    ///
+    /// Example:
+    ///   slant train attribution --data ../shared/data
+    #[command(verbatim_doc_comment)]
+    Attribution(super::attribution_cmd::TrainAttributionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -263,6 +270,13 @@ pub enum EvalCommand {
     ///   slant eval outlets --format json
     #[command(verbatim_doc_comment)]
     Outlets(super::outlets_cmd::EvalOutletsArgs),
+    /// Attribution spans on PolNeAR's own test split: exact-match, overlap and token P/R/F1 for
+    /// SOURCE, CUE and CONTENT, with counts and a manifest.
+    ///
+    /// Example:
+    ///   slant eval attribution --data DIR --dataset polnear --format json
+    #[command(verbatim_doc_comment)]
+    Attribution(super::attribution_cmd::EvalAttributionArgs),
 }
 
 /// Labelled sets for the loaded-language head.

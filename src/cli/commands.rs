@@ -32,6 +32,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
         Command::Eval(c) => super::eval_cmd::run(c),
         Command::Train(TrainCommand::Frames(a)) => super::frames_cmd::train_frames(a),
+        Command::Train(TrainCommand::Attribution(a)) => {
+            super::attribution_cmd::train_attribution(a)
+        }
     }
 }
 
@@ -113,6 +116,7 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             batch_size: m.batch_size.max(1),
             terms: None,
             frames: load_frames_head(&encoder_sha)?,
+            attribution: load_attribution_head(&encoder_sha)?,
         },
         head_sha,
     ))
@@ -135,6 +139,33 @@ fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
     {
         eprintln!(
             "warning: frames head {} was trained on another encoder; frame scores may be meaningless",
+            path.display()
+        );
+    }
+    Ok(Some(head))
+}
+
+/// The committed attribution tagger (`models/attribution.safetensors`), if present; its labels
+/// must be the attribution BIO labels.
+fn load_attribution_head(encoder_sha: &str) -> Result<Option<crate::heads::tagger::TaggerHead>> {
+    let Some(path) = find_models_file(crate::attribution::ATTRIBUTION_HEAD_FILE) else {
+        return Ok(None);
+    };
+    let head = crate::heads::tagger::TaggerHead::load(&path)?;
+    if head.labels != crate::attribution::labels() {
+        bail!(
+            "{}: labels are not the attribution tagger's {:?}",
+            path.display(),
+            crate::attribution::labels()
+        );
+    }
+    if head
+        .meta
+        .get("encoder_sha256")
+        .is_some_and(|w| w != encoder_sha)
+    {
+        eprintln!(
+            "warning: attribution head {} was trained on another encoder; attributions may be meaningless",
             path.display()
         );
     }
@@ -263,7 +294,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
             ScoreFormat::Csv => {
                 let cw = csv_w.as_mut().expect("csv writer");
                 for r in &art.sentences {
-                    cw.serialize(r)?;
+                    cw.serialize(crate::aggregate::CsvSentenceRecord::from(r))?;
                 }
             }
             _ => {}
@@ -419,6 +450,44 @@ fn render_profiles(
                 .map(|(k, v)| format!("{k} {v:.2}"))
                 .collect();
             s.push_str(&format!("  {:<w$}  {}\n", p.source, top3.join(", ")));
+        }
+    }
+    if profiles.iter().any(|p| p.attribution.is_some()) {
+        s.push_str(
+            "\nattributions (rate = sentences with one; loaded = share of evaluative cue verbs; \
+             unattributed = assertions in the outlet's own voice):\n",
+        );
+        for p in profiles {
+            let Some(a) = &p.attribution else { continue };
+            let cues: Vec<String> = a
+                .top_cues
+                .iter()
+                .take(4)
+                .map(|c| format!("{} {}", c.lemma, c.count))
+                .collect();
+            let who: Vec<String> = a
+                .speakers
+                .iter()
+                .take(3)
+                .map(|x| format!("{} {:.0}%", x.speaker, 100.0 * x.share_of_voice))
+                .collect();
+            s.push_str(&format!(
+                "  {:<w$}  rate {:.3}  loaded {:.3}  unattributed {:.3}  cues: {}  quoted: {}\n",
+                p.source,
+                a.attribution_rate,
+                a.loaded_cue_share,
+                a.unattributed_share,
+                if cues.is_empty() {
+                    "-".into()
+                } else {
+                    cues.join(", ")
+                },
+                if who.is_empty() {
+                    "-".into()
+                } else {
+                    who.join(", ")
+                },
+            ));
         }
     }
     if top > 0 && !sentences.is_empty() {

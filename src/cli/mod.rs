@@ -5,6 +5,7 @@
 //! as such a record); 2 the command failed (bad arguments, missing model, head or data). A closed stdout (e.g. `| head`) ends the run quietly.
 
 mod args;
+mod attribution_cmd;
 mod commands;
 mod eval_args;
 mod eval_cmd;

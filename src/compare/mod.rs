@@ -107,6 +107,10 @@ pub struct Comparison {
     /// The main actors of the two sources together and how each side labels them
     /// ([`crate::actors`]).
     pub actors: Vec<crate::actors::ActorReport>,
+    /// Attribution profiles of both sides (cue verbs, who gets quoted), when both were scored
+    /// with the attribution head; the rates are also rows of `metrics`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<AttributionSides>,
     /// Caveats about the comparison as a whole, in words.
     pub notes: Vec<String>,
     /// Bootstrap resamples and permutations per row.
@@ -278,6 +282,96 @@ fn mean_loaded_row(
     Metric::from_diff_test(MEAN_LOADED, &t, sa.articles, sb.articles, reps)
 }
 
+/// Both sides' attribution profiles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AttributionSides {
+    pub a: crate::attribution::AttributionProfile,
+    pub b: crate::attribution::AttributionProfile,
+}
+
+/// Names of the attribution rows: share of sentences with an attribution, share of loaded cue
+/// verbs among cues, share of unattributed assertions.
+pub const ATTRIBUTION_ROWS: [&str; 3] =
+    ["attribution_rate", "loaded_cue_share", "unattributed_share"];
+
+/// The attribution rows (diff tests over articles, Cohen's h), when both sides have
+/// attribution counts.
+fn attribution_rows(a: &SourceSums, b: &SourceSums, reps: usize, seed: u64) -> Vec<Metric> {
+    type Pick = fn(&crate::attribution::AttributionCounts) -> (u64, u64);
+    let picks: [Pick; 3] = [
+        |c| (c.attributed_sentences, c.sentences),
+        |c| (c.stances.get("loaded").copied().unwrap_or(0), c.cues),
+        |c| (c.unattributed_sentences, c.sentences),
+    ];
+    if a.attribution_counts().is_empty() || b.attribution_counts().is_empty() {
+        return Vec::new();
+    }
+    ATTRIBUTION_ROWS
+        .iter()
+        .zip(picks)
+        .map(|(name, f)| {
+            let (ua, ub) = (a.attribution_units(f), b.attribution_units(f));
+            let t = stats::diff_test(&ua, &ub, reps, seed);
+            let mut m = Metric::from_diff_test(name, &t, ua.len() as u64, ub.len() as u64, reps);
+            if t.a.is_finite() && t.b.is_finite() {
+                m.effect = Some(round6(stats::cohens_h(t.a, t.b)));
+            }
+            m
+        })
+        .collect()
+}
+
+/// The side-by-side attribution section of the table ("" without attributions).
+fn render_attribution(c: &Comparison) -> String {
+    let Some(s) = &c.attribution else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "
+Attributions (cue verbs and who gets quoted):
+",
+    );
+    out.push_str(&format!(
+        "  {:<34}  {:<34}\n",
+        format!("a = {}", c.a),
+        format!("b = {}", c.b)
+    ));
+    let cue = |p: &crate::attribution::AttributionProfile, i: usize| {
+        p.top_cues
+            .get(i)
+            .map(|x| format!("{} ({}, {})", x.lemma, x.count, x.stance))
+            .unwrap_or_default()
+    };
+    let spk = |p: &crate::attribution::AttributionProfile, i: usize| {
+        p.speakers
+            .get(i)
+            .map(|x| {
+                format!(
+                    "{} ({}, {:.0}%)",
+                    x.speaker,
+                    x.attributions,
+                    100.0 * x.share_of_voice
+                )
+            })
+            .unwrap_or_default()
+    };
+    out.push_str("  top cue verbs (count, stance):\n");
+    for i in 0..s.a.top_cues.len().max(s.b.top_cues.len()).min(5) {
+        out.push_str(&format!("    {:<32}  {:<34}\n", cue(&s.a, i), cue(&s.b, i)).trim_end());
+        out.push('\n');
+    }
+    out.push_str("  who gets quoted (attributions, share of voice):\n");
+    let n = s.a.speakers.len().max(s.b.speakers.len()).min(5);
+    if n == 0 {
+        out.push_str("    (no named speakers)\n");
+    }
+    for i in 0..n {
+        out.push_str(&format!("    {:<32}  {:<34}\n", spk(&s.a, i), spk(&s.b, i)).trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Name of the frame-distribution divergence row.
 pub const FRAMES_JSD: &str = "frames_jsd";
 
@@ -397,6 +491,14 @@ pub fn compare(
         mean_loaded_row(a, b, sa, sb, reps, seed),
     ];
     metrics.extend(frames_jsd_row(a, b, reps, seed));
+    metrics.extend(attribution_rows(a, b, reps, seed));
+    let attribution = match (
+        crate::attribution::AttributionProfile::new(&a.attribution_counts()),
+        crate::attribution::AttributionProfile::new(&b.attribution_counts()),
+    ) {
+        (Some(pa), Some(pb)) => Some(AttributionSides { a: pa, b: pb }),
+        _ => None,
+    };
 
     let mut notes = Vec::new();
     side_notes(sa, &mut notes);
@@ -420,6 +522,7 @@ pub fn compare(
             .collect(),
             crate::actors::DEFAULT_MAIN_ACTORS,
         ),
+        attribution,
         notes,
         reps,
         seed,
@@ -608,6 +711,7 @@ pub fn render_table(c: &Comparison) -> String {
 
     out.push_str(&render_distinctive(c));
     out.push_str(&crate::actors::render(&c.actors, 4));
+    out.push_str(&render_attribution(c));
 
     let metric_notes = c
         .metrics

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod frames;
+pub mod polnear;
 
 use crate::{Error, Result};
 

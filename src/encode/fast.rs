@@ -349,6 +349,18 @@ impl FastBert {
     /// Mean of the final hidden states of each sentence: `seqs.len() × hidden` floats (zeros for
     /// an empty sentence).
     pub fn forward_pooled(&self, seqs: &[&[u32]], prof: Option<&mut Profile>) -> Result<Vec<f32>> {
+        Ok(self.forward_pooled_states(seqs, prof, false)?.0)
+    }
+
+    /// [`Self::forward_pooled`] plus, when `states` is true, a copy of every token's final
+    /// hidden state, packed as in [`Self::token_states`] (one forward pass serves both; the
+    /// pooled vectors are bit-identical to `forward_pooled`'s).
+    pub fn forward_pooled_states(
+        &self,
+        seqs: &[&[u32]],
+        prof: Option<&mut Profile>,
+        states: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         let h = self.d.hidden;
         let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
         let mut prof = prof;
@@ -371,10 +383,15 @@ impl FastBert {
             }
             off += n;
         }
+        let token_states = if states {
+            ws.x[..off * h].to_vec()
+        } else {
+            Vec::new()
+        };
         if let Some(p) = prof {
             p.pool += t0.elapsed();
         }
-        Ok(out)
+        Ok((out, token_states))
     }
 
     fn forward(

@@ -89,6 +89,32 @@ pub struct SentenceEncoding {
     pub truncated: bool,
 }
 
+/// One sentence after the encoder, with every token's final hidden state and its offsets: what
+/// token-level heads (span taggers) read. See [`Encoder::encode_tokens`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenEncoding {
+    /// Same as [`SentenceEncoding::pooled`] (bit-identical to what [`Encoder::encode`] returns).
+    pub pooled: Vec<f32>,
+    /// Final-layer hidden states, `n_tokens × hidden`, row-major, special tokens included.
+    pub states: Vec<f32>,
+    /// Byte offsets of each token into the text given to the encoder; `(0, 0)` for the special
+    /// tokens (`[CLS]`, `[SEP]`). Word pieces of one word have adjacent, non-overlapping ranges.
+    pub offsets: Vec<(usize, usize)>,
+    /// Number of tokens fed to the model (after truncation, special tokens included).
+    pub n_tokens: usize,
+    /// True when the sentence was longer than the model's limit and was cut (tokens past the
+    /// limit have no state: a tagger sees only the first `n_tokens`).
+    pub truncated: bool,
+}
+
+impl TokenEncoding {
+    /// The hidden state of token `i`.
+    pub fn state(&self, i: usize) -> &[f32] {
+        let h = self.states.len() / self.n_tokens.max(1);
+        &self.states[i * h..(i + 1) * h]
+    }
+}
+
 /// Counters of an encoding run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct EncodeStats {
@@ -339,6 +365,37 @@ impl Encoder {
         texts: &[&str],
         batch_size: usize,
     ) -> Result<(Vec<SentenceEncoding>, EncodeStats)> {
+        let (out, stats) = self.run(texts, batch_size, false)?;
+        Ok((
+            out.into_iter()
+                .map(|t| SentenceEncoding {
+                    pooled: t.pooled,
+                    n_tokens: t.n_tokens,
+                    truncated: t.truncated,
+                })
+                .collect(),
+            stats,
+        ))
+    }
+
+    /// Encode sentences keeping every token's final hidden state and byte offsets (for span
+    /// taggers), in the input order. Same tokenization, batching and single forward pass as
+    /// [`Self::encode`], whose pooled vectors it returns bit for bit alongside the states.
+    pub fn encode_tokens(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+    ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
+        self.run(texts, batch_size, true)
+    }
+
+    /// The one encoding loop behind [`Self::encode`] and [`Self::encode_tokens`].
+    fn run(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        want_states: bool,
+    ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
         let batch_size = batch_size.max(1);
         let mut prof = self
             .profile
@@ -355,7 +412,7 @@ impl Encoder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         // Stable sort by length, ties by input position: the batching depends on nothing else.
         order.sort_by_key(|&i| (encodings[i].get_ids().len(), i));
-        let mut out: Vec<Option<SentenceEncoding>> = vec![None; texts.len()];
+        let mut out: Vec<Option<TokenEncoding>> = vec![None; texts.len()];
         let mut stats = EncodeStats {
             sentences: texts.len(),
             ..Default::default()
@@ -373,8 +430,29 @@ impl Encoder {
                 let n: usize = seqs.iter().map(|s| s.len()).sum();
                 stats.tokens += n;
                 stats.padded_tokens += n;
-                let pooled = fast.forward_pooled(&seqs, prof.as_deref_mut())?;
-                self.collect(chunk, &encodings, &pooled, &mut out, &mut stats);
+                let (pooled, states) =
+                    fast.forward_pooled_states(&seqs, prof.as_deref_mut(), want_states)?;
+                // Packed states: sentence after sentence.
+                let mut off = 0;
+                let per: Vec<&[f32]> = seqs
+                    .iter()
+                    .map(|s| {
+                        if !want_states {
+                            return &states[..0];
+                        }
+                        let r = &states[off * self.hidden..(off + s.len()) * self.hidden];
+                        off += s.len();
+                        r
+                    })
+                    .collect();
+                self.collect(
+                    chunk,
+                    &encodings,
+                    &pooled,
+                    want_states.then_some(&per[..]),
+                    &mut out,
+                    &mut stats,
+                );
                 continue;
             }
             let mut ids = vec![0u32; b * max_len];
@@ -389,8 +467,29 @@ impl Encoder {
                 stats.tokens += n;
             }
             stats.padded_tokens += b * max_len;
-            let pooled = self.forward_pooled(&ids, &mask, b, max_len, prof.as_deref_mut())?;
-            self.collect(chunk, &encodings, &pooled, &mut out, &mut stats);
+            let (pooled, states) =
+                self.forward_pooled(&ids, &mask, b, max_len, prof.as_deref_mut(), want_states)?;
+            // Padded states: row r holds max_len tokens, the first n real.
+            let per: Vec<&[f32]> = chunk
+                .iter()
+                .enumerate()
+                .map(|(row, &i)| {
+                    if !want_states {
+                        return &states[..0];
+                    }
+                    let n = encodings[i].get_ids().len();
+                    let base = row * max_len * self.hidden;
+                    &states[base..base + n * self.hidden]
+                })
+                .collect();
+            self.collect(
+                chunk,
+                &encodings,
+                &pooled,
+                want_states.then_some(&per[..]),
+                &mut out,
+                &mut stats,
+            );
         }
         Ok((
             out.into_iter()
@@ -400,13 +499,14 @@ impl Encoder {
         ))
     }
 
-    /// Put a batch's pooled vectors at their input positions.
+    /// Put a batch's pooled vectors (and token states, when kept) at their input positions.
     fn collect(
         &self,
         chunk: &[usize],
         encodings: &[tokenizers::Encoding],
         pooled: &[f32],
-        out: &mut [Option<SentenceEncoding>],
+        states: Option<&[&[f32]]>,
+        out: &mut [Option<TokenEncoding>],
         stats: &mut EncodeStats,
     ) {
         for (row, &i) in chunk.iter().enumerate() {
@@ -415,8 +515,14 @@ impl Encoder {
             if truncated {
                 stats.truncated += 1;
             }
-            out[i] = Some(SentenceEncoding {
+            let (offsets, st) = match states {
+                Some(s) => (e.get_offsets().to_vec(), s[row].to_vec()),
+                None => (Vec::new(), Vec::new()),
+            };
+            out[i] = Some(TokenEncoding {
                 pooled: pooled[row * self.hidden..(row + 1) * self.hidden].to_vec(),
+                states: st,
+                offsets,
                 n_tokens: e.get_ids().len(),
                 truncated,
             });
@@ -453,7 +559,8 @@ impl Encoder {
         Ok(out)
     }
 
-    /// Run the model on one padded batch and mean-pool over the real tokens: `b * hidden` floats.
+    /// Run the model on one padded batch and mean-pool over the real tokens: `b * hidden` floats,
+    /// plus the padded `b × t × hidden` states when `want_states`.
     fn forward_pooled(
         &self,
         ids: &[u32],
@@ -461,9 +568,10 @@ impl Encoder {
         b: usize,
         t: usize,
         prof: Option<&mut Profile>,
-    ) -> Result<Vec<f32>> {
+        want_states: bool,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
         if b == 0 || t == 0 {
-            return Ok(vec![0.0; b * self.hidden]);
+            return Ok((vec![0.0; b * self.hidden], Vec::new()));
         }
         let Backend::Candle(model) = &self.backend else {
             unreachable!("the fast engine does not pad");
@@ -479,13 +587,18 @@ impl Encoder {
         let counts = maskf.sum(1)?; // (b, 1)
         let pooled = summed.broadcast_div(&counts)?;
         let v = pooled.flatten_all()?.to_vec1::<f32>()?;
+        let states = if want_states {
+            hidden.flatten_all()?.to_vec1::<f32>()?
+        } else {
+            Vec::new()
+        };
         if let Some(p) = prof {
             p.forward += t1 - t0;
             p.pool += t1.elapsed();
             p.batches += 1;
             p.tokens += b * t;
         }
-        Ok(v)
+        Ok((v, states))
     }
 }
 
@@ -657,6 +770,63 @@ mod engine_tests {
         }
         eprintln!("token states: max abs diff {worst:e}");
         assert!(worst < 1e-4, "token states differ by {worst}");
+    }
+
+    #[test]
+    fn encode_tokens_matches_encode_and_engines_agree() {
+        let Some(reference) = load(Engine::Candle) else {
+            return;
+        };
+        let fast = load(Engine::Fast).unwrap();
+        let texts = test_texts();
+        let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+        let (cand, _) = reference.encode_tokens(&refs, 16).unwrap();
+        let (fst, stats) = fast.encode_tokens(&refs, 16).unwrap();
+        let (pooled, stats2) = fast.encode(&refs, 16).unwrap();
+        assert_eq!(stats, stats2);
+        let h = fast.hidden_size();
+        let mut worst = 0.0f32;
+        for (((c, f), p), text) in cand.iter().zip(&fst).zip(&pooled).zip(&refs) {
+            // Pooled: bit-identical to `encode` (same pass).
+            assert_eq!(f.pooled, p.pooled);
+            assert_eq!(f.n_tokens, p.n_tokens);
+            assert_eq!(f.states.len(), f.n_tokens * h);
+            assert_eq!(f.offsets.len(), f.n_tokens);
+            assert_eq!(c.offsets, f.offsets);
+            worst = worst.max(max_abs_diff(&c.states, &f.states));
+            // Mean of the states is the pooled vector.
+            let mut mean = vec![0.0f32; h];
+            for i in 0..f.n_tokens {
+                for (m, v) in mean.iter_mut().zip(f.state(i)) {
+                    *m += v / f.n_tokens as f32;
+                }
+            }
+            assert!(max_abs_diff(&mean, &f.pooled) < 1e-4);
+            // Special tokens are (0, 0); every other token slices its own characters.
+            assert_eq!(f.offsets[0], (0, 0));
+            assert_eq!(f.offsets[f.n_tokens - 1], (0, 0));
+            for &(a, b) in &f.offsets[1..f.n_tokens - 1] {
+                assert!(a < b && b <= text.len(), "{text:?} {a}..{b}");
+                let piece = &text[a..b];
+                assert!(
+                    !piece.trim().is_empty() && piece.trim() == piece,
+                    "{piece:?}"
+                );
+            }
+        }
+        eprintln!("encode_tokens states fast vs candle: max abs diff {worst:e}");
+        assert!(worst < 1e-4, "token states differ by {worst}");
+        // Offsets name the word pieces exactly.
+        let (e, _) = fast
+            .encode_tokens(&["Akhund claimed, unconvincingly."], 4)
+            .unwrap();
+        let t = "Akhund claimed, unconvincingly.";
+        let words: Vec<&str> = e[0].offsets[1..e[0].n_tokens - 1]
+            .iter()
+            .map(|&(a, b)| &t[a..b])
+            .collect();
+        assert_eq!(words.concat(), "Akhundclaimed,unconvincingly.");
+        assert!(words.contains(&"claimed"), "{words:?}");
     }
 
     #[test]

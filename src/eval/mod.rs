@@ -7,15 +7,18 @@
 //! * [`labels`]: a user's own labelled files (sentence, span and attribution labels);
 //! * [`frames`]: the frames head in k-fold CV on SemEval-2023 Task 3 subtask 2;
 //! * [`outlets`]: outlet validity, per-outlet loaded share against human biased share;
+//! * [`spans`]: exact / overlap / token P/R/F1 of labelled byte spans (span taggers);
 //! * [`runs`]: `slant eval all`, every evaluation into `results.json`, `results.md` and
 //!   `manifest.json`.
 
+pub mod attribution;
 pub mod ci;
 pub mod frames;
 pub mod labels;
 pub mod loaded;
 pub mod outlets;
 pub mod runs;
+pub mod spans;
 
 use std::path::Path;
 

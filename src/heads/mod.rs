@@ -1,7 +1,8 @@
 //! Trained heads that read the encoder's one pass.
 //!
 //! Today: the loaded-language sentence head ([`MlpHead`] on the L2-normalised mean-pooled
-//! sentence vector). Heads are stored as safetensors files with their metadata (threshold,
+//! sentence vector), the article frames head ([`frames`]) and the generic per-token span tagger
+//! ([`tagger`], BIO labels over the token states of [`crate::encode::Encoder::encode_tokens`]). Heads are stored as safetensors files with their metadata (threshold,
 //! encoder checksum, training data, seed) in the safetensors header, so a head file is
 //! self-describing and `slant eval` can put it in a manifest.
 
@@ -11,6 +12,7 @@ use std::path::Path;
 use safetensors::{Dtype, SafeTensors};
 
 pub mod frames;
+pub mod tagger;
 
 use crate::{Error, Result};
 

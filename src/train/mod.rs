@@ -6,6 +6,8 @@
 //!   AdamW on binary cross-entropy (candle autograd), seeded shuffling and initialisation, and
 //!   early stopping on a development split.
 //! * [`stratified_folds`]: seeded stratified k-fold assignment for cross-validation.
+//! * [`tagger`]: span taggers on token states (spans → BIO tags, a token-state cache,
+//!   [`tagger::train_tagger`]).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,7 @@ use sha2::{Digest, Sha256};
 use crate::encode::{hex, Encoder};
 use crate::heads::{sentence_features, MlpHead};
 pub mod frames;
+pub mod tagger;
 
 use crate::{Error, Result};
 

@@ -1,0 +1,578 @@
+//! Attributions: who is cited (SOURCE), with which verb (CUE), saying what (CONTENT).
+//!
+//! * A [`TaggerHead`] over the encoder's token states tags SOURCE / CUE / CONTENT spans in each
+//!   sentence (BIO labels [`labels`]); it reads the same single encoder pass as the sentence
+//!   heads ([`crate::encode::Encoder::encode_tokens`]).
+//! * [`tag_article`]: per-sentence spans → article byte offsets, with contents that cross a
+//!   sentence boundary joined (see "Cross-sentence content" below).
+//! * [`pair`]: spans of one sentence → [`Attribution`] records, the cue as the anchor.
+//! * [`cues`]: cue lemmas and their stance (neutral / loaded ...).
+//! * [`speakers`]: grouping speaker names ("Akhund" = "Mohammad Hassan Akhund").
+//!
+//! ## Cross-sentence content
+//! News contents often run over several sentences (a quote of three sentences after one "he
+//! said"). The tagger works per sentence (the encoder's unit everywhere in slant). Training: a
+//! gold span that crosses sentence boundaries is cut at them and each piece is trained as a span
+//! of its sentence (so the second sentence of a long quote is learnt as CONTENT from its first
+//! word). Decoding: a CONTENT span that ends at the last word of a sentence and a CONTENT span
+//! that starts at the first word of the next sentence are joined into one span, which is how a
+//! multi-sentence gold content can be matched exactly. In sentence records, an attribution whose
+//! content continues into the next sentence points to the joined span.
+//!
+//! ## Nested attributions
+//! PolNeAR nests attributions ("X said that Y claimed Z"); one BIO sequence cannot hold both
+//! levels. Training keeps, where gold spans overlap, CUE first, then SOURCE, then CONTENT, so the
+//! inner attribution is learnt and the outer content is cut around it.
+
+pub mod cues;
+pub mod speakers;
+
+use std::collections::BTreeMap;
+use std::ops::AddAssign;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::polnear::{PolnearArticle, ROLES};
+use crate::encode::TokenEncoding;
+use crate::eval::spans::LabeledSpan;
+use crate::heads::tagger::{bio_labels, TagSpan, TaggerHead};
+use crate::segment::SentenceSpan;
+use crate::train::tagger::GoldSpan;
+
+/// Name of the committed attribution tagger, relative to the models folder.
+pub const ATTRIBUTION_HEAD_FILE: &str = "attribution.safetensors";
+
+/// The tagger's labels: `O`, `B-SOURCE`, `I-SOURCE`, `B-CUE`, `I-CUE`, `B-CONTENT`, `I-CONTENT`.
+pub fn labels() -> Vec<String> {
+    bio_labels(&ROLES)
+}
+
+fn priority(role: &str) -> usize {
+    match role {
+        "CUE" => 0,
+        "SOURCE" => 1,
+        _ => 2,
+    }
+}
+
+/// Gold spans of one sentence, sentence-relative, in training priority order (CUE, SOURCE,
+/// CONTENT; see the module doc). Spans are cut at the sentence's bounds; pieces without an
+/// alphanumeric character are dropped.
+pub fn sentence_gold(article: &PolnearArticle, s: &SentenceSpan) -> Vec<GoldSpan> {
+    let mut out: Vec<GoldSpan> = article
+        .spans
+        .iter()
+        .filter(|g| g.start < s.end && g.end > s.start)
+        .map(|g| GoldSpan {
+            label: g.role.to_string(),
+            start: g.start.max(s.start) - s.start,
+            end: g.end.min(s.end) - s.start,
+        })
+        .filter(|g| {
+            article.text[s.start + g.start..s.start + g.end]
+                .chars()
+                .any(char::is_alphanumeric)
+        })
+        .collect();
+    out.sort_by_key(|g| (priority(&g.label), g.start, g.end));
+    out
+}
+
+/// Gold spans of a whole article as labelled spans (for [`crate::eval::spans::score`]).
+pub fn article_gold(article: &PolnearArticle) -> Vec<LabeledSpan> {
+    article
+        .spans
+        .iter()
+        .map(|s| LabeledSpan::new(s.role, s.start, s.end))
+        .collect()
+}
+
+/// Spans of one article: each sentence's tagged spans in article offsets, CONTENT joined across
+/// sentence boundaries (module doc). `tagged[i]` are the sentence-relative spans of
+/// `sentences[i]`. Returned in order; `sentence` is the index of the sentence a span starts in.
+pub fn join_sentences(
+    text: &str,
+    sentences: &[SentenceSpan],
+    tagged: &[Vec<TagSpan>],
+) -> Vec<(usize, TagSpan)> {
+    let mut out: Vec<(usize, TagSpan)> = Vec::new();
+    for (i, (s, spans)) in sentences.iter().zip(tagged).enumerate() {
+        for (k, t) in spans.iter().enumerate() {
+            let mut t = t.clone();
+            t.start += s.start;
+            t.end += s.start;
+            if k == 0 && t.label == "CONTENT" && i > 0 {
+                let lead_ok = !text[s.start..t.start].chars().any(char::is_alphanumeric);
+                let prev = &sentences[i - 1];
+                if let Some((_, last)) = out.last_mut() {
+                    let tail_ok = last.label == "CONTENT"
+                        && last.end > prev.start
+                        && last.end <= prev.end
+                        && !text[last.end..prev.end].chars().any(char::is_alphanumeric);
+                    if lead_ok && tail_ok {
+                        let (n_a, n_b) = ((last.end - last.start) as f32, (t.end - t.start) as f32);
+                        last.score = (last.score * n_a + t.score * n_b) / (n_a + n_b);
+                        last.end = t.end;
+                        continue;
+                    }
+                }
+            }
+            out.push((i, t));
+        }
+    }
+    out
+}
+
+/// Tag every sentence of an article (`enc[i]` is the token encoding of `sentences[i]`) and join
+/// cross-sentence contents.
+pub fn tag_article(
+    head: &TaggerHead,
+    text: &str,
+    sentences: &[SentenceSpan],
+    enc: &[TokenEncoding],
+) -> Vec<(usize, TagSpan)> {
+    let tagged: Vec<Vec<TagSpan>> = sentences
+        .iter()
+        .zip(enc)
+        .map(|(s, e)| head.tag(&text[s.start..s.end], &e.states, &e.offsets, e.n_tokens))
+        .collect();
+    join_sentences(text, sentences, &tagged)
+}
+
+/// A span in an article: byte offsets and its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextSpan {
+    pub start: usize,
+    pub end: usize,
+    pub text: String,
+}
+
+impl TextSpan {
+    fn of(text: &str, start: usize, end: usize) -> Self {
+        Self {
+            start,
+            end,
+            text: crate::segment::display_text(&text[start..end]),
+        }
+    }
+}
+
+/// One attribution of a sentence record (byte offsets into the article).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    /// Who is cited; absent when the sentence names no source for this cue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<TextSpan>,
+    pub cue: TextSpan,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<TextSpan>,
+    /// Lemma of the cue's reporting verb (see [`cues`]).
+    pub cue_lemma: String,
+    /// `neutral`, `loaded` (evaluative verbs), `belief`, or `other` (see [`cues`]).
+    pub cue_stance: String,
+    /// `direct` (quoted content), `indirect`, `mixed` (partly quoted), `according_to`.
+    pub kind: String,
+    /// When `source` is absent or names nobody (a pronoun: "he said"): the nearest preceding
+    /// named speaker of the article within a few sentences, if there is one (`linked_from`
+    /// says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_source: Option<TextSpan>,
+    /// `"previous_sentence"` when `linked_source` was taken from an earlier sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_from: Option<String>,
+    /// Speaker group key (normalised name) of the source or linked source, for profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
+}
+
+const QUOTES: [char; 6] = ['"', '“', '”', '«', '»', '„'];
+
+/// The kind of an attribution from its cue and content.
+pub fn kind(cue_text: &str, content: Option<&str>) -> &'static str {
+    let c = cue_text.trim().to_lowercase();
+    if c.starts_with("according") {
+        return "according_to";
+    }
+    let Some(content) = content else {
+        return "indirect";
+    };
+    let t = content.trim();
+    let quote_chars = t.chars().filter(|c| QUOTES.contains(c)).count();
+    let starts = t.starts_with(QUOTES);
+    let ends = t
+        .trim_end_matches(['.', ',', ';', ':', '!', '?'])
+        .ends_with(QUOTES)
+        || t.ends_with(QUOTES);
+    if starts && ends {
+        "direct"
+    } else if quote_chars > 0 {
+        "mixed"
+    } else {
+        "indirect"
+    }
+}
+
+/// Pair the spans of one sentence into attributions: every CUE is an anchor; it takes the
+/// nearest SOURCE of the sentence (distance between the spans' closest ends; ties: the one
+/// before the cue) and the nearest CONTENT (same rule). A source or content may serve several
+/// cues ("X said and added"). Spans are in article offsets; the output is in cue order.
+pub fn pair(text: &str, spans: &[TagSpan]) -> Vec<Attribution> {
+    let dist = |a: &TagSpan, b: &TagSpan| -> (usize, bool) {
+        if a.end <= b.start {
+            (b.start - a.end, false)
+        } else if b.end <= a.start {
+            (a.start - b.end, true)
+        } else {
+            (0, false)
+        }
+    };
+    let nearest = |cue: &TagSpan, role: &str| -> Option<&TagSpan> {
+        spans.iter().filter(|s| s.label == role).min_by_key(|s| {
+            let (d, after) = dist(s, cue);
+            (d, after, s.start)
+        })
+    };
+    let mut out = Vec::new();
+    for cue in spans.iter().filter(|s| s.label == "CUE") {
+        let source = nearest(cue, "SOURCE").map(|s| TextSpan::of(text, s.start, s.end));
+        let content = nearest(cue, "CONTENT").map(|s| TextSpan::of(text, s.start, s.end));
+        let cue_text = &text[cue.start..cue.end];
+        let lemma = cues::lemma(cue_text);
+        let speaker = source.as_ref().map(|s| speakers::key(&s.text));
+        out.push(Attribution {
+            cue_stance: cues::stance(&lemma).to_string(),
+            kind: kind(cue_text, content.as_ref().map(|c| c.text.as_str())).to_string(),
+            cue_lemma: lemma,
+            cue: TextSpan::of(text, cue.start, cue.end),
+            source,
+            content,
+            linked_source: None,
+            linked_from: None,
+            speaker: speaker.filter(|k| !k.is_empty()),
+        });
+    }
+    out
+}
+
+/// Attributions per sentence of an article, with source-less (or pronoun-source) cues linked to the nearest
+/// preceding named speaker (a SOURCE span that looks like a name: [`speakers::is_named`]) in
+/// an earlier sentence of the article, when there is one within `window` sentences.
+pub fn article_attributions(
+    text: &str,
+    n_sentences: usize,
+    spans: &[(usize, TagSpan)],
+    window: usize,
+) -> Vec<Vec<Attribution>> {
+    let mut per: Vec<Vec<TagSpan>> = vec![Vec::new(); n_sentences];
+    for (i, s) in spans {
+        per[*i].push(s.clone());
+    }
+    let mut out: Vec<Vec<Attribution>> = Vec::with_capacity(n_sentences);
+    let mut last_named: Option<(usize, TextSpan)> = None;
+    for (i, ss) in per.iter().enumerate() {
+        let mut atts = pair(text, ss);
+        for a in &mut atts {
+            let unnamed = a
+                .source
+                .as_ref()
+                .is_none_or(|s| !speakers::is_named(&s.text));
+            if unnamed {
+                if let Some((j, sp)) = &last_named {
+                    if i > *j && i - j <= window {
+                        a.linked_source = Some(sp.clone());
+                        a.linked_from = Some("previous_sentence".into());
+                        a.speaker = Some(speakers::key(&sp.text)).filter(|k| !k.is_empty());
+                    }
+                }
+            }
+        }
+        for s in ss.iter().filter(|s| s.label == "SOURCE") {
+            let t = &text[s.start..s.end];
+            if speakers::is_named(t) {
+                last_named = Some((i, TextSpan::of(text, s.start, s.end)));
+            }
+        }
+        out.push(atts);
+    }
+    out
+}
+
+/// Is a sentence an unattributed assertion: no attribution of its own and no part of it inside
+/// a tagged CONTENT span (a sentence of a multi-sentence quote is attributed).
+pub fn unattributed(
+    attributions: &[Attribution],
+    sentence: &SentenceSpan,
+    spans: &[(usize, TagSpan)],
+) -> bool {
+    attributions.is_empty()
+        && !spans
+            .iter()
+            .any(|(_, s)| s.label == "CONTENT" && s.start < sentence.end && s.end > sentence.start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(label: &str, start: usize, end: usize) -> TagSpan {
+        TagSpan {
+            label: label.into(),
+            start,
+            end,
+            score: 1.0,
+        }
+    }
+
+    fn at(text: &str, needle: &str, label: &str) -> TagSpan {
+        let s = text.find(needle).expect(needle);
+        ts(label, s, s + needle.len())
+    }
+
+    #[test]
+    fn pairs_cue_with_nearest_source_and_content() {
+        let t =
+            "Akhund claimed the Taliban did not want endorsement, while France 24 reports a delay.";
+        let spans = vec![
+            at(t, "Akhund", "SOURCE"),
+            at(t, "claimed", "CUE"),
+            at(t, "the Taliban did not want endorsement", "CONTENT"),
+            at(t, "France 24", "SOURCE"),
+            at(t, "reports", "CUE"),
+            at(t, "a delay", "CONTENT"),
+        ];
+        let a = pair(t, &spans);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].source.as_ref().unwrap().text, "Akhund");
+        assert_eq!(a[0].cue_lemma, "claim");
+        assert_eq!(a[0].cue_stance, "loaded");
+        assert_eq!(a[0].kind, "indirect");
+        assert_eq!(a[1].source.as_ref().unwrap().text, "France 24");
+        assert_eq!(a[1].cue_lemma, "report");
+        assert_eq!(a[1].cue_stance, "neutral");
+        assert_eq!(a[1].content.as_ref().unwrap().text, "a delay");
+    }
+
+    #[test]
+    fn kinds() {
+        assert_eq!(kind("said", Some("“We will not.”")), "direct");
+        assert_eq!(kind("said", Some("“We will not”.")), "direct");
+        assert_eq!(kind("said", Some("they would “never” go")), "mixed");
+        assert_eq!(kind("said", Some("they would go")), "indirect");
+        assert_eq!(kind("According to", Some("x")), "according_to");
+    }
+
+    #[test]
+    fn content_is_joined_across_a_sentence_boundary() {
+        let t = "He said: “We stay. We fight.” Then he left.";
+        let b1 = t.find(" We fight").unwrap();
+        let b2 = t.find(" Then").unwrap();
+        let s1 = SentenceSpan { start: 0, end: b1 };
+        let s2 = SentenceSpan {
+            start: b1 + 1,
+            end: b2,
+        };
+        let s3 = SentenceSpan {
+            start: b2 + 1,
+            end: t.len(),
+        };
+        assert_eq!(&t[s2.start..s2.end], "We fight.”");
+        let q = t.find('“').unwrap();
+        let tagged = vec![
+            vec![ts("SOURCE", 0, 2), ts("CUE", 3, 7), ts("CONTENT", q, b1)],
+            vec![ts("CONTENT", 0, b2 - b1 - 1)],
+            vec![],
+        ];
+        let j = join_sentences(t, &[s1.clone(), s2.clone(), s3.clone()], &tagged);
+        assert_eq!(j.len(), 3);
+        assert_eq!(&t[j[2].1.start..j[2].1.end], "“We stay. We fight.”");
+        let atts = article_attributions(t, 3, &j, 3);
+        assert!(!unattributed(&atts[1], &s2, &j), "inside a quote");
+        assert!(unattributed(&atts[2], &s3, &j));
+        assert_eq!(atts[0][0].kind, "direct");
+    }
+
+    #[test]
+    fn sourceless_cue_links_to_previous_named_speaker() {
+        let t = "Mohammad Hassan Akhund said the cabinet is ready. He added that aid must come.";
+        let split = t.find(" He").unwrap() + 1;
+        let s1 = SentenceSpan {
+            start: 0,
+            end: split - 1,
+        };
+        let s2 = SentenceSpan {
+            start: split,
+            end: t.len(),
+        };
+        let spans = vec![
+            (0, at(t, "Mohammad Hassan Akhund", "SOURCE")),
+            (0, at(t, "said", "CUE")),
+            (1, at(t, "added", "CUE")),
+            (1, at(t, "aid must come", "CONTENT")),
+        ];
+        let atts = article_attributions(t, 2, &spans, 3);
+        let _ = (s1, s2);
+        let a = &atts[1][0];
+        assert!(a.source.is_none());
+        assert_eq!(
+            a.linked_source.as_ref().unwrap().text,
+            "Mohammad Hassan Akhund"
+        );
+        assert_eq!(a.linked_from.as_deref(), Some("previous_sentence"));
+        assert_eq!(a.speaker.as_deref(), Some("mohammad hassan akhund"));
+    }
+}
+
+/// Default number of sentences back that a source-less cue looks for a named speaker.
+pub const LINK_WINDOW: usize = 3;
+
+/// Attribution counts of an article or a source; they add up with `+=`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttributionCounts {
+    /// Sentences scored with the attribution head.
+    pub sentences: u64,
+    /// Sentences with at least one attribution.
+    pub attributed_sentences: u64,
+    /// Sentences flagged `unattributed`.
+    pub unattributed_sentences: u64,
+    /// Attributions (one per cue).
+    pub cues: u64,
+    /// Attributions per cue stance.
+    pub stances: BTreeMap<String, u64>,
+    /// Attributions per cue lemma.
+    pub cue_lemmas: BTreeMap<String, u64>,
+    /// Attributions per speaker key (named sources and linked sources only).
+    pub speakers: BTreeMap<String, u64>,
+}
+
+impl AttributionCounts {
+    /// True when nothing was counted (no attribution head).
+    pub fn is_empty(&self) -> bool {
+        self.sentences == 0
+    }
+    /// Count one sentence.
+    pub fn add_sentence(&mut self, atts: &[Attribution], unattributed: bool) {
+        self.sentences += 1;
+        self.attributed_sentences += (!atts.is_empty()) as u64;
+        self.unattributed_sentences += unattributed as u64;
+        for a in atts {
+            self.cues += 1;
+            *self.stances.entry(a.cue_stance.clone()).or_default() += 1;
+            *self.cue_lemmas.entry(a.cue_lemma.clone()).or_default() += 1;
+            if let Some(k) = &a.speaker {
+                *self.speakers.entry(k.clone()).or_default() += 1;
+            }
+        }
+    }
+}
+
+impl AddAssign<&AttributionCounts> for AttributionCounts {
+    fn add_assign(&mut self, o: &AttributionCounts) {
+        self.sentences += o.sentences;
+        self.attributed_sentences += o.attributed_sentences;
+        self.unattributed_sentences += o.unattributed_sentences;
+        self.cues += o.cues;
+        for (dst, src) in [
+            (&mut self.stances, &o.stances),
+            (&mut self.cue_lemmas, &o.cue_lemmas),
+            (&mut self.speakers, &o.speakers),
+        ] {
+            for (k, v) in src {
+                *dst.entry(k.clone()).or_default() += v;
+            }
+        }
+    }
+}
+
+/// A cue lemma and how often a source used it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CueCount {
+    pub lemma: String,
+    pub stance: String,
+    pub count: u64,
+}
+
+/// A speaker group and its share of voice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeakerShare {
+    /// Group key (lower-cased normalised name, [`speakers::key`]).
+    pub speaker: String,
+    /// Attributions credited to the speaker.
+    pub attributions: u64,
+    /// attributions / attributions with a named speaker, in this source.
+    pub share_of_voice: f64,
+}
+
+/// The attribution part of a source profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttributionProfile {
+    pub sentences: u64,
+    pub attributed_sentences: u64,
+    /// attributed_sentences / sentences.
+    pub attribution_rate: f64,
+    pub cues: u64,
+    /// Cues with stance `loaded` / cues.
+    pub loaded_cue_share: f64,
+    /// Cues per stance.
+    pub stances: BTreeMap<String, u64>,
+    /// The most used cue lemmas (count desc, then lemma).
+    pub top_cues: Vec<CueCount>,
+    /// Who gets quoted: speaker groups ([`speakers::group`]) by attributions (desc, then name).
+    pub speakers: Vec<SpeakerShare>,
+    pub unattributed_sentences: u64,
+    /// unattributed_sentences / sentences: assertions in the outlet's own voice.
+    pub unattributed_share: f64,
+}
+
+/// Cue lemmas and speakers listed per profile.
+pub const TOP_N: usize = 10;
+
+fn ratio6(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        ((a as f64 / b as f64) * 1e6).round() / 1e6
+    }
+}
+
+impl AttributionProfile {
+    /// The profile of summed counts (`None` when no sentence was scored with the head).
+    pub fn new(c: &AttributionCounts) -> Option<Self> {
+        if c.is_empty() {
+            return None;
+        }
+        let mut top: Vec<(&String, &u64)> = c.cue_lemmas.iter().collect();
+        top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let grouped = speakers::group(&c.speakers);
+        let named: u64 = grouped.values().sum();
+        let mut sp: Vec<(String, u64)> = grouped.into_iter().collect();
+        sp.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        Some(Self {
+            sentences: c.sentences,
+            attributed_sentences: c.attributed_sentences,
+            attribution_rate: ratio6(c.attributed_sentences, c.sentences),
+            cues: c.cues,
+            loaded_cue_share: ratio6(c.stances.get("loaded").copied().unwrap_or(0), c.cues),
+            stances: c.stances.clone(),
+            top_cues: top
+                .into_iter()
+                .take(TOP_N)
+                .map(|(l, n)| CueCount {
+                    lemma: l.clone(),
+                    stance: cues::stance(l).to_string(),
+                    count: *n,
+                })
+                .collect(),
+            speakers: sp
+                .into_iter()
+                .take(TOP_N)
+                .map(|(k, n)| SpeakerShare {
+                    speaker: k,
+                    attributions: n,
+                    share_of_voice: ratio6(n, named),
+                })
+                .collect(),
+            unattributed_sentences: c.unattributed_sentences,
+            unattributed_share: ratio6(c.unattributed_sentences, c.sentences),
+        })
+    }
+}

@@ -1,0 +1,494 @@
+//! A generic per-token tagger head: BIO labels over the encoder's final token states.
+//!
+//! The head reads each token's final hidden state ([`crate::encode::TokenEncoding::states`]) and
+//! applies either a linear layer (`hidden == 0`) or a ReLU hidden layer, then a softmax over
+//! its labels (`O`, `B-X`, `I-X`, ...). It knows nothing about what the labels mean: the
+//! attribution tagger (SOURCE / CUE / CONTENT) and a loaded-language span tagger are both
+//! instances of it.
+//!
+//! Decoding ([`decode`]) goes from per-token probabilities to byte-offset spans:
+//!
+//! 1. Tokens are grouped into **words**: a token continues the previous token's word when the two
+//!    touch (`prev.end == start`) and the characters on both sides of the join are alphanumeric
+//!    (so word pieces `un ##convincing ##ly` form one word, while `claimed` and the following
+//!    `,` are two). Special tokens (offsets `(0, 0)`) belong to no word.
+//! 2. A word takes the arg-max label of its **first** token (the usual convention for BERT
+//!    taggers, and the one [`crate::train::tagger::bio_tags`] trains with).
+//! 3. BIO over words: `B-X` opens a span; `I-X` continues an open `X` span and otherwise
+//!    **opens** one (repairing an `I-` without its `B-`); `O`, or a label of another type, closes
+//!    it. A span therefore always starts at a word's first byte and ends at a word's last byte.
+//! 4. A span's score is the mean, over its words, of the probability of the label the word got.
+//!
+//! Stored as safetensors (`w2`, `b2`, and with a hidden layer `w1`, `b1`) with the labels and
+//! provenance in the header (`format = slant-tagger-head-v1`).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use safetensors::{Dtype, SafeTensors};
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// A span found by a tagger: byte offsets into the text the tokens' offsets refer to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TagSpan {
+    /// The span type (the label without its `B-`/`I-` prefix, e.g. `CUE`).
+    pub label: String,
+    pub start: usize,
+    pub end: usize,
+    /// Mean probability of the labels its words got.
+    pub score: f32,
+}
+
+/// Per-token softmax classifier over BIO labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaggerHead {
+    /// Label names in output order; `labels[0]` is conventionally `O`.
+    pub labels: Vec<String>,
+    pub input: usize,
+    /// Hidden units; 0 = linear.
+    pub hidden: usize,
+    /// `hidden × input` (empty when linear).
+    pub w1: Vec<f32>,
+    pub b1: Vec<f32>,
+    /// `labels × (hidden or input)`.
+    pub w2: Vec<f32>,
+    pub b2: Vec<f32>,
+    /// Provenance stored in the header (encoder sha256, data, seed, metrics).
+    pub meta: BTreeMap<String, String>,
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The label type of a BIO label: `B-CUE` → (`B`, `CUE`), `O` → (`O`, ``).
+pub fn split_bio(label: &str) -> (char, &str) {
+    match label.split_once('-') {
+        Some((p, t)) if p == "B" || p == "I" => (p.chars().next().unwrap_or('O'), t),
+        _ => ('O', ""),
+    }
+}
+
+/// BIO labels for span types, in the head's order: `O`, then `B-t`, `I-t` for each type.
+pub fn bio_labels(types: &[&str]) -> Vec<String> {
+    let mut v = vec!["O".to_string()];
+    for t in types {
+        v.push(format!("B-{t}"));
+        v.push(format!("I-{t}"));
+    }
+    v
+}
+
+impl TaggerHead {
+    /// Logits of one token state.
+    pub fn logits(&self, x: &[f32]) -> Vec<f32> {
+        let h: Vec<f32> = if self.hidden == 0 {
+            x.to_vec()
+        } else {
+            (0..self.hidden)
+                .map(|j| {
+                    (dot(&self.w1[j * self.input..(j + 1) * self.input], x) + self.b1[j]).max(0.0)
+                })
+                .collect()
+        };
+        let w = h.len();
+        (0..self.labels.len())
+            .map(|k| dot(&self.w2[k * w..(k + 1) * w], &h) + self.b2[k])
+            .collect()
+    }
+
+    /// Per-token label probabilities (`n_tokens` rows of `labels.len()`), from `n_tokens × input`
+    /// states.
+    pub fn predict(&self, states: &[f32], n_tokens: usize) -> Vec<Vec<f32>> {
+        assert_eq!(
+            states.len(),
+            n_tokens * self.input,
+            "states must be n_tokens × input"
+        );
+        states
+            .chunks_exact(self.input.max(1))
+            .take(n_tokens)
+            .map(|x| softmax(&self.logits(x)))
+            .collect()
+    }
+
+    /// Save as safetensors with labels and `meta` in the header.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let mut meta: HashMap<String, String> = self
+            .meta
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        meta.insert("format".into(), "slant-tagger-head-v1".into());
+        meta.insert("input".into(), self.input.to_string());
+        meta.insert("hidden".into(), self.hidden.to_string());
+        meta.insert(
+            "labels".into(),
+            serde_json::to_string(&self.labels).expect("strings serialise"),
+        );
+        let width = if self.hidden == 0 {
+            self.input
+        } else {
+            self.hidden
+        };
+        let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+        let (w1, b1, w2, b2) = (
+            bytes(&self.w1),
+            bytes(&self.b1),
+            bytes(&self.w2),
+            bytes(&self.b2),
+        );
+        fn view(d: &[u8], shape: Vec<usize>) -> Result<safetensors::tensor::TensorView<'_>> {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape, d)
+                .map_err(|e| Error::Model(format!("safetensors: {e}")))
+        }
+        let l = self.labels.len();
+        let mut views = vec![
+            ("w2".to_string(), view(&w2, vec![l, width])?),
+            ("b2".to_string(), view(&b2, vec![l])?),
+        ];
+        if self.hidden > 0 {
+            views.push(("w1".to_string(), view(&w1, vec![self.hidden, self.input])?));
+            views.push(("b1".to_string(), view(&b1, vec![self.hidden])?));
+        }
+        let out = safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::Model(format!("safetensors: {e}")))?;
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        std::fs::write(path, out).map_err(|e| Error::io(path, e))
+    }
+
+    /// Load a head written by [`TaggerHead::save`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let bad = |m: String| Error::Model(format!("{}: {m}", path.display()));
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let (_, md) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+        let header: BTreeMap<String, String> = md
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if header.get("format").map(String::as_str) != Some("slant-tagger-head-v1") {
+            return Err(bad(
+                "not a slant tagger head (format is not slant-tagger-head-v1)".into(),
+            ));
+        }
+        let get = |k: &str| {
+            header
+                .get(k)
+                .cloned()
+                .ok_or_else(|| bad(format!("no `{k}` in header")))
+        };
+        let input: usize = get("input")?
+            .parse()
+            .map_err(|_| bad("bad `input`".into()))?;
+        let hidden: usize = get("hidden")?
+            .parse()
+            .map_err(|_| bad("bad `hidden`".into()))?;
+        let labels: Vec<String> =
+            serde_json::from_str(&get("labels")?).map_err(|e| bad(format!("labels: {e}")))?;
+        let tensor = |name: &str| -> Result<Vec<f32>> {
+            let t = st.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
+            if t.dtype() != Dtype::F32 {
+                return Err(bad(format!("{name} is not f32")));
+            }
+            Ok(t.data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let (w1, b1) = if hidden > 0 {
+            (tensor("w1")?, tensor("b1")?)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let w2 = tensor("w2")?;
+        let b2 = tensor("b2")?;
+        let width = if hidden == 0 { input } else { hidden };
+        let l = labels.len();
+        if w2.len() != l * width || b2.len() != l || w1.len() != hidden * input {
+            return Err(bad(format!(
+                "tensor shapes do not match labels={l} input={input} hidden={hidden}"
+            )));
+        }
+        let meta = header
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "format" | "input" | "hidden" | "labels"))
+            .collect();
+        Ok(Self {
+            labels,
+            input,
+            hidden,
+            w1,
+            b1,
+            w2,
+            b2,
+            meta,
+        })
+    }
+
+    /// Predict and decode one sentence: spans as byte offsets into `text` (the text the offsets
+    /// refer to).
+    pub fn tag(
+        &self,
+        text: &str,
+        states: &[f32],
+        offsets: &[(usize, usize)],
+        n_tokens: usize,
+    ) -> Vec<TagSpan> {
+        let probs = self.predict(states, n_tokens);
+        decode(text, &self.labels, &probs, offsets)
+    }
+}
+
+/// Numerically stable softmax.
+pub fn softmax(z: &[f32]) -> Vec<f32> {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = z.iter().map(|v| (v - m).exp()).collect();
+    let s: f32 = e.iter().sum();
+    e.into_iter().map(|v| v / s).collect()
+}
+
+/// Group tokens into words (see the module doc): each word is the list of its token indices.
+/// Special tokens (empty offsets) are left out.
+pub fn words(text: &str, offsets: &[(usize, usize)]) -> Vec<Vec<usize>> {
+    let bytes = text.as_bytes();
+    let alnum_before = |i: usize| {
+        text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric)
+    };
+    let alnum_at = |i: usize| text[i..].chars().next().is_some_and(char::is_alphanumeric);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut prev_end: Option<usize> = None;
+    for (i, &(a, b)) in offsets.iter().enumerate() {
+        if a >= b || b > bytes.len() {
+            prev_end = None;
+            continue;
+        }
+        let joins = prev_end == Some(a) && alnum_before(a) && alnum_at(a);
+        match out.last_mut() {
+            Some(w) if joins => w.push(i),
+            _ => out.push(vec![i]),
+        }
+        prev_end = Some(b);
+    }
+    out
+}
+
+/// Decode per-token probabilities into spans (see the module doc for the rules).
+pub fn decode(
+    text: &str,
+    labels: &[String],
+    probs: &[Vec<f32>],
+    offsets: &[(usize, usize)],
+) -> Vec<TagSpan> {
+    let n = probs.len().min(offsets.len());
+    let word_tags: Vec<(usize, usize, usize, f32)> = words(text, &offsets[..n])
+        .into_iter()
+        .map(|w| {
+            let p = &probs[w[0]];
+            let (k, &pk) = p
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
+                .expect("at least one label");
+            (offsets[w[0]].0, offsets[*w.last().unwrap()].1, k, pk)
+        })
+        .collect();
+    decode_words(labels, &word_tags)
+}
+
+/// BIO decoding over words `(start, end, label index, probability)`.
+pub fn decode_words(labels: &[String], words: &[(usize, usize, usize, f32)]) -> Vec<TagSpan> {
+    let mut out: Vec<TagSpan> = Vec::new();
+    // Open span: (type, start, end, sum of probabilities, words).
+    let mut open: Option<(String, usize, usize, f32, usize)> = None;
+    let close = |open: &mut Option<(String, usize, usize, f32, usize)>, out: &mut Vec<TagSpan>| {
+        if let Some((label, start, end, s, n)) = open.take() {
+            out.push(TagSpan {
+                label,
+                start,
+                end,
+                score: s / n as f32,
+            });
+        }
+    };
+    for &(a, b, k, p) in words {
+        let (prefix, ty) = split_bio(&labels[k]);
+        match prefix {
+            'I' if open.as_ref().is_some_and(|o| o.0 == ty) => {
+                let o = open.as_mut().expect("checked");
+                o.2 = b;
+                o.3 += p;
+                o.4 += 1;
+            }
+            'B' | 'I' => {
+                close(&mut open, &mut out);
+                open = Some((ty.to_string(), a, b, p, 1));
+            }
+            _ => close(&mut open, &mut out),
+        }
+    }
+    close(&mut open, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<String> {
+        bio_labels(&["SRC", "CUE"])
+    }
+
+    fn one_hot(k: usize) -> Vec<f32> {
+        let mut v = vec![0.0; 5];
+        v[k] = 1.0;
+        v
+    }
+
+    #[test]
+    fn bio_labels_and_split() {
+        assert_eq!(labels(), ["O", "B-SRC", "I-SRC", "B-CUE", "I-CUE"]);
+        assert_eq!(split_bio("B-CUE"), ('B', "CUE"));
+        assert_eq!(split_bio("I-A-B"), ('I', "A-B"));
+        assert_eq!(split_bio("O"), ('O', ""));
+    }
+
+    #[test]
+    fn words_join_word_pieces_not_punctuation() {
+        let t = "Akhund claimed, unconvincingly.";
+        // [CLS] akh ##und claimed , un ##convincing ##ly . [SEP]
+        let off = [
+            (0, 0),
+            (0, 3),
+            (3, 6),
+            (7, 14),
+            (14, 15),
+            (16, 18),
+            (18, 28),
+            (28, 30),
+            (30, 31),
+            (0, 0),
+        ];
+        let w = words(t, &off);
+        assert_eq!(
+            w,
+            vec![vec![1, 2], vec![3], vec![4], vec![5, 6, 7], vec![8]]
+        );
+    }
+
+    #[test]
+    fn decode_repairs_orphan_i_and_never_splits_a_word() {
+        let t = "Akhund claimed, unconvincingly.";
+        let off = [
+            (0, 0),
+            (0, 3),
+            (3, 6),
+            (7, 14),
+            (14, 15),
+            (16, 18),
+            (18, 28),
+            (28, 30),
+            (30, 31),
+            (0, 0),
+        ];
+        // akh: I-SRC (orphan, repaired to a span start); ##und: O (ignored: the word's first
+        // piece decides); claimed: B-CUE; ",": O; un: I-CUE (orphan after O → new span);
+        // ##convincing: B-SRC (ignored); ##ly: O; ".": I-CUE continues.
+        let probs = vec![
+            one_hot(0),
+            one_hot(2),
+            one_hot(0),
+            one_hot(3),
+            one_hot(0),
+            one_hot(4),
+            one_hot(1),
+            one_hot(0),
+            one_hot(4),
+            one_hot(0),
+        ];
+        let spans = decode(t, &labels(), &probs, &off);
+        let got: Vec<(&str, &str)> = spans
+            .iter()
+            .map(|s| (s.label.as_str(), &t[s.start..s.end]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("SRC", "Akhund"),
+                ("CUE", "claimed"),
+                ("CUE", "unconvincingly.")
+            ]
+        );
+        assert!(spans.iter().all(|s| (s.score - 1.0).abs() < 1e-6));
+    }
+
+    #[test]
+    fn decode_switches_type_and_scores_mean_probability() {
+        let l = labels();
+        let w = [
+            (0, 2, 1, 0.8),  // B-SRC
+            (3, 5, 2, 0.6),  // I-SRC
+            (6, 8, 4, 0.9),  // I-CUE after SRC: new CUE span
+            (9, 10, 3, 0.5), // B-CUE: new span even though CUE is open
+        ];
+        let s = decode_words(&l, &w);
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].start, s[0].end), (0, 5));
+        assert!((s[0].score - 0.7).abs() < 1e-6);
+        assert_eq!((s[1].label.as_str(), s[1].start, s[1].end), ("CUE", 6, 8));
+        assert_eq!((s[2].start, s[2].end), (9, 10));
+    }
+
+    #[test]
+    fn predict_softmax_and_roundtrip() {
+        let head = TaggerHead {
+            labels: bio_labels(&["X"]),
+            input: 2,
+            hidden: 2,
+            w1: vec![1.0, 0.0, 0.0, 1.0],
+            b1: vec![0.0, 0.0],
+            w2: vec![0.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+            b2: vec![0.0, 0.0, 0.0],
+            meta: [("seed".to_string(), "3".to_string())]
+                .into_iter()
+                .collect(),
+        };
+        let p = head.predict(&[2.0, 0.0, -1.0, -1.0], 2);
+        // Token 0: hidden [2, 0] → logits [0, 2, 0]; token 1: relu → [0,0] → uniform.
+        let e2 = 2f32.exp();
+        assert!((p[0][1] - e2 / (e2 + 2.0)).abs() < 1e-6);
+        assert!(p[1].iter().all(|v| (v - 1.0 / 3.0).abs() < 1e-6));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.safetensors");
+        head.save(&path).unwrap();
+        assert_eq!(TaggerHead::load(&path).unwrap(), head);
+        let linear = TaggerHead {
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            ..head.clone()
+        };
+        linear.save(&path).unwrap();
+        assert_eq!(TaggerHead::load(&path).unwrap(), linear);
+    }
+
+    #[test]
+    fn loading_another_head_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.safetensors");
+        std::fs::write(&p, b"garbage").unwrap();
+        assert!(TaggerHead::load(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("x.safetensors"));
+    }
+}

@@ -1,0 +1,730 @@
+//! Training per-token tagger heads ([`TaggerHead`]) on frozen encoder token states.
+//!
+//! * [`bio_tags`]: gold byte spans → one BIO tag per token, through the tokenizer's offsets.
+//! * [`token_states_cached`]: every token's final hidden state for a list of texts, stored
+//!   compactly (f16) on disk under a key made of the encoder's sha256, engine, length limit and
+//!   the texts, so a second training or evaluation run encodes nothing.
+//! * [`train_tagger`]: a linear or one-hidden-layer softmax head trained with AdamW on the
+//!   (optionally class-weighted) token cross-entropy, seeded, in minibatches of tokens, keeping
+//!   the epoch with the best development score ([`token_f1`]).
+//!
+//! ## From spans to tags (exact, word-aligned)
+//! A token belongs to a span when their byte ranges overlap (`tok.start < span.end &&
+//! tok.end > span.start`). Spans are then widened to whole **words** (the grouping of
+//! [`crate::heads::tagger::words`]): if a span starts or ends inside a word (say gold `claim`
+//! inside the token `claimed`, or mid-way through `un ##convincing ##ly`), the whole word is
+//! tagged, because the decoder never starts or ends a span inside a word. The first token of the
+//! span gets `B-X`, every later one `I-X`. Special tokens get no tag (`None`, not trained on).
+//! Where spans overlap, the span listed first keeps the tokens it already holds; the later one
+//! tags only the rest (callers list spans in priority order). Tokens cut off by truncation are
+//! simply absent.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor, Var, D};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use half::f16;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::encode::{hex, Encoder};
+use crate::heads::tagger::{split_bio, words, TaggerHead};
+use crate::{Error, Result};
+
+/// One gold span: type (without B-/I-) and byte offsets into the encoded text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoldSpan {
+    pub label: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Per-token tags (indices into `labels`) for one encoded text; `None` for special tokens.
+/// `labels` must contain `B-X` and `I-X` for every span type `X` used (else an error).
+pub fn bio_tags(
+    text: &str,
+    offsets: &[(usize, usize)],
+    spans: &[GoldSpan],
+    labels: &[String],
+) -> Result<Vec<Option<usize>>> {
+    let idx = |name: &str| {
+        labels
+            .iter()
+            .position(|l| l == name)
+            .ok_or_else(|| Error::Data(format!("label {name} is not one of {labels:?}")))
+    };
+    let o = idx("O")?;
+    let mut tags: Vec<Option<usize>> = offsets.iter().map(|&(a, b)| (a < b).then_some(o)).collect();
+    let mut taken = vec![false; offsets.len()];
+    let ws = words(text, offsets);
+    for s in spans {
+        let (b_tag, i_tag) = (
+            idx(&format!("B-{}", s.label))?,
+            idx(&format!("I-{}", s.label))?,
+        );
+        let mut first = true;
+        for w in &ws {
+            let hits = w.iter().any(|&t| {
+                let (a, b) = offsets[t];
+                a < s.end && b > s.start
+            });
+            if !hits {
+                continue;
+            }
+            for &t in w {
+                if taken[t] {
+                    continue;
+                }
+                taken[t] = true;
+                tags[t] = Some(if first { b_tag } else { i_tag });
+                first = false;
+            }
+        }
+    }
+    Ok(tags)
+}
+
+/// Token states of many texts, f16 in memory (half the size of f32; the heads' inputs are
+/// LayerNorm outputs of magnitude < 20, well inside f16's range and precision for a classifier).
+#[derive(Debug, Clone, Default)]
+pub struct TokenStates {
+    pub hidden: usize,
+    /// Per text: byte offsets of its tokens (special tokens `(0, 0)`).
+    pub offsets: Vec<Vec<(usize, usize)>>,
+    /// Start of each text's rows in `states` (in tokens); one more entry than texts.
+    pub row_start: Vec<usize>,
+    /// All tokens' states, `Σ n_tokens × hidden`.
+    pub states: Vec<f16>,
+}
+
+impl TokenStates {
+    /// Number of texts.
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+    /// True when there are no texts.
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+    /// The f32 states of text `i` (`n_tokens × hidden`).
+    pub fn states_of(&self, i: usize) -> Vec<f32> {
+        let (a, b) = (self.row_start[i], self.row_start[i + 1]);
+        self.states[a * self.hidden..b * self.hidden]
+            .iter()
+            .map(|v| v.to_f32())
+            .collect()
+    }
+    /// Number of tokens of text `i`.
+    pub fn n_tokens(&self, i: usize) -> usize {
+        self.row_start[i + 1] - self.row_start[i]
+    }
+    fn push(&mut self, offsets: Vec<(usize, usize)>, states: &[f32]) {
+        if self.row_start.is_empty() {
+            self.row_start.push(0);
+        }
+        let n = offsets.len();
+        self.offsets.push(offsets);
+        self.states.extend(states.iter().map(|&v| f16::from_f32(v)));
+        let last = *self.row_start.last().expect("starts at 0");
+        self.row_start.push(last + n);
+    }
+}
+
+const STATES_MAGIC: &[u8; 8] = b"SLTOK01\0";
+
+/// Token states of `texts`, read from or written to the cache folder (`cache`, usually
+/// [`super::cache_dir`]). Texts are encoded in chunks of 1024 (length-sorted batches inside each
+/// chunk) so memory holds f32 states for one chunk only.
+pub fn token_states_cached(
+    encoder: &Encoder,
+    texts: &[&str],
+    batch_size: usize,
+    cache: Option<&Path>,
+) -> Result<TokenStates> {
+    let mut h = Sha256::new();
+    h.update(b"slant-token-states-v1\0");
+    h.update(encoder.weights_sha256().as_bytes());
+    h.update(encoder.max_tokens().to_le_bytes());
+    h.update(encoder.engine().name().as_bytes());
+    for t in texts {
+        h.update((t.len() as u64).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    let key = hex(&h.finalize());
+    if let Some(dir) = cache {
+        let path = dir.join(format!("{key}.tok"));
+        if let Ok(bytes) = std::fs::read(&path) {
+            if let Some(s) = read_states(&bytes, texts.len()) {
+                return Ok(s);
+            }
+        }
+    }
+    let mut out = TokenStates {
+        hidden: encoder.hidden_size(),
+        ..Default::default()
+    };
+    out.row_start.push(0);
+    for chunk in texts.chunks(1024) {
+        let (enc, _) = encoder.encode_tokens(chunk, batch_size)?;
+        for e in enc {
+            out.push(e.offsets, &e.states);
+        }
+    }
+    if let Some(dir) = cache {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(format!("{key}.tok"));
+        let tmp = dir.join(format!("{key}.tok.part"));
+        std::fs::write(&tmp, write_states(&out)).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(out)
+}
+
+/// Layout: magic, u64 texts, u64 hidden, per text u32 n and n (u32, u32) offsets, then the f16
+/// states (little endian).
+fn write_states(s: &TokenStates) -> Vec<u8> {
+    let mut b = Vec::with_capacity(s.states.len() * 2 + 64);
+    b.extend_from_slice(STATES_MAGIC);
+    b.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    b.extend_from_slice(&(s.hidden as u64).to_le_bytes());
+    for o in &s.offsets {
+        b.extend_from_slice(&(o.len() as u32).to_le_bytes());
+        for &(x, y) in o {
+            b.extend_from_slice(&(x as u32).to_le_bytes());
+            b.extend_from_slice(&(y as u32).to_le_bytes());
+        }
+    }
+    for v in &s.states {
+        b.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
+    b
+}
+
+fn read_states(b: &[u8], expect_texts: usize) -> Option<TokenStates> {
+    let u64_at =
+        |i: usize| -> Option<u64> { Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?)) };
+    let u32_at =
+        |i: usize| -> Option<u32> { Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?)) };
+    if b.get(..8)? != STATES_MAGIC {
+        return None;
+    }
+    let n = u64_at(8)? as usize;
+    let hidden = u64_at(16)? as usize;
+    if n != expect_texts {
+        return None;
+    }
+    let mut s = TokenStates {
+        hidden,
+        row_start: vec![0],
+        ..Default::default()
+    };
+    let mut p = 24;
+    let mut total = 0usize;
+    for _ in 0..n {
+        let k = u32_at(p)? as usize;
+        p += 4;
+        let mut o = Vec::with_capacity(k);
+        for _ in 0..k {
+            o.push((u32_at(p)? as usize, u32_at(p + 4)? as usize));
+            p += 8;
+        }
+        total += k;
+        s.offsets.push(o);
+        s.row_start.push(total);
+    }
+    let rest = b.get(p..)?;
+    if rest.len() != total * hidden * 2 {
+        return None;
+    }
+    s.states = rest
+        .chunks_exact(2)
+        .map(|c| f16::from_bits(u16::from_le_bytes([c[0], c[1]])))
+        .collect();
+    Some(s)
+}
+
+/// Hyper-parameters of [`train_tagger`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TaggerOpts {
+    /// Hidden units; 0 = linear softmax.
+    pub hidden: usize,
+    pub epochs: usize,
+    /// Tokens per minibatch.
+    pub batch_tokens: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub seed: u64,
+    /// Weight each class by `(count_O / count_class)^class_weight_power` (0 = unweighted).
+    pub class_weight_power: f64,
+    /// Stop when the development score has not improved for this many epochs.
+    pub patience: usize,
+}
+
+impl Default for TaggerOpts {
+    fn default() -> Self {
+        Self {
+            hidden: 256,
+            epochs: 12,
+            batch_tokens: 512,
+            lr: 1e-3,
+            weight_decay: 1e-2,
+            seed: 13,
+            class_weight_power: 0.0,
+            patience: 3,
+        }
+    }
+}
+
+/// Labelled tokens: states plus one tag per token (`None` = not trained on).
+#[derive(Debug, Clone, Copy)]
+pub struct TaggedSet<'a> {
+    pub states: &'a TokenStates,
+    pub tags: &'a [Vec<Option<usize>>],
+}
+
+impl TaggedSet<'_> {
+    /// (text, token, tag) of every tagged token.
+    fn tokens(&self) -> Vec<(u32, u32, u32)> {
+        let mut v = Vec::new();
+        for (i, t) in self.tags.iter().enumerate() {
+            for (j, tag) in t.iter().enumerate().take(self.states.n_tokens(i)) {
+                if let Some(k) = tag {
+                    v.push((i as u32, j as u32, *k as u32));
+                }
+            }
+        }
+        v
+    }
+
+    fn rows(&self, toks: &[(u32, u32, u32)]) -> Vec<f32> {
+        let h = self.states.hidden;
+        let mut x = Vec::with_capacity(toks.len() * h);
+        for &(i, j, _) in toks {
+            let r = self.states.row_start[i as usize] + j as usize;
+            x.extend(
+                self.states.states[r * h..(r + 1) * h]
+                    .iter()
+                    .map(|v| v.to_f32()),
+            );
+        }
+        x
+    }
+}
+
+/// Token-level micro P/R/F1 over the non-`O` tags (a token counts as correct when its exact
+/// BIO tag matches), the development score [`train_tagger`] selects epochs by.
+pub fn token_f1(labels: &[String], gold: &[usize], pred: &[usize]) -> f64 {
+    let o = labels.iter().position(|l| split_bio(l).0 == 'O');
+    let (mut tp, mut fp, mut fn_) = (0f64, 0f64, 0f64);
+    for (&g, &p) in gold.iter().zip(pred) {
+        let (g_o, p_o) = (Some(g) == o, Some(p) == o);
+        if g == p && !g_o {
+            tp += 1.0;
+        } else {
+            if !p_o {
+                fp += 1.0;
+            }
+            if !g_o {
+                fn_ += 1.0;
+            }
+        }
+    }
+    if tp == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / (2.0 * tp + fp + fn_)
+    }
+}
+
+/// What [`train_tagger`] did, for the model card.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaggerReport {
+    pub train_tokens: usize,
+    pub dev_tokens: usize,
+    pub class_weights: Vec<f32>,
+    /// Development token F1 after each epoch.
+    pub dev_f1: Vec<f64>,
+    /// 1-based epoch kept.
+    pub best_epoch: usize,
+}
+
+/// Train a tagger head; keeps the epoch with the best [`token_f1`] on `dev` (the last epoch
+/// without one).
+pub fn train_tagger(
+    train: TaggedSet<'_>,
+    dev: Option<TaggedSet<'_>>,
+    labels: &[String],
+    opts: &TaggerOpts,
+) -> Result<(TaggerHead, TaggerReport)> {
+    let toks = train.tokens();
+    if toks.is_empty() {
+        return Err(Error::Data("no tagged tokens to train on".into()));
+    }
+    let dim = train.states.hidden;
+    let l = labels.len();
+    let device = Device::Cpu;
+    let mut counts = vec![0usize; l];
+    for &(_, _, k) in &toks {
+        counts[k as usize] += 1;
+    }
+    let o = labels.iter().position(|s| s == "O").unwrap_or(0);
+    let class_weights: Vec<f32> = counts
+        .iter()
+        .map(|&c| {
+            ((counts[o].max(1) as f64 / c.max(1) as f64).powf(opts.class_weight_power)) as f32
+        })
+        .collect();
+    let cw = Tensor::from_vec(class_weights.clone(), (1, l), &device)?;
+    let mut rng = crate::stats::rng(opts.seed);
+    let mut uniform = |n: usize, fan_in: usize| -> Vec<f32> {
+        let b = (1.0 / fan_in as f32).sqrt();
+        (0..n).map(|_| rng.gen_range(-b..b)).collect()
+    };
+    let width = if opts.hidden > 0 { opts.hidden } else { dim };
+    let hidden_layer = if opts.hidden > 0 {
+        Some((
+            Var::from_tensor(&Tensor::from_vec(
+                uniform(opts.hidden * dim, dim),
+                (opts.hidden, dim),
+                &device,
+            )?)?,
+            Var::from_tensor(&Tensor::zeros(opts.hidden, DType::F32, &device)?)?,
+        ))
+    } else {
+        None
+    };
+    let w2 = Var::from_tensor(&Tensor::from_vec(
+        uniform(l * width, width),
+        (l, width),
+        &device,
+    )?)?;
+    let b2 = Var::from_tensor(&Tensor::zeros(l, DType::F32, &device)?)?;
+    let mut vars = vec![w2.clone(), b2.clone()];
+    if let Some((w1, b1)) = &hidden_layer {
+        vars.push(w1.clone());
+        vars.push(b1.clone());
+    }
+    let mut opt = AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: opts.weight_decay,
+            ..Default::default()
+        },
+    )?;
+    let forward = |x: &Tensor| -> Result<Tensor> {
+        let h = match &hidden_layer {
+            Some((w1, b1)) => x
+                .matmul(&w1.as_tensor().t()?)?
+                .broadcast_add(b1.as_tensor())?
+                .relu()?,
+            None => x.clone(),
+        };
+        Ok(h.matmul(&w2.as_tensor().t()?)?
+            .broadcast_add(b2.as_tensor())?)
+    };
+    let snapshot = || -> Result<TaggerHead> {
+        let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+        let (w1, b1) = match &hidden_layer {
+            Some((w1, b1)) => (flat(w1.as_tensor())?, flat(b1.as_tensor())?),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok(TaggerHead {
+            labels: labels.to_vec(),
+            input: dim,
+            hidden: opts.hidden,
+            w1,
+            b1,
+            w2: flat(w2.as_tensor())?,
+            b2: flat(b2.as_tensor())?,
+            meta: Default::default(),
+        })
+    };
+    let dev_toks = dev.map(|d| (d, d.tokens()));
+    let mut report = TaggerReport {
+        train_tokens: toks.len(),
+        dev_tokens: dev_toks.as_ref().map_or(0, |d| d.1.len()),
+        class_weights,
+        dev_f1: Vec::new(),
+        best_epoch: 0,
+    };
+    let mut best: Option<(f64, TaggerHead)> = None;
+    let mut since = 0;
+    let mut order: Vec<usize> = (0..toks.len()).collect();
+    for epoch in 0..opts.epochs {
+        order.shuffle(&mut rng);
+        for chunk in order.chunks(opts.batch_tokens.max(1)) {
+            let batch: Vec<(u32, u32, u32)> = chunk.iter().map(|&i| toks[i]).collect();
+            let x = Tensor::from_vec(train.rows(&batch), (batch.len(), dim), &device)?;
+            let mut onehot = vec![0f32; batch.len() * l];
+            for (r, &(_, _, k)) in batch.iter().enumerate() {
+                onehot[r * l + k as usize] = 1.0;
+            }
+            let y = Tensor::from_vec(onehot, (batch.len(), l), &device)?;
+            let logp = candle_nn::ops::log_softmax(&forward(&x)?, D::Minus1)?;
+            let w = y.broadcast_mul(&cw)?; // (b, l): weight of the gold class, one-hot
+            let loss = ((logp * &w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?;
+            opt.backward_step(&loss)?;
+        }
+        let Some((d, dt)) = &dev_toks else {
+            continue;
+        };
+        let mut pred = Vec::with_capacity(dt.len());
+        for c in dt.chunks(4096) {
+            let x = Tensor::from_vec(d.rows(c), (c.len(), dim), &device)?;
+            let am = forward(&x)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            pred.extend(am.into_iter().map(|v| v as usize));
+        }
+        let gold: Vec<usize> = dt.iter().map(|t| t.2 as usize).collect();
+        let f1 = token_f1(labels, &gold, &pred);
+        report.dev_f1.push(f1);
+        if best.as_ref().is_none_or(|(b, _)| f1 > *b) {
+            best = Some((f1, snapshot()?));
+            report.best_epoch = epoch + 1;
+            since = 0;
+        } else {
+            since += 1;
+            if since >= opts.patience {
+                break;
+            }
+        }
+    }
+    let head = match best {
+        Some((_, h)) => h,
+        None => {
+            report.best_epoch = opts.epochs;
+            snapshot()?
+        }
+    };
+    Ok((head, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heads::tagger::{bio_labels, decode};
+
+    fn span(label: &str, start: usize, end: usize) -> GoldSpan {
+        GoldSpan {
+            label: label.into(),
+            start,
+            end,
+        }
+    }
+
+    const TEXT: &str = "Akhund claimed, unconvincingly.";
+    // [CLS] akh ##und claimed , un ##convincing ##ly . [SEP]
+    const OFF: [(usize, usize); 10] = [
+        (0, 0),
+        (0, 3),
+        (3, 6),
+        (7, 14),
+        (14, 15),
+        (16, 18),
+        (18, 28),
+        (28, 30),
+        (30, 31),
+        (0, 0),
+    ];
+
+    #[test]
+    fn spans_become_word_aligned_bio_tags() {
+        let labels = bio_labels(&["SRC", "CUE", "CONTENT"]);
+        // "claim" starts mid-word "claimed" is whole; content starts mid-word ("convinc...").
+        let spans = [
+            span("SRC", 0, 6),
+            span("CUE", 7, 12),
+            span("CONTENT", 20, 31),
+        ];
+        let tags = bio_tags(TEXT, &OFF, &spans, &labels).unwrap();
+        let names: Vec<&str> = tags
+            .iter()
+            .map(|t| t.map_or("-", |k| labels[k].as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "-",
+                "B-SRC",
+                "I-SRC",
+                "B-CUE",
+                "O",
+                "B-CONTENT",
+                "I-CONTENT",
+                "I-CONTENT",
+                "I-CONTENT",
+                "-"
+            ]
+        );
+        // Decoding the gold tags gives back word-aligned spans.
+        let probs: Vec<Vec<f32>> = tags
+            .iter()
+            .map(|t| {
+                let mut v = vec![0.0; labels.len()];
+                v[t.unwrap_or(0)] = 1.0;
+                v
+            })
+            .collect();
+        let back: Vec<(String, &str)> = decode(TEXT, &labels, &probs, &OFF)
+            .into_iter()
+            .map(|s| (s.label, &TEXT[s.start..s.end]))
+            .collect();
+        assert_eq!(
+            back,
+            [
+                ("SRC".to_string(), "Akhund"),
+                ("CUE".to_string(), "claimed"),
+                ("CONTENT".to_string(), "unconvincingly.")
+            ]
+        );
+        // Overlap: the first span keeps its tokens.
+        let tags = bio_tags(
+            TEXT,
+            &OFF,
+            &[span("CUE", 7, 14), span("CONTENT", 0, 31)],
+            &labels,
+        )
+        .unwrap();
+        assert_eq!(labels[tags[3].unwrap()], "B-CUE");
+        assert_eq!(labels[tags[1].unwrap()], "B-CONTENT");
+        assert_eq!(labels[tags[4].unwrap()], "I-CONTENT");
+        assert!(bio_tags(TEXT, &OFF, &[span("NOPE", 0, 3)], &labels).is_err());
+    }
+
+    #[test]
+    fn token_f1_counts_non_o_tags() {
+        let labels = bio_labels(&["X"]);
+        // gold: O B I I ; pred: O B I O  -> tp 2, fn 1, fp 0.
+        let f = token_f1(&labels, &[0, 1, 2, 2], &[0, 1, 2, 0]);
+        assert!((f - 0.8).abs() < 1e-12, "{f}");
+        assert_eq!(token_f1(&labels, &[0, 0], &[0, 0]), 0.0);
+    }
+
+    fn synthetic(n: usize, seed: u64) -> (TokenStates, Vec<Vec<Option<usize>>>) {
+        // 3 labels; the tag of a token is the arg-max of its first 3 coordinates, plus noise
+        // dims. A special token at position 0 of each text.
+        let mut rng = crate::stats::rng(seed);
+        let mut s = TokenStates {
+            hidden: 8,
+            row_start: vec![0],
+            ..Default::default()
+        };
+        let mut tags = Vec::new();
+        for _ in 0..n {
+            let k = 6;
+            let mut st = Vec::new();
+            let mut tg = vec![None];
+            st.extend(std::iter::repeat_n(0.0f32, 8));
+            for _ in 1..k {
+                let v: Vec<f32> = (0..8).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                let m = (0..3)
+                    .max_by(|&a, &b| v[a].total_cmp(&v[b]))
+                    .expect("three");
+                tg.push(Some(m));
+                st.extend(v);
+            }
+            s.push(vec![(0, 0); k], &st);
+            tags.push(tg);
+        }
+        (s, tags)
+    }
+
+    #[test]
+    fn tagger_learns_gradients_flow_and_is_seeded() {
+        let labels = bio_labels(&["X"]);
+        let (ts, tt) = synthetic(300, 1);
+        let (ds, dt) = synthetic(60, 2);
+        let opts = TaggerOpts {
+            hidden: 16,
+            epochs: 30,
+            batch_tokens: 64,
+            lr: 1e-2,
+            patience: 30,
+            ..Default::default()
+        };
+        let train = TaggedSet {
+            states: &ts,
+            tags: &tt,
+        };
+        let dev = TaggedSet {
+            states: &ds,
+            tags: &dt,
+        };
+        let (head, rep) = train_tagger(train, Some(dev), &labels, &opts).unwrap();
+        let best = rep.dev_f1.iter().copied().fold(0.0, f64::max);
+        assert!(best > 0.9, "dev token F1 {best} ({:?})", rep.dev_f1);
+        assert!(rep.dev_f1[0] < best, "learning happened");
+        assert_eq!(rep.dev_f1[rep.best_epoch - 1], best);
+        // The kept head reproduces the best dev score.
+        let mut gold = Vec::new();
+        let mut pred = Vec::new();
+        for (i, tags) in dt.iter().enumerate() {
+            let p = head.predict(&ds.states_of(i), ds.n_tokens(i));
+            for (j, t) in tags.iter().enumerate() {
+                if let Some(g) = t {
+                    gold.push(*g);
+                    let am = (0..3).max_by(|&a, &b| p[j][a].total_cmp(&p[j][b])).unwrap();
+                    pred.push(am);
+                }
+            }
+        }
+        assert!((token_f1(&labels, &gold, &pred) - best).abs() < 0.02);
+        let (again, _) = train_tagger(train, Some(dev), &labels, &opts).unwrap();
+        assert_eq!(again, head, "same seed, same weights");
+        // Class weights: O is the most frequent class here? compute and check shape.
+        let (_, rep_w) = train_tagger(
+            train,
+            None,
+            &labels,
+            &TaggerOpts {
+                epochs: 1,
+                class_weight_power: 1.0,
+                ..opts.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(rep_w.class_weights.len(), 3);
+        assert!((rep_w.class_weights[0] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn state_file_roundtrip_and_rejects_wrong_count() {
+        let (s, _) = synthetic(5, 3);
+        let b = write_states(&s);
+        let back = read_states(&b, 5).unwrap();
+        assert_eq!(back.states, s.states);
+        assert_eq!(back.offsets, s.offsets);
+        assert_eq!(back.row_start, s.row_start);
+        assert!(read_states(&b, 4).is_none());
+        assert!(read_states(&b[..b.len() - 1], 5).is_none());
+    }
+
+    #[test]
+    fn cached_states_equal_fresh_ones() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(crate::encode::DEFAULT_ENCODER_DIR);
+        if !dir.join("model.safetensors").is_file() {
+            eprintln!("skipping: encoder not fetched (run models/fetch)");
+            return;
+        }
+        let enc = Encoder::load(&dir).unwrap();
+        let texts = ["France 24 reports.", "According to Nishank Motwani, it is."];
+        let tmp = tempfile::tempdir().unwrap();
+        let a = token_states_cached(&enc, &texts, 8, Some(tmp.path())).unwrap();
+        let b = token_states_cached(&enc, &texts, 8, Some(tmp.path())).unwrap();
+        assert_eq!(a.states, b.states);
+        let (fresh, _) = enc.encode_tokens(&texts, 8).unwrap();
+        for (i, f) in fresh.iter().enumerate() {
+            assert_eq!(a.offsets[i], f.offsets);
+            let got = a.states_of(i);
+            let worst = got
+                .iter()
+                .zip(&f.states)
+                .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+                .fold(0.0f32, f32::max);
+            assert!(worst < 2e-3, "f16 rounding {worst}");
+        }
+    }
+}
