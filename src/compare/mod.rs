@@ -357,7 +357,7 @@ Attributions (cue verbs and who gets quoted):
     };
     out.push_str("  top cue verbs (count, stance):\n");
     for i in 0..s.a.top_cues.len().max(s.b.top_cues.len()).min(5) {
-        out.push_str(&format!("    {:<32}  {:<34}\n", cue(&s.a, i), cue(&s.b, i)).trim_end());
+        out.push_str(format!("    {:<32}  {:<34}\n", cue(&s.a, i), cue(&s.b, i)).trim_end());
         out.push('\n');
     }
     out.push_str("  who gets quoted (attributions, share of voice):\n");
@@ -366,7 +366,7 @@ Attributions (cue verbs and who gets quoted):
         out.push_str("    (no named speakers)\n");
     }
     for i in 0..n {
-        out.push_str(&format!("    {:<32}  {:<34}\n", spk(&s.a, i), spk(&s.b, i)).trim_end());
+        out.push_str(format!("    {:<32}  {:<34}\n", spk(&s.a, i), spk(&s.b, i)).trim_end());
         out.push('\n');
     }
     out
