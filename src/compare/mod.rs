@@ -331,11 +331,15 @@ fn render_attribution(c: &Comparison) -> String {
 Attributions (cue verbs and who gets quoted):
 ",
     );
-    out.push_str(&format!(
-        "  {:<34}  {:<34}\n",
-        format!("a = {}", c.a),
-        format!("b = {}", c.b)
-    ));
+    out.push_str(
+        format!(
+            "  {:<34}  {:<34}",
+            format!("a = {}", c.a),
+            format!("b = {}", c.b)
+        )
+        .trim_end(),
+    );
+    out.push('\n');
     let cue = |p: &crate::attribution::AttributionProfile, i: usize| {
         p.top_cues
             .get(i)
