@@ -8,7 +8,9 @@
 //! 2. [`segment`]: split each article into sentences, keeping byte spans into the original text.
 //! 3. [`encode`]: one pass of a local BERT-family encoder per sentence batch (the packed, unpadded
 //!    fast engine by default; candle's `BertModel` as the reference); batches are sorted by length.
-//! 4. [`heads`]: small trained heads reading that one pass (loaded language, ...).
+//! 4. [`heads`]: small trained heads reading that one pass: the loaded-language sentence head,
+//!    the frames head, and per-token span taggers ([`heads::tagger`]) such as the attribution
+//!    tagger of [`attribution`] (who is cited, with which verb, saying what).
 //! 5. [`aggregate`]: per-source profiles built from mergeable sums, folded in parallel and sorted.
 //! 6. [`compare`]: two sources side by side with bootstrap CIs and permutation p-values
 //!    (statistics live in [`stats`]).

@@ -18,6 +18,9 @@ use crate::ingest::Article;
 use crate::Result;
 use crate::{segment, terms};
 
+/// Per sentence of an article: its attributions and its `unattributed` flag.
+type ArticleAttributions = (Vec<Vec<attribution::Attribution>>, Vec<bool>);
+
 /// Articles per chunk fed to the encoder by the CLI.
 pub const DEFAULT_CHUNK_ARTICLES: usize = 64;
 
@@ -110,7 +113,7 @@ impl Scorer {
             starts.push(k0);
             k0 += ss.len();
         }
-        let atts: Vec<Option<(Vec<Vec<attribution::Attribution>>, Vec<bool>)>> = articles
+        let atts: Vec<Option<ArticleAttributions>> = articles
             .par_iter()
             .zip(&spans)
             .zip(&starts)

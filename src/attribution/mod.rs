@@ -87,8 +87,9 @@ pub fn article_gold(article: &PolnearArticle) -> Vec<LabeledSpan> {
         .collect()
 }
 
-/// Spans of one article: each sentence's tagged spans in article offsets, CONTENT joined across
-/// sentence boundaries (module doc). `tagged[i]` are the sentence-relative spans of
+/// Spans of one article: each sentence's tagged spans in article offsets, fragments merged
+/// ([`merge_fragments`]), CONTENT joined across sentence boundaries (module doc), and SOURCE /
+/// CONTENT spans dropped when no sentence they touch has a CUE (they belong to no attribution). `tagged[i]` are the sentence-relative spans of
 /// `sentences[i]`. Returned in order; `sentence` is the index of the sentence a span starts in.
 pub fn join_sentences(
     text: &str,
@@ -97,6 +98,7 @@ pub fn join_sentences(
 ) -> Vec<(usize, TagSpan)> {
     let mut out: Vec<(usize, TagSpan)> = Vec::new();
     for (i, (s, spans)) in sentences.iter().zip(tagged).enumerate() {
+        let spans = merge_fragments(&text[s.start..s.end], spans);
         for (k, t) in spans.iter().enumerate() {
             let mut t = t.clone();
             t.start += s.start;
@@ -120,8 +122,161 @@ pub fn join_sentences(
             out.push((i, t));
         }
     }
+    // A SOURCE or CONTENT with no CUE in any sentence it touches belongs to no attribution.
+    let cue_in: Vec<bool> = (0..sentences.len())
+        .map(|i| out.iter().any(|(j, t)| *j == i && t.label == "CUE"))
+        .collect();
+    out.retain(|(i, t)| {
+        t.label == "CUE"
+            || sentences
+                .iter()
+                .enumerate()
+                .skip(*i)
+                .take_while(|(_, s)| s.start < t.end)
+                .any(|(j, _)| cue_in[j])
+    });
     out
 }
+
+/// Join fragments within one sentence (sentence-relative spans in order): two CONTENT spans
+/// with no other span between them become one (the tagger often drops a word or two inside a
+/// long content; an attribution nested inside a content keeps its SOURCE/CUE between the
+/// fragments and so is not joined), and two SOURCE or two CUE spans separated only by spaces and
+/// punctuation become one.
+pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
+    let mut out: Vec<TagSpan> = Vec::new();
+    for t in spans {
+        if let Some(last) = out.last_mut() {
+            let gap = &text[last.end.min(t.start)..t.start];
+            let joins = last.label == t.label
+                && (t.label == "CONTENT" || !gap.chars().any(char::is_alphanumeric));
+            if joins {
+                let (n_a, n_b) = ((last.end - last.start) as f32, (t.end - t.start) as f32);
+                last.score = (last.score * n_a + t.score * n_b) / (n_a + n_b);
+                last.end = t.end;
+                continue;
+            }
+        }
+        out.push(t.clone());
+    }
+    // "according" → "according to".
+    for k in 0..out.len() {
+        let next_start = out.get(k + 1).map_or(text.len(), |n| n.start);
+        let t = &mut out[k];
+        if t.label != "CUE" {
+            continue;
+        }
+        let rest = &text[t.end..next_start.max(t.end)];
+        let word = &text[t.start..t.end];
+        if word.eq_ignore_ascii_case("according") {
+            let trimmed = rest.trim_start();
+            if trimmed
+                .get(..2)
+                .is_some_and(|w| w.eq_ignore_ascii_case("to"))
+            {
+                t.end += rest.len() - trimmed.len() + 2;
+            }
+        }
+    }
+    extend_contents(text, &mut out);
+    extend_names(text, &mut out);
+    out
+}
+
+/// Grow each SOURCE span over the capitalised words right before and after it (up to the
+/// neighbouring spans), so a name the tagger cut ("Nishank" of "Nishank Motwani") is whole.
+/// Words in [`crate::actors`]'s sentence-opener list ("According", "The", "However") stop it.
+fn extend_names(text: &str, spans: &mut [TagSpan]) {
+    let is_name = |w: &str| {
+        w.chars().next().is_some_and(char::is_uppercase)
+            && !crate::actors::OPENERS.contains(&w.to_lowercase().as_str())
+    };
+    for k in 0..spans.len() {
+        if spans[k].label != "SOURCE" {
+            continue;
+        }
+        let lo = if k == 0 { 0 } else { spans[k - 1].end };
+        let hi = spans.get(k + 1).map_or(text.len(), |n| n.start);
+        if lo > spans[k].start || spans[k].end > hi {
+            continue;
+        }
+        // Left: "Word Word [span" with single spaces.
+        loop {
+            let before = &text[lo..spans[k].start];
+            let Some(stripped) = before.strip_suffix(' ') else {
+                break;
+            };
+            let w_start = stripped.rfind(' ').map_or(0, |i| i + 1);
+            let w = &stripped[w_start..];
+            if w.is_empty() || !w.chars().all(char::is_alphabetic) || !is_name(w) {
+                break;
+            }
+            spans[k].start = lo + w_start;
+        }
+        // Right: "span] Word Word".
+        loop {
+            let after = &text[spans[k].end..hi];
+            let Some(rest) = after.strip_prefix(' ') else {
+                break;
+            };
+            let w_len = rest
+                .find(|c: char| !c.is_alphabetic())
+                .unwrap_or(rest.len());
+            let w = &rest[..w_len];
+            if w.is_empty() || !is_name(w) {
+                break;
+            }
+            spans[k].end += 1 + w_len;
+        }
+    }
+}
+
+/// Words of a gap (alphanumeric runs).
+fn gap_words(s: &str) -> usize {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .count()
+}
+
+/// Grow each CONTENT span over a gap of at most [`MAX_EDGE_WORDS`] words up to the neighbouring
+/// span or the sentence's edge (the tagger often misses a content's first or last word):
+/// leading spaces are skipped, and at the end, trailing spaces and `.`, `,`, `;`, `:` are left
+/// out (closing quotes are kept).
+fn extend_contents(text: &str, spans: &mut [TagSpan]) {
+    for k in 0..spans.len() {
+        if spans[k].label != "CONTENT" {
+            continue;
+        }
+        let lo = if k == 0 { 0 } else { spans[k - 1].end };
+        let hi = spans.get(k + 1).map_or(text.len(), |n| n.start);
+        let (start, end) = (spans[k].start, spans[k].end);
+        if lo <= start {
+            let gap = &text[lo..start];
+            let n = gap_words(gap);
+            if n > 0 && n <= MAX_EDGE_WORDS {
+                let lead = gap.len() - gap.trim_start().len();
+                let first = gap
+                    .char_indices()
+                    .find(|(_, c)| c.is_alphanumeric())
+                    .map_or(lead, |(i, _)| i);
+                spans[k].start = lo + first;
+            }
+        }
+        if end <= hi {
+            let gap = &text[end..hi];
+            let n = gap_words(gap);
+            if n > 0 && n <= MAX_EDGE_WORDS {
+                let kept = gap.trim_end_matches(|c: char| {
+                    c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':')
+                });
+                spans[k].end = end + kept.len();
+            }
+        }
+    }
+}
+
+/// Most words a CONTENT span is grown by at either edge ([`extend_contents`]).
+pub const MAX_EDGE_WORDS: usize = 2;
 
 /// Tag every sentence of an article (`enc[i]` is the token encoding of `sentences[i]`) and join
 /// cross-sentence contents.
@@ -382,7 +537,7 @@ mod tests {
             vec![ts("CONTENT", 0, b2 - b1 - 1)],
             vec![],
         ];
-        let j = join_sentences(t, &[s1.clone(), s2.clone(), s3.clone()], &tagged);
+        let j = join_sentences(t, &[s1, s2, s3], &tagged);
         assert_eq!(j.len(), 3);
         assert_eq!(&t[j[2].1.start..j[2].1.end], "“We stay. We fight.”");
         let atts = article_attributions(t, 3, &j, 3);

@@ -331,11 +331,15 @@ fn render_attribution(c: &Comparison) -> String {
 Attributions (cue verbs and who gets quoted):
 ",
     );
-    out.push_str(&format!(
-        "  {:<34}  {:<34}\n",
-        format!("a = {}", c.a),
-        format!("b = {}", c.b)
-    ));
+    out.push_str(
+        format!(
+            "  {:<34}  {:<34}",
+            format!("a = {}", c.a),
+            format!("b = {}", c.b)
+        )
+        .trim_end(),
+    );
+    out.push('\n');
     let cue = |p: &crate::attribution::AttributionProfile, i: usize| {
         p.top_cues
             .get(i)
@@ -357,7 +361,7 @@ Attributions (cue verbs and who gets quoted):
     };
     out.push_str("  top cue verbs (count, stance):\n");
     for i in 0..s.a.top_cues.len().max(s.b.top_cues.len()).min(5) {
-        out.push_str(&format!("    {:<32}  {:<34}\n", cue(&s.a, i), cue(&s.b, i)).trim_end());
+        out.push_str(format!("    {:<32}  {:<34}\n", cue(&s.a, i), cue(&s.b, i)).trim_end());
         out.push('\n');
     }
     out.push_str("  who gets quoted (attributions, share of voice):\n");
@@ -366,7 +370,7 @@ Attributions (cue verbs and who gets quoted):
         out.push_str("    (no named speakers)\n");
     }
     for i in 0..n {
-        out.push_str(&format!("    {:<32}  {:<34}\n", spk(&s.a, i), spk(&s.b, i)).trim_end());
+        out.push_str(format!("    {:<32}  {:<34}\n", spk(&s.a, i), spk(&s.b, i)).trim_end());
         out.push('\n');
     }
     out

@@ -306,3 +306,53 @@ fn frames_jsd_row_by_hand_and_with_a_bootstrap() {
         .metric(FRAMES_JSD)
         .is_none());
 }
+
+#[test]
+fn attribution_rows_and_sides_appear_when_both_sources_have_counts() {
+    use crate::attribution::AttributionCounts;
+    let with_att = |id: &str, n: u64, attributed: u64, cues: u64, loaded: u64| {
+        let mut c = AttributionCounts {
+            sentences: n,
+            attributed_sentences: attributed,
+            unattributed_sentences: n - attributed,
+            cues,
+            ..Default::default()
+        };
+        c.stances.insert("loaded".into(), loaded);
+        c.stances.insert("neutral".into(), cues - loaded);
+        c.cue_lemmas.insert("say".into(), cues - loaded);
+        c.speakers.insert("akhund".into(), 1);
+        c.speakers.insert("mohammad hassan akhund".into(), 1);
+        ArticleSummary {
+            attribution: c,
+            ..art(id, n, 0, 0.0)
+        }
+    };
+    let a = sums(vec![
+        with_att("a1", 10, 5, 5, 1),
+        with_att("a2", 10, 5, 5, 1),
+    ]);
+    let b = sums(vec![
+        with_att("b1", 10, 8, 10, 5),
+        with_att("b2", 10, 8, 10, 5),
+    ]);
+    let c = compare("a", &a, "b", &b, 200, 1);
+    let rate = c.metric("attribution_rate").expect("row");
+    assert!((rate.a - 0.5).abs() < 1e-9 && (rate.b - 0.8).abs() < 1e-9);
+    let loaded = c.metric("loaded_cue_share").expect("row");
+    assert!((loaded.a - 0.2).abs() < 1e-9 && (loaded.b - 0.5).abs() < 1e-9);
+    let un = c.metric("unattributed_share").expect("row");
+    assert!((un.a - 0.5).abs() < 1e-9 && (un.b - 0.2).abs() < 1e-9);
+    let sides = c.attribution.as_ref().expect("both sides");
+    // "akhund" is merged into "mohammad hassan akhund": one speaker with all the voice.
+    assert_eq!(sides.a.speakers.len(), 1);
+    assert_eq!(sides.a.speakers[0].speaker, "mohammad hassan akhund");
+    assert_eq!(sides.a.speakers[0].attributions, 4);
+    assert!((sides.a.speakers[0].share_of_voice - 1.0).abs() < 1e-9);
+    assert!(render_table(&c).contains("who gets quoted"));
+    // Without attribution counts on one side: no rows, no section.
+    let plain = sums(vec![art("p1", 10, 1, 1.0), art("p2", 10, 1, 1.0)]);
+    let c = compare("a", &a, "p", &plain, 200, 1);
+    assert!(c.metric("attribution_rate").is_none());
+    assert!(c.attribution.is_none());
+}
