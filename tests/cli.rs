@@ -676,6 +676,75 @@ fn thread_count_does_not_change_output() {
 }
 
 #[test]
+fn int8_precision_scores_the_seeds_and_is_thread_independent() {
+    need_encoder!();
+    let one = slant(&[
+        "--threads",
+        "1",
+        "score",
+        "seeds",
+        "--format",
+        "json",
+        "--precision",
+        "int8",
+    ]);
+    one.expect_code(0);
+    let two = slant(&[
+        "--threads",
+        "2",
+        "score",
+        "seeds",
+        "--format",
+        "json",
+        "--precision",
+        "int8",
+    ]);
+    two.expect_code(0);
+    assert!(
+        one.stdout == two.stdout,
+        "int8: --threads 1 and 2 differ at {}",
+        first_diff(&one.stdout, &two.stdout)
+    );
+    let v = one.json();
+    assert_eq!(v["manifest"]["precision"], "int8");
+    let fp32 = &seeds_json().1;
+    assert!(fp32["manifest"].get("precision").is_none());
+    // Same sentences; loaded probabilities close to fp32's but not all equal.
+    let (a, b) = (
+        v["sentences"].as_array().unwrap(),
+        fp32["sentences"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let diffs: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x["loaded"].as_f64().unwrap() - y["loaded"].as_f64().unwrap()).abs())
+        .collect();
+    let worst = diffs.iter().cloned().fold(0.0, f64::max);
+    let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+    assert!(
+        worst < 0.15 && mean < 0.03,
+        "int8 vs fp32 loaded: max {worst}, mean {mean}"
+    );
+    assert!(worst > 0.0, "int8 should not reproduce fp32 exactly");
+}
+
+#[test]
+fn int8_precision_with_the_candle_engine_is_refused() {
+    need_encoder!();
+    let run = slant(&[
+        "score",
+        "seeds",
+        "--engine",
+        "candle",
+        "--precision",
+        "int8",
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("fast engine"), "{}", run.stderr);
+}
+
+#[test]
 fn batch_size_does_not_change_records() {
     need_encoder!();
     let run = slant(&["score", "seeds", "--format", "json", "--batch-size", "1"]);

@@ -189,7 +189,7 @@ impl FastBert {
                 .and_then(|v| v.as_f64())
                 .unwrap_or(1e-12) as f32,
         };
-        if d.heads == 0 || d.hidden % d.heads != 0 {
+        if d.heads == 0 || !d.hidden.is_multiple_of(d.heads) {
             return Err(Error::Model(
                 "hidden_size is not a multiple of the heads".into(),
             ));
@@ -643,7 +643,7 @@ multiversion! {
                     *pj /= total;
                 }
                 let out = &mut c[i * h + qo..i * h + qo + hd];
-                if hd % W == 0 {
+                if hd.is_multiple_of(W) {
                     for db in (0..hd).step_by(W) {
                         let mut acc = [0.0f32; W];
                         for (j, &pj) in p.iter().enumerate() {
