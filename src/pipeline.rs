@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
-use crate::aggregate::{ArticleSummary, SentenceRecord};
+use crate::aggregate::{ArticleSummary, LoadedSpan, SentenceRecord};
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::frames::{article_vector, FramesHead, FRAMES};
+use crate::heads::tagger::{TagSpan, TaggerHead};
 use crate::heads::{sentence_features, MlpHead};
 use crate::ingest::Article;
 use crate::Result;
@@ -30,6 +31,9 @@ pub struct Scorer {
     pub terms: Option<TermOpts>,
     /// The article frames head ([`crate::heads::frames`]); `None` scores no frames.
     pub frames: Option<FramesHead>,
+    /// The loaded-language span head ([`crate::train::loaded_spans`]); `None` finds no spans
+    /// (and the encoder keeps no token states).
+    pub spans: Option<TaggerHead>,
 }
 
 /// Which sources get word counts, and whether bigrams are counted too.
@@ -61,6 +65,19 @@ fn round4(x: f32) -> f64 {
     ((x as f64) * 1e4).round() / 1e4
 }
 
+/// Where byte `p` of `raw` lands in [`segment::display_text`]`(raw)`: the length of the
+/// displayed prefix, plus the joining space when `p` starts a word after whitespace
+/// (`starts = true`; span starts sit on a word's first byte, ends just after a word's last).
+fn display_offset(raw: &str, p: usize, starts: bool) -> usize {
+    let prefix = &raw[..p];
+    let shown = segment::display_text(prefix).len();
+    if starts && shown > 0 && prefix.ends_with(char::is_whitespace) {
+        shown + 1
+    } else {
+        shown
+    }
+}
+
 impl Scorer {
     /// Score a chunk of articles; results are in input order.
     pub fn score_chunk(&self, articles: &[Article]) -> Result<(Vec<ScoredArticle>, EncodeStats)> {
@@ -73,7 +90,36 @@ impl Scorer {
             .zip(&spans)
             .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
             .collect();
-        let (enc, stats) = self.encoder.encode(&texts, self.batch_size)?;
+        // One encoder pass either way; with a span head it also keeps the token states, and the
+        // tagger reads them right away so only one chunk's states are held.
+        let (enc, spans_of, stats) = match &self.spans {
+            None => {
+                let (enc, stats) = self.encoder.encode(&texts, self.batch_size)?;
+                (enc, vec![Vec::new(); texts.len()], stats)
+            }
+            Some(head) => {
+                let (tok, stats) = self.encoder.encode_tokens(&texts, self.batch_size)?;
+                let spans: Vec<Vec<TagSpan>> = tok
+                    .par_iter()
+                    .zip(&texts)
+                    .map(|(e, t)| {
+                        let n = e.n_tokens.min(e.offsets.len());
+                        let mut v = head.tag(t, &e.states[..n * head.input], &e.offsets[..n], n);
+                        v.retain(|s| s.label == crate::data::spans::LOADED);
+                        v
+                    })
+                    .collect();
+                let enc = tok
+                    .into_iter()
+                    .map(|e| crate::encode::SentenceEncoding {
+                        pooled: e.pooled,
+                        n_tokens: e.n_tokens,
+                        truncated: e.truncated,
+                    })
+                    .collect();
+                (enc, spans, stats)
+            }
+        };
         let feats: Vec<Vec<f32>> = enc
             .par_iter()
             .map(|e| sentence_features(&e.pooled))
@@ -91,6 +137,25 @@ impl Scorer {
             let mut recs = Vec::with_capacity(ss.len());
             for (index, s) in ss.iter().enumerate() {
                 let p = round4(probs[k]);
+                let raw = &a.text[s.start..s.end];
+                let loaded_spans: Vec<LoadedSpan> = spans_of[k]
+                    .iter()
+                    .map(|t| LoadedSpan {
+                        start: s.start + t.start,
+                        end: s.start + t.end,
+                        text: raw[t.start..t.end].to_string(),
+                        score: round4(t.score),
+                    })
+                    .collect();
+                let display_spans = spans_of[k]
+                    .iter()
+                    .map(|t| {
+                        (
+                            display_offset(raw, t.start, true),
+                            display_offset(raw, t.end, false),
+                        )
+                    })
+                    .collect();
                 recs.push(SentenceRecord {
                     article: a.id.clone(),
                     source: a.source.clone(),
@@ -100,12 +165,17 @@ impl Scorer {
                     text: segment::display_text(&a.text[s.start..s.end]),
                     loaded: p,
                     loaded_label: p >= self.loaded.threshold as f64,
+                    loaded_spans,
+                    display_spans,
                     tokens: enc[k].n_tokens,
                     truncated: enc[k].truncated,
                 });
                 k += 1;
             }
             let mut summary = ArticleSummary::from_records(&a.id, &a.source, &recs);
+            if self.spans.is_some() {
+                summary.add_spans(&recs);
+            }
             summary.frames = frames;
             summary.actors = crate::actors::extract(&a.text, ss);
             if let Some(t) = self
@@ -123,5 +193,24 @@ impl Scorer {
             });
         }
         Ok((out, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_offsets_follow_whitespace_collapsing() {
+        let raw = "He  called\n them   vile  traitors.";
+        let shown = segment::display_text(raw);
+        let a = raw.find("vile").unwrap();
+        let b = raw.find("traitors").unwrap() + "traitors".len();
+        let (x, y) = (display_offset(raw, a, true), display_offset(raw, b, false));
+        assert_eq!(&shown[x..y], "vile traitors");
+        assert_eq!(display_offset(raw, 0, true), 0);
+        let q = "A \"rogue\" state";
+        let s = q.find("rogue").unwrap();
+        assert_eq!(display_offset(q, s, true), s);
     }
 }

@@ -106,6 +106,13 @@ pub struct ModelArgs {
     /// 1e-4) or `candle` (candle-transformers' BertModel, the reference).
     #[arg(long, value_enum, default_value_t = crate::encode::Engine::Fast, env = "SLANT_ENGINE")]
     pub engine: crate::encode::Engine,
+    /// Loaded-language span head [default: models/loaded_spans.safetensors of the slant
+    /// checkout, when present].
+    #[arg(long, value_name = "FILE")]
+    pub spans_head: Option<PathBuf>,
+    /// Do not look for loaded-language spans (one encoder pass without token states).
+    #[arg(long)]
+    pub no_spans: bool,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +202,14 @@ pub enum TrainCommand {
     ///   slant train frames --data ../shared/data
     #[command(verbatim_doc_comment)]
     Frames(super::frames_cmd::TrainFramesArgs),
+    /// Train the loaded-language span tagger (which words make a sentence loaded) on PTC
+    /// Loaded_Language, SemEval-2023 Task 3 and BABE biased_words (train parts); report the
+    /// held-out PTC and BABE figures; write the head and its model card.
+    ///
+    /// Example:
+    ///   slant train loaded-spans --data ../shared/data
+    #[command(verbatim_doc_comment)]
+    LoadedSpans(super::spans_cmd::TrainSpansArgs),
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +274,14 @@ pub enum EvalCommand {
     ///   slant eval outlets --format json
     #[command(verbatim_doc_comment)]
     Outlets(super::outlets_cmd::EvalOutletsArgs),
+    /// Evaluate the loaded-language span head: token-level and span-overlap P/R/F1 on the
+    /// held-out PTC articles or BABE fold, beside a bias-lexicon baseline.
+    ///
+    /// Examples:
+    ///   slant eval loaded-spans --dataset ptc
+    ///   slant eval loaded-spans --dataset babe --format json
+    #[command(verbatim_doc_comment)]
+    LoadedSpans(super::spans_cmd::EvalSpansArgs),
 }
 
 /// Labelled sets for the loaded-language head.

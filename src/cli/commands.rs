@@ -17,6 +17,7 @@ use crate::encode::{self, sha256_file, EncodeStats, Encoder};
 use crate::eval::loaded::{ece_of, features as feats, labels, metrics_at, probs, train_opts};
 use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
 use crate::heads::frames::{FramesHead, FRAMES, FRAMES_HEAD_FILE};
+use crate::heads::tagger::TaggerHead;
 use crate::heads::{MlpHead, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
 use crate::pipeline::{Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
@@ -32,6 +33,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
         Command::Eval(c) => super::eval_cmd::run(c),
         Command::Train(TrainCommand::Frames(a)) => super::frames_cmd::train_frames(a),
+        Command::Train(TrainCommand::LoadedSpans(a)) => super::spans_cmd::train_spans(a),
     }
 }
 
@@ -113,6 +115,11 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             batch_size: m.batch_size.max(1),
             terms: None,
             frames: load_frames_head(&encoder_sha)?,
+            spans: if m.no_spans {
+                None
+            } else {
+                load_spans_head(&encoder_sha, m.spans_head.as_ref())?
+            },
         },
         head_sha,
     ))
@@ -139,6 +146,66 @@ fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
         );
     }
     Ok(Some(head))
+}
+
+/// The loaded-language span head: `explicit`, else `models/loaded_spans.safetensors` if present.
+fn load_spans_head(encoder_sha: &str, explicit: Option<&PathBuf>) -> Result<Option<TaggerHead>> {
+    let path = match explicit {
+        Some(p) => p.clone(),
+        None => match find_models_file(crate::train::loaded_spans::LOADED_SPANS_HEAD_FILE) {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+    };
+    let head = TaggerHead::load(&path)?;
+    if head.labels != crate::train::loaded_spans::labels() {
+        bail!("{}: labels are not O, B-LOADED, I-LOADED", path.display());
+    }
+    if head
+        .meta
+        .get("encoder_sha256")
+        .is_some_and(|w| w != encoder_sha)
+    {
+        eprintln!(
+            "warning: span head {} was trained on another encoder; spans may be meaningless",
+            path.display()
+        );
+    }
+    Ok(Some(head))
+}
+
+/// A sentence record as a CSV row: `loaded_spans` is a JSON array in one cell.
+#[derive(Debug, Serialize)]
+struct CsvSentence<'a> {
+    article: &'a str,
+    source: &'a str,
+    index: usize,
+    start: usize,
+    end: usize,
+    text: &'a str,
+    loaded: f64,
+    loaded_label: bool,
+    loaded_spans: String,
+    tokens: usize,
+    truncated: bool,
+}
+
+impl<'a> From<&'a SentenceRecord> for CsvSentence<'a> {
+    fn from(r: &'a SentenceRecord) -> Self {
+        Self {
+            article: &r.article,
+            source: &r.source,
+            index: r.index,
+            start: r.start,
+            end: r.end,
+            text: &r.text,
+            loaded: r.loaded,
+            loaded_label: r.loaded_label,
+            loaded_spans: serde_json::to_string(&r.loaded_spans).unwrap_or_default(),
+            tokens: r.tokens,
+            truncated: r.truncated,
+        }
+    }
 }
 
 /// One article of `score --format json`'s `articles` array.
@@ -260,7 +327,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
             ScoreFormat::Csv => {
                 let cw = csv_w.as_mut().expect("csv writer");
                 for r in &art.sentences {
-                    cw.serialize(r)?;
+                    cw.serialize(CsvSentence::from(r))?;
                 }
             }
             _ => {}
@@ -417,7 +484,32 @@ fn render_profiles(
             s.push_str(&format!("  {:<w$}  {}\n", p.source, top3.join(", ")));
         }
     }
+    if profiles.iter().any(|p| p.loaded_term_share.is_some()) {
+        s.push_str(
+            "\nloaded terms (span head; share of sentences with any, most frequent terms):\n",
+        );
+        for p in profiles {
+            let Some(share) = p.loaded_term_share else {
+                continue;
+            };
+            let terms: Vec<String> = p
+                .loaded_terms
+                .iter()
+                .take(5)
+                .map(|t| format!("{} {}", t.term, t.count))
+                .collect();
+            s.push_str(&format!(
+                "  {:<w$}  {:.3}  {}\n",
+                p.source,
+                share,
+                terms.join(", ")
+            ));
+        }
+    }
     if top > 0 && !sentences.is_empty() {
+        if sentences.iter().any(|r| !r.display_spans.is_empty()) {
+            s.push_str("\n[[...]] marks the loaded-language spans the span head found.\n");
+        }
         for p in profiles {
             let mut v: Vec<&SentenceRecord> =
                 sentences.iter().filter(|r| r.source == p.source).collect();
@@ -428,10 +520,11 @@ fn render_profiles(
             });
             s.push_str(&format!("\nmost loaded sentences of {}:\n", p.source));
             for r in v.into_iter().take(top) {
-                let text: String = if r.text.chars().count() > 160 {
-                    format!("{}…", r.text.chars().take(159).collect::<String>())
+                let marked = r.marked_text();
+                let text: String = if marked.chars().count() > 160 {
+                    format!("{}…", marked.chars().take(159).collect::<String>())
                 } else {
-                    r.text.clone()
+                    marked
                 };
                 s.push_str(&format!("  {:.3}  {}\n", r.loaded, text));
             }

@@ -25,6 +25,7 @@ pub fn run(cmd: EvalCommand) -> Result<i32> {
         EvalCommand::All(a) => eval_all(a),
         EvalCommand::Frames(a) => super::frames_cmd::eval_frames(a),
         EvalCommand::Outlets(a) => super::outlets_cmd::eval_outlets(a),
+        EvalCommand::LoadedSpans(a) => super::spans_cmd::eval_spans(a),
     }
 }
 

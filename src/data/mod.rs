@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod frames;
+pub mod spans;
 
 use crate::{Error, Result};
 
