@@ -333,7 +333,20 @@ fn eval_all(a: EvalAllArgs) -> Result<i32> {
         outlets_min_n: a.outlets_min_n,
         batch_size: a.model.batch_size.max(1),
     };
-    let models = Models { encoder, head };
+    let spans = super::spans_cmd::spans_head_path(a.model.spans_head.as_ref())
+        .and_then(|p| {
+            Ok((
+                crate::heads::tagger::TaggerHead::load(&p)?,
+                sha256_file(&p)?,
+                shown_path(&p),
+            ))
+        })
+        .map_err(|e| format!("no span head: {e:#}"));
+    let models = Models {
+        encoder,
+        head,
+        spans,
+    };
     let files = runs::run(&cfg, &models, threads())?;
     runs::write(&a.out, &files)?;
     if let Some(md) = &a.results_md {

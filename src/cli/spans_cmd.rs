@@ -149,6 +149,8 @@ pub(super) fn spans_head_path(explicit: Option<&PathBuf>) -> Result<PathBuf> {
 
 pub fn eval_spans(a: EvalSpansArgs) -> Result<i32> {
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    // Missing data is reported before the encoder is loaded.
+    ls::held_out(&data_dir, dataset(a.dataset))?;
     let enc = load_encoder(&a.model)?;
     let path = spans_head_path(a.model.spans_head.as_ref())?;
     let head = TaggerHead::load(&path)?;

@@ -353,6 +353,44 @@ pub fn score_docs(docs: &[SpanDoc], pred: &[Vec<(usize, usize)>]) -> SystemScore
     SystemScores::from(&total)
 }
 
+/// Names of the metrics [`span_metric_values`] gives, in order.
+pub const SPAN_METRICS: [&str; 6] = [
+    "token_precision",
+    "token_recall",
+    "token_f1",
+    "span_precision",
+    "span_recall",
+    "span_f1",
+];
+
+/// Additive statistics of one document for the bootstrap: token (tp, tp, predicted, gold) and
+/// span-overlap (tp, gold found, predicted, gold) counts.
+pub fn doc_stats(doc: &SpanDoc, pred: &[(usize, usize)]) -> Vec<f64> {
+    let s = score_docs(std::slice::from_ref(doc), &[pred.to_vec()]);
+    [s.token, s.span_overlap]
+        .iter()
+        .flat_map(|p| [p.tp, p.tp_gold, p.predicted, p.gold])
+        .map(|v| v as f64)
+        .collect()
+}
+
+/// [`SPAN_METRICS`] from summed [`doc_stats`].
+pub fn span_metric_values(s: &[f64]) -> Vec<f64> {
+    let prf = |tp: f64, tpg: f64, p: f64, g: f64| {
+        let pr = if p > 0.0 { tp / p } else { 0.0 };
+        let rc = if g > 0.0 { tpg / g } else { 0.0 };
+        let f = if pr + rc > 0.0 {
+            2.0 * pr * rc / (pr + rc)
+        } else {
+            0.0
+        };
+        [pr, rc, f]
+    };
+    let mut v = prf(s[0], s[1], s[2], s[3]).to_vec();
+    v.extend(prf(s[4], s[5], s[6], s[7]));
+    v
+}
+
 /// What [`evaluate`] reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct SpansReport {
