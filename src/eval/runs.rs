@@ -993,15 +993,22 @@ impl Evaluation for LoadedSpansEval {
             Ok(d) => d,
             Err(why) => return Ok(Outcome::Skipped(why)),
         };
-        let (docs, files) = match ls::held_out(dir, self.dataset) {
-            Ok(x) => x,
-            Err(Error::Data(why)) => {
-                return Ok(Outcome::Skipped(
-                    why.replace(&dir.display().to_string(), "DIR"),
-                ))
-            }
-            Err(e) => return Err(e),
-        };
+        let (docs, files) =
+            match ls::held_out(dir, self.dataset) {
+                Ok(x) => x,
+                Err(Error::Data(_)) => return Ok(Outcome::Skipped(match self.dataset {
+                    SpansDataset::Ptc => format!(
+                        "PTC not found at {} and {}/ (relative to --data)",
+                        crate::data::spans::PTC_LABELS,
+                        crate::data::spans::PTC_ARTICLES
+                    ),
+                    SpansDataset::Babe => {
+                        "BABE SG2 not found at babe/data/final_labels_SG2.csv (relative to --data)"
+                            .to_string()
+                    }
+                })),
+                Err(e) => return Err(e),
+            };
         let pred = ls::predict(enc, head, &docs, cfg.batch_size)?;
         let pred: Vec<Vec<(usize, usize)>> = pred
             .iter()
