@@ -7,6 +7,7 @@
 # benches/make_corpus.py), builds the release binary, then runs
 #   slant score CORPUS --format jsonl --out /dev/null
 # RUNS times under /usr/bin/time, for each thread count in THREADS (default "2 1").
+# SCORE_ARGS adds options to every run, e.g. SCORE_ARGS=--no-spans for the sentence heads only.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="${1:-${SLANT_DATA:-}}"
@@ -25,7 +26,7 @@ for t in $threads_list; do
   for i in $(seq "$runs"); do
     log=$(mktemp)
     /usr/bin/time -f 'maxrss_kb=%M' target/release/slant --threads "$t" score "$corpus" \
-      --format jsonl --out /dev/null 2>"$log" || { cat "$log" >&2; exit 1; }
+      --format jsonl --out /dev/null ${SCORE_ARGS:-} 2>"$log" || { cat "$log" >&2; exit 1; }
     rates+=("$(sed -n 's/.* = \([0-9.]*\) sentences\/s.*/\1/p' "$log")")
     rss+=("$(sed -n 's/maxrss_kb=//p' "$log")")
     sents=$(sed -n 's/.* articles, \([0-9]*\) sentences.*/\1/p' "$log")

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
-use crate::aggregate::{ArticleSummary, SentenceRecord};
+use crate::aggregate::{ArticleSummary, LoadedSpan, SentenceRecord};
 use crate::attribution;
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::frames::{article_vector, FramesHead, FRAMES};
-use crate::heads::tagger::TaggerHead;
+use crate::heads::tagger::{TagSpan, TaggerHead};
 use crate::heads::{sentence_features, MlpHead};
 use crate::ingest::Article;
 use crate::Result;
@@ -38,6 +38,9 @@ pub struct Scorer {
     /// The attribution tagger ([`crate::attribution`]); `None` finds no attributions (records
     /// then have empty `attributions` and `unattributed: null`).
     pub attribution: Option<TaggerHead>,
+    /// The loaded-language span head ([`crate::train::loaded_spans`]); `None` finds no spans.
+    /// Without it and without the attribution tagger the encoder keeps no token states.
+    pub spans: Option<TaggerHead>,
 }
 
 /// Which sources get word counts, and whether bigrams are counted too.
@@ -69,6 +72,19 @@ fn round4(x: f32) -> f64 {
     ((x as f64) * 1e4).round() / 1e4
 }
 
+/// Where byte `p` of `raw` lands in [`segment::display_text`]`(raw)`: the length of the
+/// displayed prefix, plus the joining space when `p` starts a word after whitespace
+/// (`starts = true`; span starts sit on a word's first byte, ends just after a word's last).
+fn display_offset(raw: &str, p: usize, starts: bool) -> usize {
+    let prefix = &raw[..p];
+    let shown = segment::display_text(prefix).len();
+    if starts && shown > 0 && prefix.ends_with(char::is_whitespace) {
+        shown + 1
+    } else {
+        shown
+    }
+}
+
 impl Scorer {
     /// Score a chunk of articles; results are in input order.
     pub fn score_chunk(&self, articles: &[Article]) -> Result<(Vec<ScoredArticle>, EncodeStats)> {
@@ -82,7 +98,7 @@ impl Scorer {
             .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
             .collect();
         // One encoder pass: token states are kept only when a token head reads them.
-        let (enc, stats) = if self.attribution.is_some() {
+        let (enc, stats) = if self.attribution.is_some() || self.spans.is_some() {
             self.encoder.encode_tokens(&texts, self.batch_size)?
         } else {
             let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
@@ -97,6 +113,19 @@ impl Scorer {
                 })
                 .collect();
             (e, st)
+        };
+        let spans_of: Vec<Vec<TagSpan>> = match &self.spans {
+            None => vec![Vec::new(); texts.len()],
+            Some(head) => enc
+                .par_iter()
+                .zip(&texts)
+                .map(|(e, t)| {
+                    let n = e.n_tokens.min(e.offsets.len());
+                    let mut v = head.tag(t, &e.states[..n * head.input], &e.offsets[..n], n);
+                    v.retain(|s| s.label == crate::data::spans::LOADED);
+                    v
+                })
+                .collect(),
         };
         let feats: Vec<Vec<f32>> = enc
             .par_iter()
@@ -144,6 +173,25 @@ impl Scorer {
             let mut recs = Vec::with_capacity(ss.len());
             for (index, s) in ss.iter().enumerate() {
                 let p = round4(probs[k]);
+                let raw = &a.text[s.start..s.end];
+                let loaded_spans: Vec<LoadedSpan> = spans_of[k]
+                    .iter()
+                    .map(|t| LoadedSpan {
+                        start: s.start + t.start,
+                        end: s.start + t.end,
+                        text: raw[t.start..t.end].to_string(),
+                        score: round4(t.score),
+                    })
+                    .collect();
+                let display_spans = spans_of[k]
+                    .iter()
+                    .map(|t| {
+                        (
+                            display_offset(raw, t.start, true),
+                            display_offset(raw, t.end, false),
+                        )
+                    })
+                    .collect();
                 recs.push(SentenceRecord {
                     article: a.id.clone(),
                     source: a.source.clone(),
@@ -153,6 +201,8 @@ impl Scorer {
                     text: segment::display_text(&a.text[s.start..s.end]),
                     loaded: p,
                     loaded_label: p >= self.loaded.threshold as f64,
+                    loaded_spans,
+                    display_spans,
                     tokens: enc[k].n_tokens,
                     truncated: enc[k].truncated,
                     attributions: att
@@ -164,6 +214,9 @@ impl Scorer {
                 k += 1;
             }
             let mut summary = ArticleSummary::from_records(&a.id, &a.source, &recs);
+            if self.spans.is_some() {
+                summary.add_spans(&recs);
+            }
             summary.frames = frames;
             summary.actors = crate::actors::extract(&a.text, ss);
             if let Some(t) = self
@@ -181,5 +234,24 @@ impl Scorer {
             });
         }
         Ok((out, stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_offsets_follow_whitespace_collapsing() {
+        let raw = "He  called\n them   vile  traitors.";
+        let shown = segment::display_text(raw);
+        let a = raw.find("vile").unwrap();
+        let b = raw.find("traitors").unwrap() + "traitors".len();
+        let (x, y) = (display_offset(raw, a, true), display_offset(raw, b, false));
+        assert_eq!(&shown[x..y], "vile traitors");
+        assert_eq!(display_offset(raw, 0, true), 0);
+        let q = "A \"rogue\" state";
+        let s = q.find("rogue").unwrap();
+        assert_eq!(display_offset(q, s, true), s);
     }
 }

@@ -44,7 +44,7 @@ const SEEDS: [&str; 5] = [
 ];
 const SEED0: &str = "seeds/000_0ac7ef0ff899d3ba.txt";
 const CSV_HEADER: &str =
-    "article,source,index,start,end,text,loaded,loaded_label,tokens,truncated,attributions,unattributed";
+    "article,source,index,start,end,text,loaded,loaded_label,loaded_spans,tokens,truncated,attributions,unattributed";
 
 // ------------------------------------------------------------------------------------------
 // Helpers
@@ -555,6 +555,23 @@ fn score_seeds_json_is_consistent() {
         );
         let loaded = f(r, "loaded");
         assert!((0.0..=1.0).contains(&loaded), "{what}: loaded {loaded}");
+        // Loaded spans: inside the sentence, in order, slicing the article's bytes.
+        let mut after = start;
+        for sp in arr(r, "loaded_spans") {
+            let (a, b) = (u(sp, "start"), u(sp, "end"));
+            assert!(
+                after <= a && a < b && b <= end,
+                "{what}: span {a}..{b} not in order inside the sentence"
+            );
+            assert_eq!(
+                s(sp, "text"),
+                slice(bytes, a, b, &what),
+                "{what}: span text"
+            );
+            let sc = f(sp, "score");
+            assert!(sc > 0.0 && sc <= 1.0, "{what}: span score {sc}");
+            after = b;
+        }
         assert_eq!(
             r["loaded_label"].as_bool().unwrap(),
             loaded >= threshold,

@@ -601,3 +601,80 @@ fn assert_no_absolute_path(v: &Value, what: &str) {
         _ => {}
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// eval loaded-spans
+
+#[test]
+fn eval_loaded_spans_without_ptc_is_a_clear_error() {
+    // The fixture data folder has BABE and SemEval-2023 subtask 2 but no PTC.
+    let run = slant(&[
+        "eval",
+        "loaded-spans",
+        "--data",
+        &fix("data"),
+        "--dataset",
+        "ptc",
+    ]);
+    run.expect(2);
+    assert!(
+        run.stderr()
+            .contains("PTC (SemEval-2020 Task 11) not found"),
+        "{}",
+        run.show()
+    );
+}
+
+/// The shared data folder ($SLANT_DATA, else ../shared/data) when it holds BABE SG2.
+fn shared_data() -> Option<PathBuf> {
+    let d = match std::env::var("SLANT_DATA") {
+        Ok(s) if !s.is_empty() => PathBuf::from(s),
+        _ => root().join("../shared/data"),
+    };
+    if d.join("babe/data/final_labels_SG2.csv").is_file() {
+        Some(d)
+    } else {
+        eprintln!("skipping: no BABE SG2 under {}", d.display());
+        None
+    }
+}
+
+#[test]
+fn eval_loaded_spans_on_babe_held_out_fold() {
+    if !have_encoder() || !root().join("models/loaded_spans.safetensors").is_file() {
+        eprintln!("skipping: encoder or models/loaded_spans.safetensors missing");
+        return;
+    }
+    let Some(data) = shared_data() else {
+        return;
+    };
+    let run = slant(&[
+        "eval",
+        "loaded-spans",
+        "--data",
+        data.to_str().unwrap(),
+        "--dataset",
+        "babe",
+        "--format",
+        "json",
+    ]);
+    run.expect(0);
+    let v = run.json();
+    // Fold 0 of 5 of BABE SG2's 3,673 sentences.
+    let texts = v["texts"].as_u64().unwrap();
+    assert!((600..880).contains(&texts), "{texts}");
+    let m = &v["model"];
+    assert_eq!(v["token_f1"], m["token_f1"]);
+    assert_eq!(v["span_f1"], m["span_f1"]);
+    assert_eq!(m["span_overlap"]["gold"], v["gold_spans"]);
+    assert_eq!(m["span_overlap"]["predicted"], v["predicted_spans"]);
+    // The trained head finds loaded words far better than chance and than the lexicon.
+    let (tf, sf) = (
+        v["token_f1"].as_f64().unwrap(),
+        v["span_f1"].as_f64().unwrap(),
+    );
+    assert!(tf > 0.2 && sf > 0.2, "token F1 {tf}, span F1 {sf}");
+    if let Some(l) = v["lexicon_baseline"].as_object() {
+        assert!(tf > l["token_f1"].as_f64().unwrap(), "{}", run.stdout());
+    }
+}

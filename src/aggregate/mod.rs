@@ -44,6 +44,10 @@ pub struct SentenceRecord {
     pub loaded: f64,
     /// `loaded >= threshold` of the head.
     pub loaded_label: bool,
+    /// Loaded-language spans found by the span head (byte offsets into the article; empty
+    /// without the head). Independent of `loaded_label`: the two heads are separate.
+    #[serde(default)]
+    pub loaded_spans: Vec<LoadedSpan>,
     /// Tokens fed to the encoder (special tokens included).
     pub tokens: usize,
     /// The sentence was longer than the encoder's limit and was cut.
@@ -57,9 +61,13 @@ pub struct SentenceRecord {
     /// reported content. `null` without the attribution head.
     #[serde(default)]
     pub unattributed: Option<bool>,
+    /// Byte ranges of `loaded_spans` inside `text` (for marking them in human output).
+    #[serde(skip)]
+    pub display_spans: Vec<(usize, usize)>,
 }
 
-/// A sentence record as one CSV row: `attributions` as a compact JSON array string.
+/// A sentence record as one CSV row: `loaded_spans` and `attributions` as compact JSON array
+/// strings.
 #[derive(Debug, Clone, Serialize)]
 pub struct CsvSentenceRecord<'a> {
     pub article: &'a str,
@@ -70,6 +78,7 @@ pub struct CsvSentenceRecord<'a> {
     pub text: &'a str,
     pub loaded: f64,
     pub loaded_label: bool,
+    pub loaded_spans: String,
     pub tokens: usize,
     pub truncated: bool,
     pub attributions: String,
@@ -87,6 +96,7 @@ impl<'a> From<&'a SentenceRecord> for CsvSentenceRecord<'a> {
             text: &r.text,
             loaded: r.loaded,
             loaded_label: r.loaded_label,
+            loaded_spans: serde_json::to_string(&r.loaded_spans).unwrap_or_default(),
             tokens: r.tokens,
             truncated: r.truncated,
             attributions: serde_json::to_string(&r.attributions).unwrap_or_default(),
@@ -94,6 +104,67 @@ impl<'a> From<&'a SentenceRecord> for CsvSentenceRecord<'a> {
         }
     }
 }
+
+/// A span of loaded language in a sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoadedSpan {
+    /// Byte offset of the span's first byte in the article text.
+    pub start: usize,
+    /// Byte offset one past its last byte.
+    pub end: usize,
+    /// `article[start..end]`.
+    pub text: String,
+    /// Mean probability of its words' labels (rounded to 4 decimals).
+    pub score: f64,
+}
+
+impl SentenceRecord {
+    /// `text` with each loaded span wrapped in `[[` `]]`.
+    pub fn marked_text(&self) -> String {
+        let mut out = String::with_capacity(self.text.len() + 4 * self.display_spans.len());
+        let mut at = 0;
+        for &(a, b) in &self.display_spans {
+            if a < at || b > self.text.len() || a > b {
+                continue;
+            }
+            out.push_str(&self.text[at..a]);
+            out.push_str("[[");
+            out.push_str(&self.text[a..b]);
+            out.push_str("]]");
+            at = b;
+        }
+        out.push_str(&self.text[at..]);
+        out
+    }
+
+    /// The span terms of the sentence: lower-cased, whitespace collapsed, outer punctuation
+    /// trimmed (empty ones dropped).
+    pub fn loaded_terms(&self) -> Vec<String> {
+        self.loaded_spans
+            .iter()
+            .map(|s| loaded_term(&s.text))
+            .filter(|t| !t.is_empty())
+            .collect()
+    }
+}
+
+/// The profile form of a span's text: lower-cased, whitespace runs collapsed, leading and
+/// trailing non-alphanumeric characters removed.
+pub fn loaded_term(text: &str) -> String {
+    crate::segment::display_text(text)
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .to_lowercase()
+}
+
+/// How often a loaded term occurs in a source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermCount {
+    pub term: String,
+    pub count: u64,
+}
+
+/// Loaded terms listed per source profile.
+pub const TOP_LOADED_TERMS: usize = 10;
 
 /// What one article contributes to its source's profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -120,6 +191,12 @@ pub struct ArticleSummary {
     /// Attribution counts ([`crate::attribution`]); empty without the attribution head.
     #[serde(default, skip_serializing_if = "AttributionCounts::is_empty")]
     pub attribution: AttributionCounts,
+    /// Sentences with at least one loaded span; `None` when no span head was used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span_sentences: Option<u64>,
+    /// Loaded terms ([`loaded_term`]) of the article's spans with their counts.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub loaded_terms: BTreeMap<String, u64>,
 }
 
 impl ArticleSummary {
@@ -144,6 +221,19 @@ impl ArticleSummary {
                 }
                 c
             },
+            span_sentences: None,
+            loaded_terms: BTreeMap::new(),
+        }
+    }
+
+    /// Fill the span fields from records scored with a span head.
+    pub fn add_spans(&mut self, recs: &[SentenceRecord]) {
+        self.span_sentences =
+            Some(recs.iter().filter(|r| !r.loaded_spans.is_empty()).count() as u64);
+        for r in recs {
+            for t in r.loaded_terms() {
+                *self.loaded_terms.entry(t).or_default() += 1;
+            }
         }
     }
 }
@@ -326,6 +416,14 @@ pub struct SourceProfile {
     /// unattributed share. Absent without the attribution head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<AttributionProfile>,
+    /// Share of the source's sentences with at least one loaded span (absent without the span
+    /// head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loaded_term_share: Option<f64>,
+    /// The source's most frequent loaded terms (lower-cased span texts), most frequent first,
+    /// ties by term; at most [`TOP_LOADED_TERMS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub loaded_terms: Vec<TermCount>,
 }
 
 /// Mean of equal-length vectors (empty input: empty output).
@@ -405,8 +503,46 @@ impl SourceProfile {
                 .map(|(f, p)| (f.to_string(), round6(p)))
                 .collect(),
             attribution: AttributionProfile::new(&sums.attribution_counts()),
+            loaded_term_share: span_share(&arts),
+            loaded_terms: top_terms(&arts, TOP_LOADED_TERMS),
         }
     }
+}
+
+/// Share of sentences with a span over the articles scored with a span head.
+fn span_share(arts: &[&ArticleSummary]) -> Option<f64> {
+    let scored: Vec<&&ArticleSummary> =
+        arts.iter().filter(|a| a.span_sentences.is_some()).collect();
+    if scored.is_empty() {
+        return None;
+    }
+    let n: u64 = scored.iter().map(|a| a.sentences).sum();
+    let k: u64 = scored.iter().filter_map(|a| a.span_sentences).sum();
+    Some(if n == 0 {
+        0.0
+    } else {
+        round6(k as f64 / n as f64)
+    })
+}
+
+/// The `top` most frequent loaded terms over the articles (count desc, then term).
+fn top_terms(arts: &[&ArticleSummary], top: usize) -> Vec<TermCount> {
+    let mut all: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in arts {
+        for (t, c) in &a.loaded_terms {
+            *all.entry(t.as_str()).or_default() += c;
+        }
+    }
+    let mut v: Vec<TermCount> = all
+        .into_iter()
+        .map(|(t, c)| TermCount {
+            term: t.to_string(),
+            count: c,
+        })
+        .collect();
+    v.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.term.cmp(&y.term)));
+    v.truncate(top);
+    v
 }
 
 #[cfg(test)]
@@ -425,7 +561,76 @@ mod tests {
             frames: Vec::new(),
             actors: ActorCounts::default(),
             attribution: AttributionCounts::default(),
+            span_sentences: None,
+            loaded_terms: BTreeMap::new(),
         }
+    }
+
+    fn rec(text: &str, spans: &[(usize, usize, &str)]) -> SentenceRecord {
+        SentenceRecord {
+            article: "a".into(),
+            source: "x".into(),
+            index: 0,
+            start: 0,
+            end: text.len(),
+            text: text.into(),
+            loaded: 0.5,
+            loaded_label: true,
+            loaded_spans: spans
+                .iter()
+                .map(|&(a, b, t)| LoadedSpan {
+                    start: a,
+                    end: b,
+                    text: t.into(),
+                    score: 0.9,
+                })
+                .collect(),
+            tokens: 5,
+            truncated: false,
+            display_spans: spans.iter().map(|&(a, b, _)| (a, b)).collect(),
+            attributions: Vec::new(),
+            unattributed: None,
+        }
+    }
+
+    #[test]
+    fn spans_are_marked_counted_and_profiled() {
+        let r = rec(
+            "A vile, cowardly Act.",
+            &[(2, 6, "vile"), (8, 20, "cowardly\nAct")],
+        );
+        assert_eq!(r.marked_text(), "A [[vile]], [[cowardly Act]].");
+        assert_eq!(r.loaded_terms(), ["vile", "cowardly act"]);
+        assert_eq!(loaded_term("“Radical”,"), "radical");
+        let plain = rec("Nothing here.", &[]);
+        assert_eq!(plain.marked_text(), "Nothing here.");
+        let mut a1 = art("a1", "x", 2, 1, 0.5);
+        a1.add_spans(&[r.clone(), plain.clone()]);
+        let mut a2 = art("a2", "x", 2, 1, 0.5);
+        a2.add_spans(&[rec("So vile.", &[(3, 7, "vile")]), plain]);
+        let mut c = Corpus::default();
+        c.push(a1);
+        c.push(a2);
+        c.push(art("b", "y", 3, 0, 0.0));
+        let p = c.profiles();
+        assert_eq!(p[0].loaded_term_share, Some(0.5));
+        assert_eq!(
+            p[0].loaded_terms,
+            [
+                TermCount {
+                    term: "vile".into(),
+                    count: 2
+                },
+                TermCount {
+                    term: "cowardly act".into(),
+                    count: 1
+                }
+            ]
+        );
+        // A source scored without the span head has neither field, in JSON too.
+        assert_eq!(p[1].loaded_term_share, None);
+        let j = serde_json::to_string(&p[1]).unwrap();
+        assert!(!j.contains("loaded_term"), "{j}");
     }
 
     #[test]

@@ -110,6 +110,13 @@ pub struct ModelArgs {
     /// and activations per row in the linear maps; faster, pooled vectors within cosine ~0.99).
     #[arg(long, value_enum, default_value_t = crate::encode::Precision::Fp32, env = "SLANT_PRECISION")]
     pub precision: crate::encode::Precision,
+    /// Loaded-language span head [default: models/loaded_spans.safetensors of the slant
+    /// checkout, when present].
+    #[arg(long, value_name = "FILE")]
+    pub spans_head: Option<PathBuf>,
+    /// Do not look for loaded-language spans (one encoder pass without token states).
+    #[arg(long)]
+    pub no_spans: bool,
 }
 
 #[derive(Debug, Args)]
@@ -206,6 +213,14 @@ pub enum TrainCommand {
     ///   slant train attribution --data ../shared/data
     #[command(verbatim_doc_comment)]
     Attribution(super::attribution_cmd::TrainAttributionArgs),
+    /// Train the loaded-language span tagger (which words make a sentence loaded) on PTC
+    /// Loaded_Language, SemEval-2023 Task 3 and BABE biased_words (train parts); report the
+    /// held-out PTC and BABE figures; write the head and its model card.
+    ///
+    /// Example:
+    ///   slant train loaded-spans --data ../shared/data
+    #[command(verbatim_doc_comment)]
+    LoadedSpans(super::spans_cmd::TrainSpansArgs),
 }
 
 #[derive(Debug, Args)]
@@ -277,6 +292,14 @@ pub enum EvalCommand {
     ///   slant eval attribution --data DIR --dataset polnear --format json
     #[command(verbatim_doc_comment)]
     Attribution(super::attribution_cmd::EvalAttributionArgs),
+    /// Evaluate the loaded-language span head: token-level and span-overlap P/R/F1 on the
+    /// held-out PTC articles or BABE fold, beside a bias-lexicon baseline.
+    ///
+    /// Examples:
+    ///   slant eval loaded-spans --dataset ptc
+    ///   slant eval loaded-spans --dataset babe --format json
+    #[command(verbatim_doc_comment)]
+    LoadedSpans(super::spans_cmd::EvalSpansArgs),
 }
 
 /// Labelled sets for the loaded-language head.

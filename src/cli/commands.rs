@@ -17,6 +17,7 @@ use crate::encode::{self, sha256_file, EncodeStats, Encoder};
 use crate::eval::loaded::{ece_of, features as feats, labels, metrics_at, probs, train_opts};
 use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
 use crate::heads::frames::{FramesHead, FRAMES, FRAMES_HEAD_FILE};
+use crate::heads::tagger::TaggerHead;
 use crate::heads::{MlpHead, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
 use crate::pipeline::{Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Train(TrainCommand::Attribution(a)) => {
             super::attribution_cmd::train_attribution(a)
         }
+        Command::Train(TrainCommand::LoadedSpans(a)) => super::spans_cmd::train_spans(a),
     }
 }
 
@@ -117,6 +119,11 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             terms: None,
             frames: load_frames_head(&encoder_sha)?,
             attribution: load_attribution_head(&encoder_sha)?,
+            spans: if m.no_spans {
+                None
+            } else {
+                load_spans_head(&encoder_sha, m.spans_head.as_ref())?
+            },
         },
         head_sha,
     ))
@@ -147,17 +154,47 @@ fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
 
 /// The committed attribution tagger (`models/attribution.safetensors`), if present; its labels
 /// must be the attribution BIO labels.
-fn load_attribution_head(encoder_sha: &str) -> Result<Option<crate::heads::tagger::TaggerHead>> {
-    let Some(path) = find_models_file(crate::attribution::ATTRIBUTION_HEAD_FILE) else {
-        return Ok(None);
+fn load_attribution_head(encoder_sha: &str) -> Result<Option<TaggerHead>> {
+    match find_models_file(crate::attribution::ATTRIBUTION_HEAD_FILE) {
+        Some(path) => load_tagger(
+            &path,
+            &crate::attribution::labels(),
+            "attribution head",
+            encoder_sha,
+        )
+        .map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The loaded-language span head: `explicit`, else `models/loaded_spans.safetensors` if present.
+fn load_spans_head(encoder_sha: &str, explicit: Option<&PathBuf>) -> Result<Option<TaggerHead>> {
+    let path = match explicit {
+        Some(p) => p.clone(),
+        None => match find_models_file(crate::train::loaded_spans::LOADED_SPANS_HEAD_FILE) {
+            Some(p) => p,
+            None => return Ok(None),
+        },
     };
-    let head = crate::heads::tagger::TaggerHead::load(&path)?;
-    if head.labels != crate::attribution::labels() {
-        bail!(
-            "{}: labels are not the attribution tagger's {:?}",
-            path.display(),
-            crate::attribution::labels()
-        );
+    load_tagger(
+        &path,
+        &crate::train::loaded_spans::labels(),
+        "span head",
+        encoder_sha,
+    )
+    .map(Some)
+}
+
+/// Load a token tagger, check its labels, and warn when it was trained on another encoder.
+fn load_tagger(
+    path: &Path,
+    labels: &[String],
+    what: &str,
+    encoder_sha: &str,
+) -> Result<TaggerHead> {
+    let head = TaggerHead::load(path)?;
+    if head.labels != labels {
+        bail!("{}: labels are not the {what}'s {labels:?}", path.display());
     }
     if head
         .meta
@@ -165,11 +202,11 @@ fn load_attribution_head(encoder_sha: &str) -> Result<Option<crate::heads::tagge
         .is_some_and(|w| w != encoder_sha)
     {
         eprintln!(
-            "warning: attribution head {} was trained on another encoder; attributions may be meaningless",
+            "warning: {what} {} was trained on another encoder; its output may be meaningless",
             path.display()
         );
     }
-    Ok(Some(head))
+    Ok(head)
 }
 
 /// One article of `score --format json`'s `articles` array.
@@ -490,7 +527,32 @@ fn render_profiles(
             ));
         }
     }
+    if profiles.iter().any(|p| p.loaded_term_share.is_some()) {
+        s.push_str(
+            "\nloaded terms (span head; share of sentences with any, most frequent terms):\n",
+        );
+        for p in profiles {
+            let Some(share) = p.loaded_term_share else {
+                continue;
+            };
+            let terms: Vec<String> = p
+                .loaded_terms
+                .iter()
+                .take(5)
+                .map(|t| format!("{} {}", t.term, t.count))
+                .collect();
+            s.push_str(&format!(
+                "  {:<w$}  {:.3}  {}\n",
+                p.source,
+                share,
+                terms.join(", ")
+            ));
+        }
+    }
     if top > 0 && !sentences.is_empty() {
+        if sentences.iter().any(|r| !r.display_spans.is_empty()) {
+            s.push_str("\n[[...]] marks the loaded-language spans the span head found.\n");
+        }
         for p in profiles {
             let mut v: Vec<&SentenceRecord> =
                 sentences.iter().filter(|r| r.source == p.source).collect();
@@ -501,10 +563,11 @@ fn render_profiles(
             });
             s.push_str(&format!("\nmost loaded sentences of {}:\n", p.source));
             for r in v.into_iter().take(top) {
-                let text: String = if r.text.chars().count() > 160 {
-                    format!("{}…", r.text.chars().take(159).collect::<String>())
+                let marked = r.marked_text();
+                let text: String = if marked.chars().count() > 160 {
+                    format!("{}…", marked.chars().take(159).collect::<String>())
                 } else {
-                    r.text.clone()
+                    marked
                 };
                 s.push_str(&format!("  {:.3}  {}\n", r.loaded, text));
             }

@@ -26,6 +26,7 @@ pub fn run(cmd: EvalCommand) -> Result<i32> {
         EvalCommand::Frames(a) => super::frames_cmd::eval_frames(a),
         EvalCommand::Outlets(a) => super::outlets_cmd::eval_outlets(a),
         EvalCommand::Attribution(a) => super::attribution_cmd::eval_attribution(a),
+        EvalCommand::LoadedSpans(a) => super::spans_cmd::eval_spans(a),
     }
 }
 
@@ -333,7 +334,20 @@ fn eval_all(a: EvalAllArgs) -> Result<i32> {
         outlets_min_n: a.outlets_min_n,
         batch_size: a.model.batch_size.max(1),
     };
-    let models = Models { encoder, head };
+    let spans = super::spans_cmd::spans_head_path(a.model.spans_head.as_ref())
+        .and_then(|p| {
+            Ok((
+                crate::heads::tagger::TaggerHead::load(&p)?,
+                sha256_file(&p)?,
+                shown_path(&p),
+            ))
+        })
+        .map_err(|e| format!("no span head: {e:#}"));
+    let models = Models {
+        encoder,
+        head,
+        spans,
+    };
     let files = runs::run(&cfg, &models, threads())?;
     runs::write(&a.out, &files)?;
     if let Some(md) = &a.results_md {

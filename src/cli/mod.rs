@@ -11,6 +11,7 @@ mod eval_args;
 mod eval_cmd;
 mod frames_cmd;
 mod outlets_cmd;
+mod spans_cmd;
 
 use std::io::Write;
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 pub mod frames;
 pub mod polnear;
+pub mod spans;
 
 use crate::{Error, Result};
 

@@ -28,6 +28,7 @@ use super::{frames, outlets};
 use super::{version_info, DataFile};
 use crate::data::{self, LabelledSentence};
 use crate::encode::{sha256_file, Encoder};
+use crate::heads::tagger::TaggerHead;
 use crate::heads::MlpHead;
 use crate::segment::eval as seg_eval;
 use crate::{Error, Result};
@@ -64,6 +65,8 @@ pub struct Models {
     pub encoder: std::result::Result<Encoder, String>,
     /// The head, its sha256 and its shown path.
     pub head: std::result::Result<(MlpHead, String, String), String>,
+    /// The loaded-language span head, its sha256 and its shown path.
+    pub spans: std::result::Result<(TaggerHead, String, String), String>,
 }
 
 /// What an evaluation needs: the run options and the models.
@@ -958,6 +961,185 @@ impl Evaluation for OutletsEval {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Loaded-language spans
+
+/// The span head on a held-out span set ([`crate::train::loaded_spans`]): token and
+/// span-overlap P/R/F1 with document-bootstrap intervals, beside the Recasens lexicon baseline.
+pub struct LoadedSpansEval {
+    pub dataset: crate::train::loaded_spans::SpansDataset,
+}
+
+impl Evaluation for LoadedSpansEval {
+    fn name(&self) -> String {
+        use crate::train::loaded_spans::SpansDataset;
+        match self.dataset {
+            SpansDataset::Ptc => "loaded-spans/ptc-test".into(),
+            SpansDataset::Babe => "loaded-spans/babe-sg2-fold0".into(),
+        }
+    }
+
+    fn run(&self, ctx: &Context) -> Result<Outcome> {
+        use crate::train::loaded_spans::{self as ls, SpansDataset};
+        let cfg = ctx.cfg;
+        let enc = match ctx.encoder() {
+            Ok(e) => e,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let (head, head_sha, head_path) = match ctx.models.spans.as_ref() {
+            Ok(h) => h,
+            Err(why) => return Ok(Outcome::Skipped(why.clone())),
+        };
+        let dir = match ctx.data() {
+            Ok(d) => d,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let (docs, files) =
+            match ls::held_out(dir, self.dataset) {
+                Ok(x) => x,
+                Err(Error::Data(_)) => return Ok(Outcome::Skipped(match self.dataset {
+                    SpansDataset::Ptc => format!(
+                        "PTC not found at {} and {}/ (relative to --data)",
+                        crate::data::spans::PTC_LABELS,
+                        crate::data::spans::PTC_ARTICLES
+                    ),
+                    SpansDataset::Babe => {
+                        "BABE SG2 not found at babe/data/final_labels_SG2.csv (relative to --data)"
+                            .to_string()
+                    }
+                })),
+                Err(e) => return Err(e),
+            };
+        let pred = ls::predict(enc, head, &docs, cfg.batch_size)?;
+        let pred: Vec<Vec<(usize, usize)>> = pred
+            .iter()
+            .map(|v| v.iter().map(|t| (t.start, t.end)).collect())
+            .collect();
+        let stats: Vec<Vec<f64>> = docs
+            .iter()
+            .zip(&pred)
+            .map(|(d, p)| ls::doc_stats(d, p))
+            .collect();
+        let mut sum = vec![0.0; 8];
+        for d in &stats {
+            for (a, b) in sum.iter_mut().zip(d) {
+                *a += b;
+            }
+        }
+        let values = ls::span_metric_values(&sum);
+        let cis = ci::bootstrap_docs(&stats, ls::span_metric_values, cfg.reps, cfg.seed);
+        let est: BTreeMap<String, Estimate> = ls::SPAN_METRICS
+            .iter()
+            .zip(values.iter().zip(cis))
+            .map(|(k, (&value, ci))| (k.to_string(), Estimate { value, ci }))
+            .collect();
+        let lex_path = dir.join(ls::RECASENS_LEXICON);
+        let lexicon = if lex_path.is_file() {
+            let lex = ls::read_lexicon(&lex_path)?;
+            let p: Vec<Vec<(usize, usize)>> = docs
+                .iter()
+                .map(|d| ls::lexicon_spans(&d.text, &lex))
+                .collect();
+            Some(ls::score_docs(&docs, &p))
+        } else {
+            None
+        };
+        let mut data_files = Vec::new();
+        for f in files.iter().chain(lex_path.is_file().then_some(&lex_path)) {
+            if f.is_file() {
+                data_files.push(DataFile::new(dir, f)?);
+            }
+        }
+        let (split, unit, set) = match self.dataset {
+            SpansDataset::Ptc => (
+                "PTC train-articles, test part of the fixed article split (sha256 bucket 0-19 of 100; never trained on)",
+                "article",
+                "ptc",
+            ),
+            SpansDataset::Babe => (
+                "BABE SG2 held-out fold 0 of 5 (sha256 of the sentence id mod 5; never trained on)",
+                "sentence",
+                "babe",
+            ),
+        };
+        let gold: usize = docs.iter().map(|d| d.spans.len()).sum();
+        let n_pred: usize = pred.iter().map(Vec::len).sum();
+        let results = json!({
+            "status": "ok",
+            "dataset": set,
+            "split": split,
+            "unit": unit,
+            "documents": docs.len(),
+            "gold_spans": gold,
+            "predicted_spans": n_pred,
+            "counts": {
+                "token": {"tp": sum[0], "predicted": sum[2], "gold": sum[3]},
+                "span_overlap": {"tp": sum[4], "gold_found": sum[5], "predicted": sum[6], "gold": sum[7]},
+            },
+            "metrics": estimates_json(&est),
+            "lexicon_baseline": lexicon.as_ref().map(to_json),
+        });
+        let command = format!("slant eval loaded-spans --data DIR --dataset {set}");
+        let reference = match self.dataset {
+            SpansDataset::Ptc => "SemEval-2020 Task 11 span identification, all 14 techniques, official test set, character-overlap F1: best systems ≈ 0.50 (Da San Martino et al. 2020); Loaded_Language only here, not comparable",
+            SpansDataset::Babe => "none reproduced here (BABE's biased_words are usually used for word-level analysis, not a benchmark)",
+        };
+        let lex_cell = lexicon.as_ref().map_or("n/a".to_string(), |l| {
+            format!("token F1 {:.3}, span F1 {:.3}", l.token_f1, l.span_f1)
+        });
+        let md = MdRow {
+            title: "Loaded-language span head (which words are loaded)".into(),
+            header: [
+                "evaluation",
+                "split",
+                "n (documents)",
+                "gold spans",
+                "token P",
+                "token R",
+                "token F1",
+                "span P",
+                "span R",
+                "span-overlap F1",
+                "Recasens lexicon baseline",
+                "published reference",
+                "single command",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cells: vec![
+                format!("`{}`", self.name()),
+                split.to_string(),
+                format!("{} ({unit}s)", docs.len()),
+                gold.to_string(),
+                fmt_est(&est["token_precision"]),
+                fmt_est(&est["token_recall"]),
+                fmt_est(&est["token_f1"]),
+                fmt_est(&est["span_precision"]),
+                fmt_est(&est["span_recall"]),
+                fmt_est(&est["span_f1"]),
+                lex_cell,
+                reference.to_string(),
+                format!("`{command}`"),
+            ],
+            notes: vec![
+                "Token = words and punctuation marks as `src/eval/spans.rs` cuts them, labelled when they overlap a span; span overlap = a predicted span is right when it shares a byte with a gold span (recall: gold spans touched). The head was trained by `slant train loaded-spans` on the train parts only (see `models/LOADED_SPANS_CARD.md`).".to_string(),
+            ],
+        };
+        Ok(Outcome::Done(Box::new(Done {
+            results,
+            manifest: json!({
+                "split": split,
+                "files": to_json(&data_files),
+                "unit": unit,
+                "bootstrap_seed": cfg.seed,
+                "spans_head": {"path": head_path, "sha256": head_sha},
+                "command": command,
+            }),
+            md,
+        })))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The run
 
 /// Today's evaluations, in report order.
@@ -998,6 +1180,12 @@ pub fn plan(cfg: &RunConfig) -> Vec<Box<dyn Evaluation>> {
     }
     v.push(Box::new(FramesEval { k }));
     v.push(Box::new(OutletsEval));
+    v.push(Box::new(LoadedSpansEval {
+        dataset: crate::train::loaded_spans::SpansDataset::Ptc,
+    }));
+    v.push(Box::new(LoadedSpansEval {
+        dataset: crate::train::loaded_spans::SpansDataset::Babe,
+    }));
     v
 }
 
@@ -1275,6 +1463,7 @@ mod tests {
         let models = Models {
             encoder: Err("no encoder".into()),
             head: Err("no head".into()),
+            spans: Err("no span head".into()),
         };
         let a = run(&cfg, &models, 1).unwrap();
         assert_eq!(a.results_json, run(&cfg, &models, 2).unwrap().results_json);
@@ -1284,7 +1473,7 @@ mod tests {
             v["evaluations"]["loaded/babe-sg2-cv5"]["reason"],
             "no encoder"
         );
-        assert_eq!(a.skipped.len(), 6);
+        assert_eq!(a.skipped.len(), 8);
         assert_eq!(
             v["evaluations"]["frames/semeval2023-cv5"]["reason"],
             "no encoder"

@@ -1,0 +1,338 @@
+//! `slant train loaded-spans` and `slant eval loaded-spans`: the loaded-language span tagger.
+//! Data, splits, training and scoring live in [`crate::train::loaded_spans`]; this file parses
+//! options, prints, and writes the head and its model card.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+
+use super::args::{DataArgs, ModelArgs, ReportFormat};
+use super::commands::{find_models_file, load_encoder};
+use crate::data;
+use crate::encode::sha256_file;
+use crate::eval::version_info;
+use crate::heads::tagger::TaggerHead;
+use crate::train::loaded_spans::{self as ls, SpansConfig, SpansDataset, LOADED_SPANS_HEAD_FILE};
+
+/// Data and hyper-parameters of a span head (shared by train and eval --zero-shot).
+#[derive(Debug, Args)]
+pub struct SpansHyper {
+    /// Leave BABE out of training (zero-shot on BABE).
+    #[arg(long)]
+    pub no_babe: bool,
+    /// Leave the SemEval-2023 Task 3 articles out of training.
+    #[arg(long)]
+    pub no_semeval23: bool,
+    /// Also train on Name_Calling spans (as loaded language).
+    #[arg(long)]
+    pub name_calling: bool,
+    /// Hidden units of the tagger (0 = linear softmax).
+    #[arg(long, default_value_t = SpansConfig::default().tagger.hidden)]
+    pub hidden: usize,
+    /// Maximum epochs (the epoch with the best PTC-dev token F1 is kept).
+    #[arg(long, default_value_t = SpansConfig::default().tagger.epochs)]
+    pub epochs: usize,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = SpansConfig::default().tagger.lr)]
+    pub lr: f64,
+    /// Class weight (count_O / count_class)^P; 0 = unweighted.
+    #[arg(long, default_value_t = SpansConfig::default().tagger.class_weight_power)]
+    pub class_weight_power: f64,
+    /// Seed of shuffling and initialisation.
+    #[arg(long, default_value_t = SpansConfig::default().tagger.seed)]
+    pub seed: u64,
+}
+
+impl SpansHyper {
+    fn config(&self) -> SpansConfig {
+        let mut c = SpansConfig {
+            babe: !self.no_babe,
+            semeval23: !self.no_semeval23,
+            name_calling: self.name_calling,
+            ..SpansConfig::default()
+        };
+        c.tagger.hidden = self.hidden;
+        c.tagger.epochs = self.epochs;
+        c.tagger.lr = self.lr;
+        c.tagger.class_weight_power = self.class_weight_power;
+        c.tagger.seed = self.seed;
+        c
+    }
+
+    fn flags(&self) -> String {
+        let mut s = String::new();
+        for (on, f) in [
+            (self.no_babe, " --no-babe"),
+            (self.no_semeval23, " --no-semeval23"),
+            (self.name_calling, " --name-calling"),
+        ] {
+            if on {
+                s.push_str(f);
+            }
+        }
+        s.push_str(&format!(
+            " --hidden {} --epochs {} --lr {} --class-weight-power {} --seed {}",
+            self.hidden, self.epochs, self.lr, self.class_weight_power, self.seed
+        ));
+        s
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TrainSpansArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Where to write the head.
+    #[arg(
+        long,
+        default_value = "models/loaded_spans.safetensors",
+        value_name = "FILE"
+    )]
+    pub out: PathBuf,
+    /// Where to write the model card.
+    #[arg(
+        long,
+        default_value = "models/LOADED_SPANS_CARD.md",
+        value_name = "FILE"
+    )]
+    pub card: PathBuf,
+    #[command(flatten)]
+    pub hyper: SpansHyper,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Held-out span sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SpansSet {
+    /// PTC Loaded_Language, test part of the fixed article split.
+    Ptc,
+    /// BABE SG2 biased_words, held-out fold 0.
+    Babe,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalSpansArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, value_enum)]
+    pub dataset: SpansSet,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+fn dataset(s: SpansSet) -> SpansDataset {
+    match s {
+        SpansSet::Ptc => SpansDataset::Ptc,
+        SpansSet::Babe => SpansDataset::Babe,
+    }
+}
+
+/// The span head at `explicit`, else `models/loaded_spans.safetensors` of the checkout.
+pub(super) fn spans_head_path(explicit: Option<&PathBuf>) -> Result<PathBuf> {
+    match explicit {
+        Some(p) => Ok(p.clone()),
+        None => find_models_file(LOADED_SPANS_HEAD_FILE).with_context(|| {
+            format!(
+                "no span head: models/{LOADED_SPANS_HEAD_FILE} was not found above the current \
+                 directory; pass --spans-head FILE or train one with `slant train loaded-spans`"
+            )
+        }),
+    }
+}
+
+pub fn eval_spans(a: EvalSpansArgs) -> Result<i32> {
+    let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    // Missing data is reported before the encoder is loaded.
+    ls::held_out(&data_dir, dataset(a.dataset))?;
+    let enc = load_encoder(&a.model)?;
+    let path = spans_head_path(a.model.spans_head.as_ref())?;
+    let head = TaggerHead::load(&path)?;
+    let r = ls::evaluate(
+        &enc,
+        &head,
+        &data_dir,
+        dataset(a.dataset),
+        a.model.batch_size,
+    )?;
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &r)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Table => out.write_all(r.table().as_bytes())?,
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+pub fn train_spans(a: TrainSpansArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    let enc = load_encoder(&a.model)?;
+    let cfg = a.hyper.config();
+    let td = ls::training_data(&data_dir, &cfg)?;
+    eprintln!(
+        "slant train loaded-spans: {} training texts, {} dev texts; encoding (cached) and training",
+        td.train.len(),
+        td.dev.len()
+    );
+    let (mut head, rep) = ls::train(&enc, &td, &cfg, a.model.batch_size)?;
+    eprintln!(
+        "dev token F1 per epoch {:?}; kept epoch {} ({:.1}s)",
+        rep.dev_f1,
+        rep.best_epoch,
+        t0.elapsed().as_secs_f64()
+    );
+    let mut files = Vec::new();
+    for f in &td.files {
+        let sha = if f.is_file() {
+            sha256_file(f)?
+        } else {
+            "(folder)".to_string()
+        };
+        files.push((f.display().to_string(), sha));
+    }
+    let meta: BTreeMap<String, String> = [
+        (
+            "head",
+            "loaded-language span tagger (BIO over token states)".to_string(),
+        ),
+        ("encoder_sha256", enc.weights_sha256().to_string()),
+        ("config", serde_json::to_string(&cfg)?),
+        ("sources", serde_json::to_string(&td.sources)?),
+        ("train_report", serde_json::to_string(&rep)?),
+        ("data_files", serde_json::to_string(&files)?),
+        ("slant_version", version_info().0),
+        ("git_commit", version_info().1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    head.meta = meta;
+    head.save(&a.out)?;
+    let mut evals = Vec::new();
+    for d in [SpansDataset::Ptc, SpansDataset::Babe] {
+        evals.push(ls::evaluate(&enc, &head, &data_dir, d, a.model.batch_size)?);
+    }
+    let sha = sha256_file(&a.out)?;
+    std::fs::write(&a.card, card(&head, &sha, &td, &rep, &evals, &a))
+        .with_context(|| format!("writing {}", a.card.display()))?;
+    println!(
+        "wrote {} (sha256 {}) and {}",
+        a.out.display(),
+        sha,
+        a.card.display()
+    );
+    for e in &evals {
+        print!("{}", e.table());
+    }
+    println!("total {:.1}s", t0.elapsed().as_secs_f64());
+    Ok(0)
+}
+
+fn card(
+    head: &TaggerHead,
+    sha: &str,
+    td: &ls::TrainingData,
+    rep: &crate::train::tagger::TaggerReport,
+    evals: &[ls::SpansReport],
+    a: &TrainSpansArgs,
+) -> String {
+    let o = &a.hyper;
+    let mut s = String::new();
+    s.push_str("# Model card: loaded-language span head (`models/loaded_spans.safetensors`)\n\n");
+    s.push_str("Generated by `slant train loaded-spans`; do not edit by hand.\n\n## What it is\n");
+    s.push_str(&format!(
+        "A per-token tagger (labels `O`, `B-LOADED`, `I-LOADED`) on the final token states of the frozen \
+         encoder (all-MiniLM-L6-v2, sha256 `{}`): {}, softmax. Tokens are grouped into words; a word takes \
+         its first piece's arg-max label; BIO over words gives byte spans, scored by the mean probability \
+         of their words' labels (`src/heads/tagger.rs`). In `slant score` it reads the same single encoder \
+         pass as the sentence heads.\n\nHead file sha256: `{sha}`\n\n",
+        enc_sha(head),
+        if head.hidden > 0 {
+            format!("one {}-unit ReLU layer", head.hidden)
+        } else {
+            "linear".to_string()
+        }
+    ));
+    s.push_str("## Data and split\nTexts are cut into sentences by slant's splitter, gold spans clipped to sentences and \
+        widened to whole words. Fixed split of PTC / SemEval-2023 **articles** by `sha256(\"slant-spans-split-v1\\0\" + id)`: \
+        first 8 bytes big-endian mod 100, 0–19 test (held out), 20–29 dev (epoch selection), 30–99 train; BABE SG2 \
+        sentences: the same hash of the sentence id (`sg2-<row>`) mod 5, fold 0 held out. \
+        SemEval-2023 articles that are also in PTC are not used (their PTC annotation is).\n\n\
+        | training source | texts | spans |\n|---|---|---|\n");
+    for c in &td.sources {
+        s.push_str(&format!("| {} | {} | {} |\n", c.name, c.texts, c.spans));
+    }
+    s.push_str("\nPTC and SemEval-2023 are the organisers' data (research use), BABE is AGPL-3.0: read by path, never committed.\n\n");
+    for f in &td.files {
+        s.push_str(&format!("- `{}`\n", f.display()));
+    }
+    s.push_str(&format!(
+        "\n## Training\nAdamW (lr {}, weight decay {}), {} tokens per batch, at most {} epochs, patience {}, seed {}, \
+         class weights (count_O / count_c)^{} = {:?}. {} training tokens, {} dev tokens. Dev token F1 per epoch: {:?}; \
+         kept epoch {}.\n\n",
+        o.lr,
+        SpansConfig::default().tagger.weight_decay,
+        SpansConfig::default().tagger.batch_tokens,
+        o.epochs,
+        SpansConfig::default().tagger.patience,
+        o.seed,
+        o.class_weight_power,
+        rep.class_weights,
+        rep.train_tokens,
+        rep.dev_tokens,
+        rep.dev_f1.iter().map(|v| (v * 1e4).round() / 1e4).collect::<Vec<_>>(),
+        rep.best_epoch
+    ));
+    s.push_str("## Metrics (held out)\n\nToken = words as `src/eval/spans.rs` cuts them; span overlap = a predicted span is \
+        right when it shares a byte with a gold span (recall: gold spans touched). Baseline: every word of the Recasens \
+        et al. (2013) bias lexicon is a span.\n\n| set | system | token P | token R | token F1 | span P | span R | span F1 | exact F1 |\n|---|---|---|---|---|---|---|---|---|\n");
+    for e in evals {
+        let name = match e.dataset {
+            SpansDataset::Ptc => format!(
+                "PTC test ({} articles, {} gold spans)",
+                e.texts, e.gold_spans
+            ),
+            SpansDataset::Babe => format!(
+                "BABE fold 0 ({} sentences, {} gold spans)",
+                e.texts, e.gold_spans
+            ),
+        };
+        let mut rows = vec![("span head", &e.model)];
+        if let Some(l) = &e.lexicon_baseline {
+            rows.push(("Recasens lexicon", l));
+        }
+        for (sys, m) in rows {
+            s.push_str(&format!(
+                "| {name} | {sys} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                m.token.precision,
+                m.token.recall,
+                m.token_f1,
+                m.span_overlap.precision,
+                m.span_overlap.recall,
+                m.span_f1,
+                m.span_exact.f1
+            ));
+        }
+    }
+    s.push_str("\nPublished reference: SemEval-2020 Task 11 span identification (all 14 techniques, not Loaded_Language \
+        alone, with the task's character-overlap F1) best systems ≈ 0.50 F1 on the official test set; not directly comparable.\n\n");
+    s.push_str(&format!(
+        "## Reproduce\n\n```\nmodels/fetch\ncargo build --release\ntarget/release/slant train loaded-spans --data DIR{}\ntarget/release/slant eval loaded-spans --data DIR --dataset ptc\ntarget/release/slant eval loaded-spans --data DIR --dataset babe\n```\n",
+        o.flags()
+    ));
+    s
+}
+
+fn enc_sha(h: &TaggerHead) -> String {
+    h.meta.get("encoder_sha256").cloned().unwrap_or_default()
+}
