@@ -48,10 +48,13 @@ pub fn metrics_at(p: &[f32], gold: &[bool], t: f32) -> BinaryMetrics {
     BinaryMetrics::from_pairs(p.iter().zip(gold).map(|(&p, &g)| (p >= t, g)))
 }
 
-/// Expected calibration error with 10 bins.
+/// Bins of [`ece_of`] (equal width).
+pub const ECE_BINS: usize = 15;
+
+/// Expected calibration error with [`ECE_BINS`] equal-width bins.
 pub fn ece_of(p: &[f32], gold: &[bool]) -> f64 {
     let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
-    stats::ece(&p64, gold, 10)
+    stats::ece(&p64, gold, ECE_BINS)
 }
 
 /// Training options of the loaded head with `hidden` units and `seed`.
@@ -240,6 +243,9 @@ pub struct EvalReport {
     #[serde(flatten)]
     pub metrics: BinaryMetrics,
     pub ece: f64,
+    /// ECE before temperature scaling (tuned heads only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ece_uncalibrated: Option<f64>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub folds: Vec<FoldResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -258,6 +264,7 @@ impl EvalReport {
             threshold: outcome.threshold,
             metrics: outcome.metrics,
             ece: outcome.ece,
+            ece_uncalibrated: None,
             folds: outcome.folds,
             fold_macro_f1_mean: outcome.fold_macro_f1_mean,
             fold_macro_f1_sd: outcome.fold_macro_f1_sd,

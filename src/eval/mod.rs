@@ -16,6 +16,7 @@ pub mod labels;
 pub mod loaded;
 pub mod outlets;
 pub mod runs;
+pub mod tuned;
 
 use std::path::Path;
 

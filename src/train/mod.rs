@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use crate::encode::{hex, Encoder};
 use crate::heads::{sentence_features, MlpHead};
 pub mod frames;
+pub mod tune;
 
 use crate::{Error, Result};
 
