@@ -298,6 +298,11 @@ pub struct EvalLoadedArgs {
     /// Hidden units of the heads trained in --cv.
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
+    /// Lexicon-only baseline instead of the encoder (lexicons read from --data): without --cv
+    /// the rule "a word of the Recasens et al. 2013 bias lexicon"; with --cv a
+    /// logistic regression on lexicon counts and scores.
+    #[arg(long, conflicts_with = "labels")]
+    pub lexicon: bool,
     #[command(flatten)]
     pub tune: TuneArgs,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]

@@ -13,6 +13,7 @@
 pub mod ci;
 pub mod frames;
 pub mod labels;
+pub mod lexicon;
 pub mod loaded;
 pub mod outlets;
 pub mod runs;

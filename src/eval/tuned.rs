@@ -50,6 +50,7 @@ pub fn fit(
     Ok(m)
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Stratified k-fold CV of the tuned head on bottom states `x` (after layer `first_layer`),
 /// plus `extra` training data in every fold when given.
 pub fn cross_validate_tuned(
@@ -131,6 +132,8 @@ pub fn cross_validate_tuned(
             threshold: None,
             metrics: BinaryMetrics::from_pairs(pred.iter().copied().zip(y.iter().copied())),
             ece: ece_of(&p_all, y),
+            ece_uncalibrated: Some(ece_of(&p_raw, y)),
+            temperatures: temps.clone(),
             folds,
             fold_macro_f1_mean: Some(mean),
             fold_macro_f1_sd: Some(sd),

@@ -137,7 +137,9 @@ impl TLayer {
         let (b, n, h) = x.dims3()?;
         let dh = h / heads;
         let split = |y: Tensor| -> Result<Tensor> {
-            Ok(y.reshape((b, n, heads, dh))?.transpose(1, 2)?.contiguous()?)
+            Ok(y.reshape((b, n, heads, dh))?
+                .transpose(1, 2)?
+                .contiguous()?)
         };
         let q = split(dense(x, t[0], t[1])?)?;
         let k = split(dense(x, t[2], t[3])?)?;
@@ -177,7 +179,12 @@ impl Batch {
     /// Pad the token states of `rows` (each `n_tokens × hidden` floats).
     pub fn new(rows: &[&[f32]], hidden: usize) -> Result<Self> {
         let b = rows.len();
-        let t = rows.iter().map(|r| r.len() / hidden).max().unwrap_or(0).max(1);
+        let t = rows
+            .iter()
+            .map(|r| r.len() / hidden)
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut x = vec![0f32; b * t * hidden];
         let mut m = vec![0f32; b * t];
         for (i, r) in rows.iter().enumerate() {
@@ -223,9 +230,9 @@ impl TunedTop {
             let mut t = Vec::new();
             for name in LAYER_TENSORS {
                 let full = format!("{prefix}encoder.layer.{l}.{name}");
-                let x = st.get(&full).ok_or_else(|| {
-                    Error::Model(format!("{}: no tensor {full}", path.display()))
-                })?;
+                let x = st
+                    .get(&full)
+                    .ok_or_else(|| Error::Model(format!("{}: no tensor {full}", path.display())))?;
                 t.push(Var::from_tensor(&x.to_dtype(DType::F32)?)?);
             }
             layers.push(TLayer { t });
@@ -253,7 +260,10 @@ impl TunedTop {
     }
 
     fn vars_layers(&self) -> Vec<Var> {
-        self.layers.iter().flat_map(|l| l.t.iter().cloned()).collect()
+        self.layers
+            .iter()
+            .flat_map(|l| l.t.iter().cloned())
+            .collect()
     }
 
     /// Token states after the tuned layers, `[B, T, H]`.
@@ -295,7 +305,9 @@ impl TunedTop {
         let mut out = vec![0f32; states.len()];
         for chunk in order.chunks(batch_size.max(1)) {
             let rows: Vec<&[f32]> = chunk.iter().map(|&i| states[i]).collect();
-            let z = self.logits_t(&Batch::new(&rows, h)?, None)?.to_vec1::<f32>()?;
+            let z = self
+                .logits_t(&Batch::new(&rows, h)?, None)?
+                .to_vec1::<f32>()?;
             for (&i, v) in chunk.iter().zip(z) {
                 out[i] = v;
             }
@@ -387,7 +399,9 @@ impl TunedTop {
         for l in first_layer..first_layer + k {
             let mut t = Vec::new();
             for name in LAYER_TENSORS {
-                t.push(Var::from_tensor(&get(&format!("encoder.layer.{l}.{name}"))?)?);
+                t.push(Var::from_tensor(&get(&format!(
+                    "encoder.layer.{l}.{name}"
+                ))?)?);
             }
             layers.push(TLayer { t });
         }
@@ -534,10 +548,10 @@ pub fn train_top(
     // Head initialisation: small uniform, seeded.
     let bound = (1.0 / h as f32).sqrt();
     let w: Vec<f32> = (0..h).map(|_| rng.gen_range(-bound..bound)).collect();
+    model.head_w.set(&Tensor::from_vec(w, h, &Device::Cpu)?)?;
     model
-        .head_w
-        .set(&Tensor::from_vec(w, h, &Device::Cpu)?)?;
-    model.head_b.set(&Tensor::zeros(1, DType::F32, &Device::Cpu)?)?;
+        .head_b
+        .set(&Tensor::zeros(1, DType::F32, &Device::Cpu)?)?;
     let mut opt_l = AdamW::new(
         model.vars_layers(),
         ParamsAdamW {
@@ -699,7 +713,13 @@ mod tests {
         let grads = loss.backward().unwrap();
         for (name, v) in LAYER_TENSORS.iter().zip(top.vars_layers()) {
             let g = grads.get(v.as_tensor()).expect("gradient exists");
-            let norm = g.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+            let norm = g
+                .sqr()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
             assert!(norm > 0.0, "zero gradient for {name}");
         }
     }
@@ -716,7 +736,11 @@ mod tests {
         top.save(&p, &meta).unwrap();
         let bytes = std::fs::read(&p).unwrap();
         top.save(&p, &meta).unwrap();
-        assert_eq!(bytes, std::fs::read(&p).unwrap(), "byte-identical on re-save");
+        assert_eq!(
+            bytes,
+            std::fs::read(&p).unwrap(),
+            "byte-identical on re-save"
+        );
         let (back, m) = TunedTop::load(&p).unwrap();
         assert_eq!(m["seed"], "13");
         assert_eq!((back.threshold, back.temperature), (0.42, 1.5));
