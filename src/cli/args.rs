@@ -339,8 +339,59 @@ pub struct EvalLoadedArgs {
     /// Hidden units of the heads trained in --cv.
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
+    /// Lexicon-only baseline instead of the encoder (lexicons read from --data): without --cv
+    /// the rule "a word of the Recasens et al. 2013 bias lexicon"; with --cv a
+    /// logistic regression on lexicon counts and scores.
+    #[arg(long, conflicts_with = "labels")]
+    pub lexicon: bool,
+    #[command(flatten)]
+    pub tune: TuneArgs,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// Options of the tuned-top loaded head (`--tune-layers K`: fine-tune the top K encoder layers
+/// with the head; 0 trains the frozen-feature MLP head).
+#[derive(Debug, Clone, Args)]
+pub struct TuneArgs {
+    /// Top encoder layers fine-tuned with the head (0: frozen encoder, MLP head).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub tune_layers: usize,
+    /// Epochs of fine-tuning (the best epoch on the development split is kept).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub tune_epochs: usize,
+    /// Peak learning rate of the tuned layers (the head uses --tune-lr-head).
+    #[arg(long, default_value_t = 5e-5, value_name = "LR")]
+    pub tune_lr: f64,
+    /// Peak learning rate of the head when tuning.
+    #[arg(long, default_value_t = 1e-3, value_name = "LR")]
+    pub tune_lr_head: f64,
+    /// Sentences per fine-tuning step.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub tune_batch: usize,
+    /// Dropout while fine-tuning.
+    #[arg(long, default_value_t = 0.1, value_name = "P")]
+    pub tune_dropout: f32,
+    /// With --tune-layers: use at most N anno-lexical train sentences (seeded sample) as extra
+    /// training data (0: none).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub tune_anno_sample: usize,
+}
+
+impl TuneArgs {
+    /// The training options these arguments give, with `seed`.
+    pub fn opts(&self, seed: u64) -> crate::train::tune::TuneOpts {
+        crate::train::tune::TuneOpts {
+            layers: self.tune_layers,
+            epochs: self.tune_epochs,
+            batch_size: self.tune_batch,
+            lr_layers: self.tune_lr,
+            lr_head: self.tune_lr_head,
+            weight_decay: 1e-2,
+            dropout: self.tune_dropout,
+            seed,
+        }
+    }
 }

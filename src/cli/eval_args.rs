@@ -35,6 +35,10 @@ pub struct EvalAllArgs {
     /// A labelled file of your own to evaluate as well (JSONL/CSV; see README). Repeatable.
     #[arg(long, value_name = "FILE")]
     pub labels: Vec<PathBuf>,
+    /// A saved `slant eval loaded --format json` report to show as a further row of the
+    /// loaded-head table (for runs too slow to repeat every time, e.g. --tune-layers). Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub attach: Vec<PathBuf>,
     /// Splitter case file [default: eval/splitter/cases.jsonl of the checkout].
     #[arg(long, value_name = "FILE")]
     pub cases: Option<PathBuf>,

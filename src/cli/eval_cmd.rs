@@ -181,6 +181,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
         let ds = a.dataset.context("pass --dataset or --labels")?;
         let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
         match (ds, a.cv) {
+            (ds, cv) if a.lexicon => lexicon_baseline(&a, ds, cv, &data_dir, &manifest)?,
             (LoadedDataset::AnnoLexical, Some(_)) => {
                 bail!("--cv is for --dataset babe; anno-lexical has a fixed train/dev/test split")
             }
@@ -210,6 +211,13 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                     &split,
                 );
                 EvalReport::new(dataset_name(ds), &split, outcome, m)
+            }
+            (LoadedDataset::Babe, Some(k)) if a.tune.tune_layers > 0 => {
+                if k < 2 {
+                    bail!("--cv needs at least 2 folds");
+                }
+                let enc = enc_needed()?;
+                tuned_cv(&a, &enc, &data_dir, k, &manifest)?
             }
             (LoadedDataset::Babe, Some(k)) => {
                 if k < 2 {
@@ -247,6 +255,8 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
             }
         }
     };
+    let mut report = report;
+    report.command = Some(shown_args());
     let mut out = std::io::stdout().lock();
     match a.format {
         ReportFormat::Json => {
@@ -272,6 +282,9 @@ fn shown_command(a: &EvalAllArgs, cases_shown: &str) -> String {
     }
     for l in &a.labels {
         c += &format!(" --labels {}", shown_path(l));
+    }
+    for l in &a.attach {
+        c += &format!(" --attach {}", shown_path(l));
     }
     if a.cases.is_some() {
         c += &format!(" --cases {cases_shown}");
@@ -333,6 +346,7 @@ fn eval_all(a: EvalAllArgs) -> Result<i32> {
         },
         outlets_min_n: a.outlets_min_n,
         batch_size: a.model.batch_size.max(1),
+        attach: a.attach.clone(),
     };
     let spans = super::spans_cmd::spans_head_path(a.model.spans_head.as_ref())
         .and_then(|p| {
@@ -367,4 +381,194 @@ fn eval_all(a: EvalAllArgs) -> Result<i32> {
         t0.elapsed().as_secs_f64()
     );
     Ok(0)
+}
+
+/// Builds the manifest of `eval loaded`: encoder sha256, head sha256, data files, split.
+type ManifestFn<'a> = dyn Fn(&str, Option<String>, Vec<DataFile>, &str) -> EvalManifest + 'a;
+
+/// `slant eval loaded --dataset babe --cv K --tune-layers L`.
+fn tuned_cv(
+    a: &EvalLoadedArgs,
+    enc: &crate::encode::Encoder,
+    data_dir: &Path,
+    k: usize,
+    manifest: &ManifestFn<'_>,
+) -> Result<EvalReport> {
+    let tl = a.tune.tune_layers;
+    if tl > enc.layers() {
+        bail!(
+            "--tune-layers {tl}: the encoder has {} layers",
+            enc.layers()
+        );
+    }
+    let first = enc.layers() - tl;
+    let bs = a.model.batch_size;
+    let (rows, path) = data::babe_sg2(data_dir)?;
+    let mut files = vec![DataFile::new(data_dir, &path)?];
+    let t0 = Instant::now();
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let x = enc.states_after(&texts, first, bs)?;
+    eprintln!(
+        "  states after layer {first} of BABE SG2: {} sentences in {:.1}s",
+        rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    let y = loaded::labels(&rows);
+    let extra = if a.tune.tune_anno_sample > 0 && !a.no_anno_lexical {
+        let (tr, p) = data::anno_lexical(data_dir, "train")?;
+        files.push(DataFile::new(data_dir, &p)?);
+        let sample = crate::train::tune::sample(tr, a.tune.tune_anno_sample, a.seed);
+        let texts: Vec<&str> = sample.iter().map(|r| r.text.as_str()).collect();
+        Some((
+            enc.states_after(&texts, first, bs)?,
+            loaded::labels(&sample),
+        ))
+    } else {
+        None
+    };
+    let opts = a.tune.opts(a.seed);
+    let extra_ref = extra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
+    let cv = crate::eval::tuned::cross_validate_tuned(
+        enc.dir(),
+        first,
+        &x,
+        &y,
+        extra_ref,
+        k,
+        a.seed,
+        &opts,
+    )?;
+    let split = format!(
+        "stratified {k}-fold CV on BABE SG2 (seed {}); each fold fine-tunes the top {tl} encoder \
+         layers and a logistic head on the other folds{}; epoch, temperature and threshold \
+         chosen on a stratified 10% of the training folds; metrics pooled over folds",
+        a.seed,
+        if extra.is_some() {
+            format!(
+                " plus a seeded sample of {} anno-lexical train sentences",
+                a.tune.tune_anno_sample
+            )
+        } else {
+            String::new()
+        }
+    );
+    eprintln!(
+        "  ECE (15 bins) uncalibrated {:.4}, after temperature scaling {:.4}; temperatures {:?}",
+        cv.ece_uncalibrated, cv.outcome.ece, cv.temperatures
+    );
+    let m = manifest(enc.weights_sha256(), None, files, &split);
+    Ok(EvalReport::new("babe", &split, cv.outcome, m))
+}
+
+/// `slant eval loaded --lexicon`: the rule on a set, or a logistic regression on lexicon
+/// features in CV on BABE.
+fn lexicon_baseline(
+    a: &EvalLoadedArgs,
+    ds: LoadedDataset,
+    cv: Option<usize>,
+    data_dir: &Path,
+    manifest: &ManifestFn<'_>,
+) -> Result<EvalReport> {
+    use crate::eval::lexicon::Lexicons;
+    let lx = Lexicons::load(data_dir)?;
+    let mut files = Vec::new();
+    for rel in &lx.files {
+        files.push(DataFile::new(data_dir, &data_dir.join(rel))?);
+    }
+    let (rows, path) = match ds {
+        LoadedDataset::Babe => data::babe_sg2(data_dir)?,
+        LoadedDataset::AnnoLexical => data::anno_lexical(data_dir, "test")?,
+    };
+    files.push(DataFile::new(data_dir, &path)?);
+    let y = loaded::labels(&rows);
+    let (outcome, split) = match cv {
+        None => {
+            let p: Vec<f32> = rows
+                .iter()
+                .map(|r| if lx.rule(&r.text) { 1.0 } else { 0.0 })
+                .collect();
+            let pred: Vec<bool> = p.iter().map(|&v| v >= 0.5).collect();
+            let outcome = loaded::LoadedOutcome {
+                threshold: Some(0.5),
+                metrics: loaded::metrics_at(&p, &y, 0.5),
+                ece: loaded::ece_of(&p, &y),
+                ece_uncalibrated: None,
+                temperatures: Vec::new(),
+                folds: Vec::new(),
+                fold_macro_f1_mean: None,
+                fold_macro_f1_sd: None,
+                predictions: loaded::Predictions {
+                    prob: p,
+                    pred,
+                    gold: y.clone(),
+                },
+            };
+            (
+                outcome,
+                format!(
+                    "every sentence of {}; rule: loaded iff a word of the Recasens et al. 2013 \
+                     bias lexicon (654 words); no training",
+                    if ds == LoadedDataset::Babe {
+                        "BABE SG2"
+                    } else {
+                        "the anno-lexical test split"
+                    }
+                ),
+            )
+        }
+        Some(k) => {
+            if ds != LoadedDataset::Babe {
+                bail!("--cv is for --dataset babe");
+            }
+            let x: Vec<Vec<f32>> = rows.iter().map(|r| lx.features(&r.text)).collect();
+            let extra = if a.no_anno_lexical {
+                None
+            } else {
+                let (tr, p) = data::anno_lexical(data_dir, "train")?;
+                files.push(DataFile::new(data_dir, &p)?);
+                let xt: Vec<Vec<f32>> = tr.iter().map(|r| lx.features(&r.text)).collect();
+                Some((xt, loaded::labels(&tr)))
+            };
+            let opts = CvOpts {
+                k,
+                seed: a.seed,
+                hidden: 0,
+            };
+            let extra_ref = extra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
+            let outcome = loaded::cross_validate(&x, &y, extra_ref, &opts)?;
+            let split = format!(
+                "{}; logistic regression on {} lexicon features ({})",
+                loaded::cv_split(
+                    &opts,
+                    "BABE SG2",
+                    (!a.no_anno_lexical).then_some("anno-lexical train")
+                ),
+                Lexicons::feature_names().len(),
+                Lexicons::feature_names().join(", ")
+            );
+            (outcome, split)
+        }
+    };
+    let m = manifest("none (lexicon baseline)", None, files, &split);
+    Ok(EvalReport::new(dataset_name(ds), &split, outcome, m))
+}
+
+/// This process's command line as reports show it: `slant`, then the arguments with the data
+/// folder shown as `DIR` and no output format.
+fn shown_args() -> String {
+    let mut v = vec!["slant".to_string()];
+    let mut args = std::env::args().skip(1);
+    while let Some(x) = args.next() {
+        if x == "--data" {
+            args.next();
+            v.push("--data DIR".into());
+        } else if x.starts_with("--data=") {
+            v.push("--data DIR".into());
+        } else if x == "--format" {
+            args.next();
+        } else if !x.starts_with("--format=") {
+            v.push(x);
+        }
+    }
+    v.join(" ")
 }

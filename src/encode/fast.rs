@@ -340,8 +340,19 @@ impl FastBert {
     /// Final hidden states of every token, packed: sentence after sentence, `hidden` floats per
     /// token (`Σ lens × hidden`).
     pub fn token_states(&self, seqs: &[&[u32]]) -> Result<Vec<f32>> {
+        self.states_after(seqs, self.d.layers)
+    }
+
+    /// Number of transformer layers.
+    pub fn layers(&self) -> usize {
+        self.d.layers
+    }
+
+    /// Hidden states of every token after the first `n_layers` layers (0: the embeddings),
+    /// packed like [`Self::token_states`]. Tuned top layers start from these.
+    pub fn states_after(&self, seqs: &[&[u32]], n_layers: usize) -> Result<Vec<f32>> {
         let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
-        self.forward(seqs, &mut ws, None)?;
+        self.forward_upto(seqs, &mut ws, None, n_layers.min(self.d.layers))?;
         let total: usize = seqs.iter().map(|s| s.len()).sum();
         Ok(ws.x[..total * self.d.hidden].to_vec())
     }
@@ -398,7 +409,17 @@ impl FastBert {
         &self,
         seqs: &[&[u32]],
         ws: &mut Workspace,
+        prof: Option<&mut Profile>,
+    ) -> Result<()> {
+        self.forward_upto(seqs, ws, prof, self.d.layers)
+    }
+
+    fn forward_upto(
+        &self,
+        seqs: &[&[u32]],
+        ws: &mut Workspace,
         mut prof: Option<&mut Profile>,
+        n_layers: usize,
     ) -> Result<()> {
         let d = self.d;
         let h = d.hidden;
@@ -456,7 +477,7 @@ impl FastBert {
         lap(|p| &mut p.embed, &mut prof);
 
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
-        for (li, layer) in self.layers.iter().enumerate() {
+        for (li, layer) in self.layers[..n_layers].iter().enumerate() {
             self.lin(li, 0, &layer.qkv, x, total, qkv);
             lap(|p| &mut p.qkv, &mut prof);
             attention(qkv, ctx, &lens, d.heads, h);

@@ -131,6 +131,7 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     device: Device,
     hidden: usize,
+    n_layers: usize,
     max_tokens: usize,
     dir: PathBuf,
     weights_sha256: String,
@@ -308,6 +309,7 @@ impl Encoder {
             tokenizer,
             device,
             hidden: config.hidden_size,
+            n_layers: config.num_hidden_layers,
             max_tokens,
             dir: dir.to_path_buf(),
             weights_sha256,
@@ -527,6 +529,45 @@ impl Encoder {
                 truncated,
             });
         }
+    }
+
+    /// Number of transformer layers of the model.
+    pub fn layers(&self) -> usize {
+        self.n_layers
+    }
+
+    /// Hidden states of each sentence's tokens after the first `n_layers` layers (fast engine
+    /// only): one `n_tokens × hidden` vector per input, in input order. Batches are formed by
+    /// length like [`Self::encode`]; the packed fast path makes the result independent of them.
+    pub fn states_after(
+        &self,
+        texts: &[&str],
+        n_layers: usize,
+        batch_size: usize,
+    ) -> Result<Vec<Vec<f32>>> {
+        let Backend::Fast(fast) = &self.backend else {
+            return Err(Error::Model(
+                "hidden states of inner layers need the fast engine (--engine fast)".into(),
+            ));
+        };
+        let encodings = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut order: Vec<usize> = (0..texts.len()).collect();
+        order.sort_by_key(|&i| (encodings[i].get_ids().len(), i));
+        let mut out = vec![Vec::new(); texts.len()];
+        for chunk in order.chunks(batch_size.max(1)) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
+            let flat = fast.states_after(&seqs, n_layers)?;
+            let mut off = 0;
+            for (&i, s) in chunk.iter().zip(&seqs) {
+                let n = s.len() * self.hidden;
+                out[i] = flat[off..off + n].to_vec();
+                off += n;
+            }
+        }
+        Ok(out)
     }
 
     /// Final hidden states of each sentence's tokens (special tokens included), one

@@ -10,6 +10,7 @@ use super::{best_threshold, BinaryMetrics, DataFile};
 use crate::data::LabelledSentence;
 use crate::encode::Encoder;
 use crate::heads::MlpHead;
+use crate::train::tune::{fit_temperature, sigmoid};
 use crate::train::{self, TrainOpts};
 use crate::{stats, Result};
 
@@ -43,15 +44,61 @@ pub fn probs(head: &MlpHead, x: &[Vec<f32>]) -> Vec<f32> {
     x.par_iter().map(|r| head.prob(r)).collect()
 }
 
+/// The head's logits, in input order (parallel, deterministic).
+pub fn logits(head: &MlpHead, x: &[Vec<f32>]) -> Vec<f32> {
+    use rayon::prelude::*;
+    x.par_iter().map(|r| head.logit(r)).collect()
+}
+
+/// One bin of a reliability table.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ReliabilityBin {
+    pub lo: f64,
+    pub hi: f64,
+    pub n: u64,
+    /// Mean predicted probability in the bin.
+    pub mean_prob: f64,
+    /// Observed share of positives in the bin.
+    pub positive_rate: f64,
+}
+
+/// Reliability table with [`ECE_BINS`] equal-width bins (empty bins left out).
+pub fn reliability(p: &[f32], gold: &[bool]) -> Vec<ReliabilityBin> {
+    let b = ECE_BINS;
+    let mut n = vec![0u64; b];
+    let mut sp = vec![0f64; b];
+    let mut sy = vec![0f64; b];
+    for (&p, &g) in p.iter().zip(gold) {
+        let p = (p as f64).clamp(0.0, 1.0);
+        let i = ((p * b as f64) as usize).min(b - 1);
+        n[i] += 1;
+        sp[i] += p;
+        sy[i] += g as u8 as f64;
+    }
+    (0..b)
+        .filter(|&i| n[i] > 0)
+        .map(|i| ReliabilityBin {
+            lo: i as f64 / b as f64,
+            hi: (i + 1) as f64 / b as f64,
+            n: n[i],
+            mean_prob: sp[i] / n[i] as f64,
+            positive_rate: sy[i] / n[i] as f64,
+        })
+        .collect()
+}
+
 /// Metrics of thresholding `p` at `t`.
 pub fn metrics_at(p: &[f32], gold: &[bool], t: f32) -> BinaryMetrics {
     BinaryMetrics::from_pairs(p.iter().zip(gold).map(|(&p, &g)| (p >= t, g)))
 }
 
-/// Expected calibration error with 10 bins.
+/// Bins of [`ece_of`] (equal width).
+pub const ECE_BINS: usize = 15;
+
+/// Expected calibration error with [`ECE_BINS`] equal-width bins.
 pub fn ece_of(p: &[f32], gold: &[bool]) -> f64 {
     let p64: Vec<f64> = p.iter().map(|&x| x as f64).collect();
-    stats::ece(&p64, gold, 10)
+    stats::ece(&p64, gold, ECE_BINS)
 }
 
 /// Training options of the loaded head with `hidden` units and `seed`.
@@ -87,6 +134,10 @@ pub struct LoadedOutcome {
     pub threshold: Option<f32>,
     pub metrics: BinaryMetrics,
     pub ece: f64,
+    /// ECE before temperature scaling, where the probabilities were calibrated.
+    pub ece_uncalibrated: Option<f64>,
+    /// Temperatures fitted on the training side (one per fold in CV).
+    pub temperatures: Vec<f32>,
     pub folds: Vec<FoldResult>,
     pub fold_macro_f1_mean: Option<f64>,
     pub fold_macro_f1_sd: Option<f64>,
@@ -101,6 +152,8 @@ pub fn evaluate_head(head: &MlpHead, x: &[Vec<f32>], y: &[bool]) -> LoadedOutcom
         threshold: Some(head.threshold),
         metrics: metrics_at(&p, y, head.threshold),
         ece: ece_of(&p, y),
+        ece_uncalibrated: None,
+        temperatures: Vec::new(),
         folds: Vec::new(),
         fold_macro_f1_mean: None,
         fold_macro_f1_sd: None,
@@ -151,6 +204,8 @@ pub fn cross_validate(
     let fold = train::stratified_folds(y, k, opts.seed);
     let mut pred = vec![false; y.len()];
     let mut p_all = vec![0f32; y.len()];
+    let mut p_raw = vec![0f32; y.len()];
+    let mut temps = Vec::new();
     let mut folds = Vec::new();
     for f in 0..k {
         let train_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != f).collect();
@@ -176,14 +231,21 @@ pub fn cross_validate(
             Some((&xdv, &ydv)),
             &train_opts(opts.hidden, opts.seed),
         )?;
-        let (thr, _) = best_threshold(&probs(&head, &xdv), &ydv);
+        // Temperature scaling fitted on the development part of the training folds; the
+        // threshold is chosen on the calibrated development probabilities.
+        let zdv = logits(&head, &xdv);
+        let temp = fit_temperature(&zdv, &ydv);
+        let pdv: Vec<f32> = zdv.iter().map(|&z| sigmoid(z / temp)).collect();
+        let (thr, _) = best_threshold(&pdv, &ydv);
         let test_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == f).collect();
         let xt: Vec<Vec<f32>> = test_idx.iter().map(|&i| x[i].clone()).collect();
-        let pt = probs(&head, &xt);
+        let zt = logits(&head, &xt);
         for (j, &i) in test_idx.iter().enumerate() {
-            p_all[i] = pt[j];
-            pred[i] = pt[j] >= thr;
+            p_raw[i] = sigmoid(zt[j]);
+            p_all[i] = sigmoid(zt[j] / temp);
+            pred[i] = p_all[i] >= thr;
         }
+        temps.push(temp);
         let m = BinaryMetrics::from_pairs(test_idx.iter().map(|&i| (pred[i], y[i])));
         eprintln!(
             "  fold {f}: n {} threshold {thr:.2} macro-F1 {:.4}",
@@ -207,6 +269,8 @@ pub fn cross_validate(
         threshold: None,
         metrics: BinaryMetrics::from_pairs(pred.iter().copied().zip(y.iter().copied())),
         ece: ece_of(&p_all, y),
+        ece_uncalibrated: Some(ece_of(&p_raw, y)),
+        temperatures: temps,
         folds,
         fold_macro_f1_mean: Some(mean),
         fold_macro_f1_sd: Some(sd),
@@ -240,6 +304,17 @@ pub struct EvalReport {
     #[serde(flatten)]
     pub metrics: BinaryMetrics,
     pub ece: f64,
+    /// ECE before temperature scaling, where probabilities were calibrated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ece_uncalibrated: Option<f64>,
+    /// Temperatures fitted on the training side (one per fold in CV).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub temperatures: Vec<f32>,
+    /// Reliability table of the (calibrated) probabilities, 15 equal-width bins.
+    pub reliability: Vec<ReliabilityBin>,
+    /// The command that gave this report (`DIR` for the data folder).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub folds: Vec<FoldResult>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -258,6 +333,10 @@ impl EvalReport {
             threshold: outcome.threshold,
             metrics: outcome.metrics,
             ece: outcome.ece,
+            ece_uncalibrated: outcome.ece_uncalibrated,
+            temperatures: outcome.temperatures.clone(),
+            reliability: reliability(&outcome.predictions.prob, &outcome.predictions.gold),
+            command: None,
             folds: outcome.folds,
             fold_macro_f1_mean: outcome.fold_macro_f1_mean,
             fold_macro_f1_sd: outcome.fold_macro_f1_sd,
@@ -290,6 +369,9 @@ impl EvalReport {
             "macro-F1 {:.4}  accuracy {:.4}  ECE {:.4}\n",
             m.macro_f1, m.accuracy, self.ece
         );
+        if let Some(u) = self.ece_uncalibrated {
+            s += &format!("ECE before temperature scaling {u:.4}\n");
+        }
         if let (Some(mean), Some(sd)) = (self.fold_macro_f1_mean, self.fold_macro_f1_sd) {
             s += &format!("per-fold macro-F1 {mean:.4} ± {sd:.4} (sd)\n");
         }

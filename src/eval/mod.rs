@@ -15,10 +15,12 @@ pub mod attribution;
 pub mod ci;
 pub mod frames;
 pub mod labels;
+pub mod lexicon;
 pub mod loaded;
 pub mod outlets;
 pub mod runs;
 pub mod spans;
+pub mod tuned;
 
 use std::path::Path;
 

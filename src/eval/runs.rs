@@ -57,6 +57,9 @@ pub struct RunConfig {
     pub batch_size: usize,
     /// The command as shown in `results.md` and the manifest (`DIR` in place of the data path).
     pub command: String,
+    /// Saved `slant eval loaded --format json` reports shown as further rows of the loaded
+    /// table (`--attach FILE`): runs too slow to repeat in every `eval all`.
+    pub attach: Vec<PathBuf>,
 }
 
 /// The encoder and the loaded head, or why they are unavailable (evaluations needing them are
@@ -560,7 +563,34 @@ impl Evaluation for LoadedEval {
             results["fold_macro_f1_mean"] = json!(outcome.fold_macro_f1_mean);
             results["fold_macro_f1_sd"] = json!(outcome.fold_macro_f1_sd);
         }
+        if let Some(u) = outcome.ece_uncalibrated {
+            results["ece_uncalibrated"] = json!(u);
+            results["temperatures"] = to_json(&outcome.temperatures);
+        }
+        let rel = loaded::reliability(&p.prob, &p.gold);
+        results["reliability"] = to_json(&rel);
         let mut notes = Vec::new();
+        if let Some(u) = outcome.ece_uncalibrated {
+            notes.push(format!(
+                "`{}`: ECE {:.3} before temperature scaling (per-fold temperatures {}); \
+                 reliability (bin: n, mean P → observed share): {}.",
+                self.name,
+                u,
+                outcome
+                    .temperatures
+                    .iter()
+                    .map(|t| format!("{t:.2}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                rel.iter()
+                    .map(|b| format!(
+                        "[{:.2}, {:.2}): {}, {:.2} → {:.2}",
+                        b.lo, b.hi, b.n, b.mean_prob, b.positive_rate
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
         if let (Some(mean), Some(sd)) = (outcome.fold_macro_f1_mean, outcome.fold_macro_f1_sd) {
             notes.push(format!(
                 "`{}`: per-fold macro-F1 {} (mean {mean:.3} ± {sd:.3} sd); the interval resamples \
@@ -624,6 +654,127 @@ impl Evaluation for LoadedEval {
             manifest["cv"] = to_json(cfg.cv);
             manifest["train_opts"] = to_json(loaded::train_opts(cfg.cv.hidden, cfg.cv.seed));
         }
+        Ok(Outcome::Done(Box::new(Done {
+            results,
+            manifest,
+            md,
+        })))
+    }
+}
+
+/// A saved `slant eval loaded --format json` report shown as a row of the loaded table.
+pub struct AttachedEval {
+    pub path: PathBuf,
+}
+
+impl Evaluation for AttachedEval {
+    fn name(&self) -> String {
+        format!(
+            "loaded/attached/{}",
+            self.path.file_stem().unwrap_or_default().to_string_lossy()
+        )
+    }
+
+    fn run(&self, _ctx: &Context) -> Result<Outcome> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Data(format!("{}: {e}", self.path.display())))?;
+        let need = |k: &str| -> Result<&Value> {
+            v.get(k).ok_or_else(|| {
+                Error::Data(format!(
+                    "{}: not a `slant eval loaded --format json` report (no `{k}`)",
+                    self.path.display()
+                ))
+            })
+        };
+        let f = |x: &Value| x.as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
+        let split = need("split")?.as_str().unwrap_or("").to_string();
+        let command = need("command")?.as_str().unwrap_or("").to_string();
+        let pos = need("positive")?;
+        let dataset = need("dataset")?.as_str().unwrap_or("").to_string();
+        let mut notes = Vec::new();
+        if let Some(folds) = v.get("folds").and_then(Value::as_array) {
+            notes.push(format!(
+                "`{}` (attached): per-fold macro-F1 {} (mean {} ± {} sd){}.",
+                self.name(),
+                folds
+                    .iter()
+                    .map(|x| f(&x["macro_f1"]))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                f(&v["fold_macro_f1_mean"]),
+                f(&v["fold_macro_f1_sd"]),
+                v.get("ece_uncalibrated").map_or(String::new(), |u| format!(
+                    "; ECE before temperature scaling {}",
+                    f(u)
+                ))
+            ));
+        }
+        let reference = if dataset == "babe" && v.get("folds").is_some() {
+            BABE_REFERENCES.to_string()
+        } else {
+            "see the BABE rows above".to_string()
+        };
+        let md = MdRow {
+            title: LOADED_TITLE.into(),
+            header: [
+                "evaluation",
+                "split",
+                "n (documents)",
+                "macro-F1",
+                "loaded P",
+                "loaded R",
+                "loaded F1",
+                "accuracy",
+                "ECE",
+                "published reference (macro-F1, same data)",
+                "single command",
+            ]
+            .map(String::from)
+            .to_vec(),
+            cells: vec![
+                format!("`{}` (attached)", self.name()),
+                split.clone(),
+                format!("{} (sentences)", need("n")?),
+                f(need("macro_f1")?),
+                f(&pos["precision"]),
+                f(&pos["recall"]),
+                f(&pos["f1"]),
+                f(need("accuracy")?),
+                f(need("ece")?),
+                reference,
+                format!("`{command}`"),
+            ],
+            notes,
+        };
+        let mut results = json!({"status": "ok", "attached": true});
+        for k in [
+            "dataset",
+            "split",
+            "n",
+            "macro_f1",
+            "accuracy",
+            "ece",
+            "ece_uncalibrated",
+            "positive",
+            "negative",
+            "folds",
+            "fold_macro_f1_mean",
+            "fold_macro_f1_sd",
+            "reliability",
+            "command",
+        ] {
+            if let Some(x) = v.get(k) {
+                results[k] = x.clone();
+            }
+        }
+        let manifest = json!({
+            "split": split,
+            "command": command,
+            "attached_file": shown_path(&self.path),
+            "files": v["manifest"]["data_files"].clone(),
+            "git_commit": v["manifest"]["git_commit"].clone(),
+        });
         Ok(Outcome::Done(Box::new(Done {
             results,
             manifest,
@@ -1168,6 +1319,9 @@ pub fn plan(cfg: &RunConfig) -> Vec<Box<dyn Evaluation>> {
             cv: Some(false),
         }),
     ];
+    for p in &cfg.attach {
+        v.push(Box::new(AttachedEval { path: p.clone() }));
+    }
     for p in &cfg.labels {
         v.push(Box::new(LoadedEval {
             name: format!(
@@ -1366,7 +1520,11 @@ fn render_md(
         }
         if first.title == LOADED_TITLE {
             s += "\nPositive class = loaded/biased; P/R/F1 are the positive class's, macro-F1 \
-                  averages both classes; ECE = expected calibration error (10 bins).\n";
+                  averages both classes; ECE = expected calibration error (15 equal-width bins). \
+                  CV rows are temperature-scaled per fold (temperature fitted on the fold's \
+                  development 10%, part of the training folds); the notes give the ECE before \
+                  scaling. Rows marked *attached* are saved `slant eval loaded --format json` \
+                  reports (`--attach`): point estimates without intervals.\n";
         }
     }
     if !skipped.is_empty() {
@@ -1459,6 +1617,7 @@ mod tests {
             outlets_min_n: 30,
             batch_size: 8,
             command: "slant eval all --out x".into(),
+            attach: vec![],
         };
         let models = Models {
             encoder: Err("no encoder".into()),
