@@ -357,10 +357,20 @@ fn eval_all(a: EvalAllArgs) -> Result<i32> {
             ))
         })
         .map_err(|e| format!("no span head: {e:#}"));
+    let attribution = super::attribution_cmd::resolve_head(None)
+        .and_then(|p| {
+            Ok((
+                crate::heads::tagger::TaggerHead::load(&p)?,
+                sha256_file(&p)?,
+                shown_path(&p),
+            ))
+        })
+        .map_err(|e| format!("no attribution head: {e:#}"));
     let models = Models {
         encoder,
         head,
         spans,
+        attribution,
     };
     let files = runs::run(&cfg, &models, threads())?;
     runs::write(&a.out, &files)?;
