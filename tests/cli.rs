@@ -762,6 +762,43 @@ fn int8_precision_with_the_candle_engine_is_refused() {
 }
 
 #[test]
+fn token_heads_can_be_switched_off_without_changing_the_sentence_scores() {
+    need_encoder!();
+    let run = slant(&[
+        "score",
+        "seeds",
+        "--format",
+        "json",
+        "--no-spans",
+        "--no-attribution",
+    ]);
+    run.expect_code(0);
+    let v = run.json();
+    let off = arr(&v, "sentences");
+    let on = seeds_sentences();
+    assert_eq!(off.len(), on.len());
+    assert!(
+        on.iter().any(|r| !arr(r, "attributions").is_empty())
+            && on.iter().any(|r| !arr(r, "loaded_spans").is_empty()),
+        "the default run should find attributions and loaded spans on the seeds"
+    );
+    for (a, b) in off.iter().zip(on) {
+        assert!(arr(a, "attributions").is_empty(), "{a}");
+        assert!(a["unattributed"].is_null(), "{a}");
+        assert!(arr(a, "loaded_spans").is_empty(), "{a}");
+        // The same single encoder pass: the sentence head's score does not depend on the taggers.
+        assert_eq!(a["loaded"], b["loaded"]);
+        assert_eq!(a["start"], b["start"]);
+    }
+    for p in arr(&v, "sources") {
+        assert!(p.get("attribution").is_none_or(Value::is_null), "{p}");
+        assert!(p
+            .get("loaded_terms")
+            .is_none_or(|t| t.as_array().is_some_and(Vec::is_empty)));
+    }
+}
+
+#[test]
 fn batch_size_does_not_change_records() {
     need_encoder!();
     let run = slant(&["score", "seeds", "--format", "json", "--batch-size", "1"]);

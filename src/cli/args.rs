@@ -114,9 +114,13 @@ pub struct ModelArgs {
     /// checkout, when present].
     #[arg(long, value_name = "FILE")]
     pub spans_head: Option<PathBuf>,
-    /// Do not look for loaded-language spans (one encoder pass without token states).
+    /// Do not look for loaded-language spans (with `--no-attribution` too, the encoder keeps no
+    /// token states).
     #[arg(long)]
     pub no_spans: bool,
+    /// Do not tag attributions (records then have empty `attributions` and `unattributed: null`).
+    #[arg(long)]
+    pub no_attribution: bool,
 }
 
 #[derive(Debug, Args)]

@@ -118,7 +118,11 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             batch_size: m.batch_size.max(1),
             terms: None,
             frames: load_frames_head(&encoder_sha)?,
-            attribution: load_attribution_head(&encoder_sha)?,
+            attribution: if m.no_attribution {
+                None
+            } else {
+                load_attribution_head(&encoder_sha)?
+            },
             spans: if m.no_spans {
                 None
             } else {
