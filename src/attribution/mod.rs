@@ -105,8 +105,9 @@ pub fn join_sentences(
             let mut t = t.clone();
             t.start += s.start;
             t.end += s.start;
-            // A sentence opening a quotation starts a new content.
-            let new_quote = text[t.start..].starts_with(['“', '"']);
+            // A sentence opening a quotation with a cue of its own starts a new content.
+            let new_quote =
+                text[t.start..].starts_with(['“', '"']) && spans.iter().any(|x| x.label == "CUE");
             if k == 0 && t.label == "CONTENT" && i > 0 && !new_quote {
                 let lead_ok = !text[s.start..t.start].chars().any(char::is_alphanumeric);
                 let prev = &sentences[i - 1];
@@ -123,7 +124,8 @@ pub fn join_sentences(
                     }
                 }
             }
-            if k == 0 && t.label == "CONTENT" && i > 0 && new_quote {
+            if k == 0 && t.label == "CONTENT" && i > 0 && text[t.start..].starts_with(['“', '"'])
+            {
                 if let Some(c) = split_quote_head(text, &sentences[i - 1], &out, s, &t, &spans) {
                     out[c].1.end = t.end;
                     continue;
