@@ -88,9 +88,11 @@ pub fn article_gold(article: &PolnearArticle) -> Vec<LabeledSpan> {
 }
 
 /// Spans of one article: each sentence's tagged spans in article offsets, fragments merged
-/// ([`merge_fragments`]), CONTENT joined across sentence boundaries (module doc), and SOURCE /
-/// CONTENT spans dropped when no sentence they touch has a CUE (they belong to no attribution). `tagged[i]` are the sentence-relative spans of
-/// `sentences[i]`. Returned in order; `sentence` is the index of the sentence a span starts in.
+/// ([`merge_fragments`]), CONTENT joined across sentence boundaries (module doc) unless the
+/// later sentence opens a new quotation, a quotation split by its attribution over two
+/// sentences covered as one CONTENT ([`split_quote_head`]), and SOURCE / CONTENT spans dropped
+/// when no sentence they touch has a CUE (they belong to no attribution). `tagged[i]` are the
+/// sentence-relative spans of `sentences[i]`. Returned in order; `sentence` is the index of the sentence a span starts in.
 pub fn join_sentences(
     text: &str,
     sentences: &[SentenceSpan],
@@ -103,7 +105,10 @@ pub fn join_sentences(
             let mut t = t.clone();
             t.start += s.start;
             t.end += s.start;
-            if k == 0 && t.label == "CONTENT" && i > 0 {
+            // A sentence opening a quotation with a cue of its own starts a new content.
+            let new_quote =
+                text[t.start..].starts_with(['“', '"']) && spans.iter().any(|x| x.label == "CUE");
+            if k == 0 && t.label == "CONTENT" && i > 0 && !new_quote {
                 let lead_ok = !text[s.start..t.start].chars().any(char::is_alphanumeric);
                 let prev = &sentences[i - 1];
                 if let Some((_, last)) = out.last_mut() {
@@ -117,6 +122,13 @@ pub fn join_sentences(
                         last.end = t.end;
                         continue;
                     }
+                }
+            }
+            if k == 0 && t.label == "CONTENT" && i > 0 && text[t.start..].starts_with(['“', '"'])
+            {
+                if let Some(c) = split_quote_head(text, &sentences[i - 1], &out, s, &t, &spans) {
+                    out[c].1.end = t.end;
+                    continue;
                 }
             }
             out.push((i, t));
@@ -138,14 +150,58 @@ pub fn join_sentences(
     out
 }
 
+/// A quotation split by its attribution over two sentences (`“X,” she said. “Y.”`): PolNeAR
+/// annotates one discontinuous CONTENT, scored by its covering range. `out` holds the spans so
+/// far (article offsets); `t` is the first span of sentence `s` (a CONTENT opening with a
+/// quote mark) and `spans` all of that sentence's (sentence-relative). When the previous
+/// sentence ends with a CONTENT that closes a quotation followed only by SOURCE / CUE spans
+/// (at least one CUE) and punctuation, and sentence `s` has no CUE of its own, the index of
+/// that CONTENT in `out` is returned (it is to be grown over `t`).
+fn split_quote_head(
+    text: &str,
+    prev: &SentenceSpan,
+    out: &[(usize, TagSpan)],
+    s: &SentenceSpan,
+    t: &TagSpan,
+    spans: &[TagSpan],
+) -> Option<usize> {
+    if spans.iter().any(|x| x.label == "CUE")
+        || text[s.start..t.start].chars().any(char::is_alphanumeric)
+    {
+        return None;
+    }
+    let tail: Vec<usize> = (0..out.len())
+        .rev()
+        .take_while(|&j| out[j].1.start >= prev.start && out[j].1.label != "CONTENT")
+        .collect();
+    let c = out.len().checked_sub(tail.len() + 1)?;
+    let (content, last) = (&out[c].1, &out.last()?.1);
+    let closes = text[content.start..content.end]
+        .trim_end()
+        .ends_with(['”', '"']);
+    let ok = content.label == "CONTENT"
+        && content.start >= prev.start
+        && closes
+        && tail.iter().any(|&j| out[j].1.label == "CUE")
+        && !text[last.end..prev.end].chars().any(char::is_alphanumeric);
+    ok.then_some(c)
+}
+
 /// Join fragments within one sentence (sentence-relative spans in order): two CONTENT spans
 /// with no other span between them become one (the tagger often drops a word or two inside a
 /// long content; an attribution nested inside a content keeps its SOURCE/CUE between the
 /// fragments and so is not joined), and two SOURCE or two CUE spans separated only by spaces and
-/// punctuation become one.
+/// punctuation become one. SOURCE / CUE spans of punctuation alone are dropped first; after the
+/// edge rules ([`extend_contents`], [`extend_names`]) cues take the auxiliaries and adverbs
+/// before them ([`CUE_PREFIXES`]: "has learned") and sources their determiner or title
+/// ([`SOURCE_PREFIXES`]: "the campaign", "Mr. Obama"), as PolNeAR's spans do.
 pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     let mut out: Vec<TagSpan> = Vec::new();
     for t in spans {
+        // A SOURCE or CUE of punctuation alone ("," "-") is noise.
+        if t.label != "CONTENT" && !text[t.start..t.end].chars().any(char::is_alphanumeric) {
+            continue;
+        }
         if let Some(last) = out.last_mut() {
             let gap = &text[last.end.min(t.start)..t.start];
             let joins = last.label == t.label
@@ -180,7 +236,47 @@ pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     }
     extend_contents(text, &mut out);
     extend_names(text, &mut out);
+    extend_left(text, &mut out, "CUE", CUE_PREFIXES);
+    extend_left(text, &mut out, "SOURCE", SOURCE_PREFIXES);
     out
+}
+
+/// Words a CUE span is grown over to its left ([`extend_left`]): auxiliaries and the adverbs
+/// PolNeAR's annotators include in a cue ("has learned", "also said", "is saying").
+pub const CUE_PREFIXES: &[&str] = &[
+    "has", "have", "had", "is", "are", "was", "were", "also", "now", "then", "even", "once",
+];
+
+/// Words a SOURCE span is grown over to its left ([`extend_left`]): determiners and titles,
+/// which PolNeAR's source spans include ("the Trump campaign", "Mr. Obama").
+pub const SOURCE_PREFIXES: &[&str] = &[
+    "the", "a", "an", "one", "mr.", "mrs.", "ms.", "dr.", "mr", "mrs", "ms", "dr",
+];
+
+/// Grow each `label` span over the words of `prefixes` (case-insensitive) right before it,
+/// separated by single spaces, up to the previous span.
+fn extend_left(text: &str, spans: &mut [TagSpan], label: &str, prefixes: &[&str]) {
+    for k in 0..spans.len() {
+        if spans[k].label != label {
+            continue;
+        }
+        let lo = if k == 0 { 0 } else { spans[k - 1].end };
+        if lo > spans[k].start {
+            continue;
+        }
+        loop {
+            let before = &text[lo..spans[k].start];
+            let Some(stripped) = before.strip_suffix(' ') else {
+                break;
+            };
+            let w_start = stripped.rfind(' ').map_or(0, |i| i + 1);
+            let w = &stripped[w_start..];
+            if !prefixes.contains(&w.to_lowercase().as_str()) {
+                break;
+            }
+            spans[k].start = lo + w_start;
+        }
+    }
 }
 
 /// Grow each SOURCE span over the capitalised words right before and after it (up to the
@@ -505,6 +601,138 @@ mod tests {
         assert_eq!(a[1].cue_lemma, "report");
         assert_eq!(a[1].cue_stance, "neutral");
         assert_eq!(a[1].content.as_ref().unwrap().text, "a delay");
+    }
+
+    fn merged(t: &str, spans: &[(&str, &str)]) -> Vec<String> {
+        let spans: Vec<TagSpan> = spans.iter().map(|(n, l)| at(t, n, l)).collect();
+        merge_fragments(t, &spans)
+            .iter()
+            .map(|s| format!("{}:{}", s.label, &t[s.start..s.end]))
+            .collect()
+    }
+
+    #[test]
+    fn cues_take_auxiliaries_and_sources_their_determiner_or_title() {
+        let t = "The campaign has also learned that Mr. Obama was told.";
+        assert_eq!(
+            merged(t, &[("campaign", "SOURCE"), ("learned", "CUE")]),
+            ["SOURCE:The campaign", "CUE:has also learned"]
+        );
+        let t = "Mr. Obama said it.";
+        assert_eq!(
+            merged(t, &[("Obama", "SOURCE"), ("said", "CUE")]),
+            ["SOURCE:Mr. Obama", "CUE:said"]
+        );
+        // Not past the previous span, and not over other words.
+        let t = "Aides of Trump have said so, allies think.";
+        assert_eq!(
+            merged(
+                t,
+                &[
+                    ("Aides of Trump", "SOURCE"),
+                    ("said", "CUE"),
+                    ("think", "CUE")
+                ]
+            ),
+            ["SOURCE:Aides of Trump", "CUE:have said", "CUE:think"]
+        );
+    }
+
+    #[test]
+    fn punctuation_only_sources_and_cues_are_dropped() {
+        let t = "Smith , said so.";
+        let spans = vec![
+            at(t, "Smith", "SOURCE"),
+            at(t, ",", "SOURCE"),
+            at(t, "said", "CUE"),
+            at(t, ".", "CUE"),
+        ];
+        let m = merge_fragments(t, &spans);
+        let got: Vec<&str> = m.iter().map(|s| &t[s.start..s.end]).collect();
+        assert_eq!(got, ["Smith", "said"]);
+    }
+
+    fn sentences_of(t: &str, starts: &[&str]) -> Vec<SentenceSpan> {
+        let mut b: Vec<usize> = starts.iter().map(|s| t.find(s).expect(s)).collect();
+        b.push(t.len() + 1);
+        b.windows(2)
+            .map(|w| SentenceSpan {
+                start: w[0],
+                end: w[1] - 1,
+            })
+            .collect()
+    }
+
+    fn rel(t: &str, s: &SentenceSpan, needle: &str, label: &str) -> TagSpan {
+        let mut x = at(&t[s.start..s.end], needle, label);
+        x.score = 1.0;
+        x
+    }
+
+    #[test]
+    fn a_new_quotation_is_not_joined_to_the_previous_content() {
+        let t = "She said the vote was close. “We won,” she added.";
+        let ss = sentences_of(t, &["She said", "“We won"]);
+        let tagged = vec![
+            vec![
+                rel(t, &ss[0], "She", "SOURCE"),
+                rel(t, &ss[0], "said", "CUE"),
+                rel(t, &ss[0], "the vote was close", "CONTENT"),
+            ],
+            vec![
+                rel(t, &ss[1], "“We won,”", "CONTENT"),
+                rel(t, &ss[1], "she", "SOURCE"),
+                rel(t, &ss[1], "added", "CUE"),
+            ],
+        ];
+        let j = join_sentences(t, &ss, &tagged);
+        let contents: Vec<&str> = j
+            .iter()
+            .filter(|(_, s)| s.label == "CONTENT")
+            .map(|(_, s)| &t[s.start..s.end])
+            .collect();
+        assert_eq!(contents, ["the vote was close", "“We won,”"]);
+    }
+
+    #[test]
+    fn a_quotation_split_by_its_attribution_is_one_content() {
+        let t = "“Here he is,” she said. “Donald is here.” Then he spoke.";
+        let ss = sentences_of(t, &["“Here", "“Donald", "Then"]);
+        let tagged = vec![
+            vec![
+                rel(t, &ss[0], "“Here he is,”", "CONTENT"),
+                rel(t, &ss[0], "she", "SOURCE"),
+                rel(t, &ss[0], "said", "CUE"),
+            ],
+            vec![rel(t, &ss[1], "“Donald is here.”", "CONTENT")],
+            vec![],
+        ];
+        let j = join_sentences(t, &ss, &tagged);
+        let got: Vec<String> = j
+            .iter()
+            .map(|(_, s)| format!("{}:{}", s.label, &t[s.start..s.end]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "CONTENT:“Here he is,” she said. “Donald is here.”",
+                "SOURCE:she",
+                "CUE:said"
+            ]
+        );
+        // The second quotation has its own cue: two contents.
+        let t = "“Here he is,” she said. “Donald is here,” she added.";
+        let ss = sentences_of(t, &["“Here", "“Donald"]);
+        let tagged = vec![
+            tagged[0].clone(),
+            vec![
+                rel(t, &ss[1], "“Donald is here,”", "CONTENT"),
+                rel(t, &ss[1], "she", "SOURCE"),
+                rel(t, &ss[1], "added", "CUE"),
+            ],
+        ];
+        let j = join_sentences(t, &ss, &tagged);
+        assert_eq!(j.iter().filter(|(_, s)| s.label == "CONTENT").count(), 2);
     }
 
     #[test]
