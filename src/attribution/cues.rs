@@ -374,9 +374,12 @@ pub fn lemma(cue: &str) -> String {
             return l;
         }
     }
+    // No reporting verb: the first word that is not an auxiliary or adverb, else an evidential
+    // adverb standing as the cue ("have reportedly" → "reportedly"), else the first word.
     words
         .iter()
         .find(|w| !SKIP.contains(w))
+        .or_else(|| words.iter().rev().find(|w| w.ends_with("ly")))
         .or(words.first())
         .map(|w| w.to_string())
         .unwrap_or_default()
@@ -400,6 +403,14 @@ pub fn stance(lemma: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cue_without_a_verb_is_named_by_its_adverb_not_its_auxiliary() {
+        assert_eq!(lemma("have reportedly"), "reportedly");
+        assert_eq!(lemma("allegedly"), "allegedly");
+        assert_eq!(lemma("has"), "has");
+        assert_eq!(lemma("has reportedly said"), "say");
+    }
 
     #[test]
     fn lemmas_of_common_cues() {
