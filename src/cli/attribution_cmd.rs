@@ -3,7 +3,6 @@
 //! options, prints, and writes the head and its model card.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -109,16 +108,7 @@ pub fn eval_attribution(a: EvalAttributionArgs) -> Result<i32> {
         &a.split,
         a.model.batch_size,
     )?;
-    let mut out = std::io::stdout().lock();
-    match a.format {
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &r)?;
-            out.write_all(b"\n")?;
-        }
-        ReportFormat::Table => out.write_all(r.table().as_bytes())?,
-    }
-    out.flush()?;
-    Ok(0)
+    super::print_report(a.format, &r, |r| r.table())
 }
 
 pub fn train_attribution(a: TrainAttributionArgs) -> Result<i32> {

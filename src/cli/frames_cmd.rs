@@ -3,7 +3,6 @@
 //! the head and its model card.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -87,16 +86,7 @@ pub fn eval_frames(a: EvalFramesArgs) -> Result<i32> {
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
     let enc = load_encoder(&a.model)?;
     let r = ef::cross_validate(&enc, &data_dir, a.cv, &a.hyper.opts(), a.model.batch_size)?.report;
-    let mut out = std::io::stdout().lock();
-    match a.format {
-        ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &r)?;
-            out.write_all(b"\n")?;
-        }
-        ReportFormat::Table => out.write_all(r.table().as_bytes())?,
-    }
-    out.flush()?;
-    Ok(0)
+    super::print_report(a.format, &r, |r| r.table())
 }
 
 pub fn train_frames(a: TrainFramesArgs) -> Result<i32> {

@@ -18,6 +18,25 @@ use std::io::Write;
 pub use args::Cli;
 use clap::Parser;
 
+/// Print an evaluation report on stdout: pretty JSON, or the report's own table. Returns exit
+/// code 0.
+fn print_report<R: serde::Serialize>(
+    format: args::ReportFormat,
+    report: &R,
+    table: impl FnOnce(&R) -> String,
+) -> anyhow::Result<i32> {
+    let mut out = std::io::stdout().lock();
+    match format {
+        args::ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, report)?;
+            out.write_all(b"\n")?;
+        }
+        args::ReportFormat::Table => out.write_all(table(report).as_bytes())?,
+    }
+    out.flush()?;
+    Ok(0)
+}
+
 /// Entry point of the binary; returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();

@@ -132,35 +132,18 @@ impl FramesHead {
         } else {
             self.hidden
         };
-        let bytes: Vec<(&str, Vec<usize>, Vec<u8>)> = {
-            let mut v = vec![
-                ("mean", vec![self.input], f32_bytes(&self.mean)),
-                ("scale", vec![self.input], f32_bytes(&self.scale)),
-                ("w2", vec![self.labels.len(), width], f32_bytes(&self.w2)),
-                ("b2", vec![self.labels.len()], f32_bytes(&self.b2)),
-            ];
-            if self.hidden > 0 {
-                v.push(("w1", vec![self.hidden, self.input], f32_bytes(&self.w1)));
-                v.push(("b1", vec![self.hidden], f32_bytes(&self.b1)));
-            }
-            v
-        };
-        let views = bytes
-            .iter()
-            .map(|(n, shape, b)| {
-                safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
-                    .map(|t| (n.to_string(), t))
-                    .map_err(|e| Error::Model(format!("safetensors: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let out = safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::Model(format!("safetensors: {e}")))?;
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
+        let l = self.labels.len();
+        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
+            ("mean", vec![self.input], &self.mean),
+            ("scale", vec![self.input], &self.scale),
+            ("w2", vec![l, width], &self.w2),
+            ("b2", vec![l], &self.b2),
+        ];
+        if self.hidden > 0 {
+            tensors.push(("w1", vec![self.hidden, self.input], &self.w1));
+            tensors.push(("b1", vec![self.hidden], &self.b1));
         }
-        std::fs::write(path, out).map_err(|e| Error::io(path, e))
+        super::write_f32_safetensors(path, &tensors, meta)
     }
 
     /// Load a head written by [`FramesHead::save`].
@@ -243,10 +226,6 @@ impl FramesHead {
         }
         Ok(head)
     }
-}
-
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -77,44 +77,14 @@ impl MlpHead {
         meta.insert("input".into(), self.input.to_string());
         meta.insert("hidden".into(), self.hidden.to_string());
         meta.insert("format".into(), "slant-mlp-head-v1".into());
-        let w1 = f32_bytes(&self.w1);
-        let b1 = f32_bytes(&self.b1);
-        let w2 = f32_bytes(&self.w2);
-        let b2 = f32_bytes(&[self.b2]);
-        let mut views = vec![
-            (
-                "w2".to_string(),
-                safetensors::tensor::TensorView::new(Dtype::F32, vec![self.w2.len()], &w2)
-                    .map_err(st_err)?,
-            ),
-            (
-                "b2".to_string(),
-                safetensors::tensor::TensorView::new(Dtype::F32, vec![1], &b2).map_err(st_err)?,
-            ),
-        ];
+        let b2 = [self.b2];
+        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> =
+            vec![("w2", vec![self.w2.len()], &self.w2), ("b2", vec![1], &b2)];
         if self.hidden > 0 {
-            views.push((
-                "w1".to_string(),
-                safetensors::tensor::TensorView::new(
-                    Dtype::F32,
-                    vec![self.hidden, self.input],
-                    &w1,
-                )
-                .map_err(st_err)?,
-            ));
-            views.push((
-                "b1".to_string(),
-                safetensors::tensor::TensorView::new(Dtype::F32, vec![self.hidden], &b1)
-                    .map_err(st_err)?,
-            ));
+            tensors.push(("w1", vec![self.hidden, self.input], &self.w1));
+            tensors.push(("b1", vec![self.hidden], &self.b1));
         }
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(st_err)?;
-        if let Some(parent) = path.parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-        }
-        std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+        write_f32_safetensors(path, &tensors, meta)
     }
 
     /// Load a head written by [`MlpHead::save`].
@@ -198,12 +168,33 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+/// Write f32 tensors `(name, shape, data)` and the header metadata as a safetensors file,
+/// creating the parent folder. Every head's `save` goes through here.
+pub(crate) fn write_f32_safetensors(
+    path: &Path,
+    tensors: &[(&str, Vec<usize>, &[f32])],
+    meta: HashMap<String, String>,
+) -> Result<()> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, d)| f32_bytes(d)).collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, shape, _), b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
+                .map(|t| (n.to_string(), t))
+                .map_err(|e| Error::Model(format!("safetensors: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let out = safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::Model(format!("safetensors: {e}")))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::write(path, out).map_err(|e| Error::io(path, e))
 }
 
-fn st_err(e: safetensors::SafeTensorError) -> Error {
-    Error::Model(format!("safetensors: {e}"))
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 #[cfg(test)]

@@ -149,32 +149,14 @@ impl TaggerHead {
         } else {
             self.hidden
         };
-        let bytes = |v: &[f32]| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
-        let (w1, b1, w2, b2) = (
-            bytes(&self.w1),
-            bytes(&self.b1),
-            bytes(&self.w2),
-            bytes(&self.b2),
-        );
-        fn view(d: &[u8], shape: Vec<usize>) -> Result<safetensors::tensor::TensorView<'_>> {
-            safetensors::tensor::TensorView::new(Dtype::F32, shape, d)
-                .map_err(|e| Error::Model(format!("safetensors: {e}")))
-        }
         let l = self.labels.len();
-        let mut views = vec![
-            ("w2".to_string(), view(&w2, vec![l, width])?),
-            ("b2".to_string(), view(&b2, vec![l])?),
-        ];
+        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> =
+            vec![("w2", vec![l, width], &self.w2), ("b2", vec![l], &self.b2)];
         if self.hidden > 0 {
-            views.push(("w1".to_string(), view(&w1, vec![self.hidden, self.input])?));
-            views.push(("b1".to_string(), view(&b1, vec![self.hidden])?));
+            tensors.push(("w1", vec![self.hidden, self.input], &self.w1));
+            tensors.push(("b1", vec![self.hidden], &self.b1));
         }
-        let out = safetensors::serialize(views, Some(meta))
-            .map_err(|e| Error::Model(format!("safetensors: {e}")))?;
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        std::fs::write(path, out).map_err(|e| Error::io(path, e))
+        super::write_f32_safetensors(path, &tensors, meta)
     }
 
     /// Load a head written by [`TaggerHead::save`].

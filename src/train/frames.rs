@@ -9,10 +9,9 @@
 //! * [`cross_validate`]: outer k-fold CV of [`fit`], giving out-of-fold predictions.
 //! * [`MultiLabelMetrics`]: micro- and macro-F1 with per-label counts.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
-use rand::Rng;
 use serde::Serialize;
 
 use crate::heads::frames::FramesHead;
@@ -108,53 +107,15 @@ pub fn train_multi(
     let xt = Tensor::from_vec(z, (x.len(), dim), &dev)?;
     let yt = Tensor::from_vec(yf, (x.len(), l), &dev)?;
     let mut rng = crate::stats::rng(opts.seed);
-    let mut uniform = |count: usize, fan_in: usize| -> Vec<f32> {
-        let b = (1.0 / fan_in as f32).sqrt();
-        (0..count).map(|_| rng.gen_range(-b..b)).collect()
-    };
-    let width = if opts.hidden > 0 { opts.hidden } else { dim };
-    let hidden_layer = if opts.hidden > 0 {
-        Some((
-            Var::from_tensor(&Tensor::from_vec(
-                uniform(opts.hidden * dim, dim),
-                (opts.hidden, dim),
-                &dev,
-            )?)?,
-            Var::from_tensor(&Tensor::zeros(opts.hidden, DType::F32, &dev)?)?,
-        ))
-    } else {
-        None
-    };
-    let w2 = Var::from_tensor(&Tensor::from_vec(
-        uniform(l * width, width),
-        (l, width),
-        &dev,
-    )?)?;
-    let b2 = Var::from_tensor(&Tensor::zeros(l, DType::F32, &dev)?)?;
-    let mut vars = vec![w2.clone(), b2.clone()];
-    if let Some((w1, b1)) = &hidden_layer {
-        vars.push(w1.clone());
-        vars.push(b1.clone());
-    }
+    let mlp = super::MlpVars::init(dim, opts.hidden, l, &mut rng, &dev)?;
     let mut opt = AdamW::new(
-        vars,
+        mlp.vars(),
         ParamsAdamW {
             lr: opts.lr,
             weight_decay: opts.weight_decay,
             ..Default::default()
         },
     )?;
-    let forward = |xb: &Tensor| -> Result<Tensor> {
-        let h = match &hidden_layer {
-            Some((w1, b1)) => xb
-                .matmul(&w1.as_tensor().t()?)?
-                .broadcast_add(b1.as_tensor())?
-                .relu()?,
-            None => xb.clone(),
-        };
-        Ok(h.matmul(&w2.as_tensor().t()?)?
-            .broadcast_add(b2.as_tensor())?)
-    };
     let mut order: Vec<u32> = (0..x.len() as u32).collect();
     for _ in 0..opts.epochs {
         order.shuffle(&mut rng);
@@ -162,15 +123,11 @@ pub fn train_multi(
             let idx = Tensor::from_vec(chunk.to_vec(), chunk.len(), &dev)?;
             let xb = xt.index_select(&idx, 0)?;
             let yb = yt.index_select(&idx, 0)?;
-            let loss = super::bce_with_logits(&forward(&xb)?, &yb)?;
+            let loss = super::bce_with_logits(&mlp.forward(&xb)?, &yb)?;
             opt.backward_step(&loss)?;
         }
     }
-    let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
-    let (w1, b1) = match &hidden_layer {
-        Some((w1, b1)) => (flat(w1.as_tensor())?, flat(b1.as_tensor())?),
-        None => (Vec::new(), Vec::new()),
-    };
+    let (w1, b1, w2, b2) = mlp.weights()?;
     Ok(FramesHead {
         input: dim,
         hidden: opts.hidden,
@@ -179,8 +136,8 @@ pub fn train_multi(
         scale,
         w1,
         b1,
-        w2: flat(w2.as_tensor())?,
-        b2: flat(b2.as_tensor())?,
+        w2,
+        b2,
         thresholds: vec![0.5; l],
         meta: Default::default(),
     })
@@ -368,6 +325,7 @@ impl MultiLabelMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::Rng;
 
     #[test]
     fn micro_and_macro_by_hand() {

@@ -187,6 +187,92 @@ pub(crate) fn bce_with_logits(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
     Ok(((relu - zy)? + soft)?.mean_all()?)
 }
 
+/// `(w1, b1, w2, b2)` of a trained perceptron, flattened row-major.
+pub(crate) type MlpWeights = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// Trainable weights of a one-hidden-layer perceptron with `out` logits (logistic/softmax
+/// regression when `hidden == 0`), laid out as the heads store them: `w1` is `hidden × dim`,
+/// `w2` is `out × width`. Shared by the multi-output trainers (frames, taggers).
+pub(crate) struct MlpVars {
+    hidden: Option<(Var, Var)>,
+    w2: Var,
+    b2: Var,
+}
+
+impl MlpVars {
+    /// Uniform(±1/√fan_in) weights drawn from `rng` (hidden layer first), zero biases.
+    pub(crate) fn init(
+        dim: usize,
+        hidden: usize,
+        out: usize,
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> Result<Self> {
+        let mut uniform = |n: usize, fan_in: usize| -> Vec<f32> {
+            let b = (1.0 / fan_in as f32).sqrt();
+            (0..n).map(|_| rng.gen_range(-b..b)).collect()
+        };
+        let width = if hidden > 0 { hidden } else { dim };
+        let hidden = if hidden > 0 {
+            Some((
+                Var::from_tensor(&Tensor::from_vec(
+                    uniform(hidden * dim, dim),
+                    (hidden, dim),
+                    device,
+                )?)?,
+                Var::from_tensor(&Tensor::zeros(hidden, DType::F32, device)?)?,
+            ))
+        } else {
+            None
+        };
+        let w2 = Var::from_tensor(&Tensor::from_vec(
+            uniform(out * width, width),
+            (out, width),
+            device,
+        )?)?;
+        let b2 = Var::from_tensor(&Tensor::zeros(out, DType::F32, device)?)?;
+        Ok(Self { hidden, w2, b2 })
+    }
+
+    /// The variables for the optimiser.
+    pub(crate) fn vars(&self) -> Vec<Var> {
+        let mut v = vec![self.w2.clone(), self.b2.clone()];
+        if let Some((w1, b1)) = &self.hidden {
+            v.push(w1.clone());
+            v.push(b1.clone());
+        }
+        v
+    }
+
+    /// Logits for a `n × dim` batch: `n × out`.
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let h = match &self.hidden {
+            Some((w1, b1)) => x
+                .matmul(&w1.as_tensor().t()?)?
+                .broadcast_add(b1.as_tensor())?
+                .relu()?,
+            None => x.clone(),
+        };
+        Ok(h.matmul(&self.w2.as_tensor().t()?)?
+            .broadcast_add(self.b2.as_tensor())?)
+    }
+
+    /// `(w1, b1, w2, b2)` flattened, row-major; `w1`/`b1` empty without a hidden layer.
+    pub(crate) fn weights(&self) -> Result<MlpWeights> {
+        let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+        let (w1, b1) = match &self.hidden {
+            Some((w1, b1)) => (flat(w1.as_tensor())?, flat(b1.as_tensor())?),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok((
+            w1,
+            b1,
+            flat(self.w2.as_tensor())?,
+            flat(self.b2.as_tensor())?,
+        ))
+    }
+}
+
 /// Train a head on features `x` with labels `y`; early-stops on `dev` when given (else trains
 /// all epochs). The threshold is left at 0.5: callers choose it on a development split.
 pub fn train_mlp(

@@ -21,11 +21,10 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor, Var, D};
+use candle_core::{Device, Tensor, D};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use half::f16;
 use rand::seq::SliceRandom;
-use rand::Rng;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -378,67 +377,25 @@ pub fn train_tagger(
         .collect();
     let cw = Tensor::from_vec(class_weights.clone(), (1, l), &device)?;
     let mut rng = crate::stats::rng(opts.seed);
-    let mut uniform = |n: usize, fan_in: usize| -> Vec<f32> {
-        let b = (1.0 / fan_in as f32).sqrt();
-        (0..n).map(|_| rng.gen_range(-b..b)).collect()
-    };
-    let width = if opts.hidden > 0 { opts.hidden } else { dim };
-    let hidden_layer = if opts.hidden > 0 {
-        Some((
-            Var::from_tensor(&Tensor::from_vec(
-                uniform(opts.hidden * dim, dim),
-                (opts.hidden, dim),
-                &device,
-            )?)?,
-            Var::from_tensor(&Tensor::zeros(opts.hidden, DType::F32, &device)?)?,
-        ))
-    } else {
-        None
-    };
-    let w2 = Var::from_tensor(&Tensor::from_vec(
-        uniform(l * width, width),
-        (l, width),
-        &device,
-    )?)?;
-    let b2 = Var::from_tensor(&Tensor::zeros(l, DType::F32, &device)?)?;
-    let mut vars = vec![w2.clone(), b2.clone()];
-    if let Some((w1, b1)) = &hidden_layer {
-        vars.push(w1.clone());
-        vars.push(b1.clone());
-    }
+    let mlp = super::MlpVars::init(dim, opts.hidden, l, &mut rng, &device)?;
     let mut opt = AdamW::new(
-        vars,
+        mlp.vars(),
         ParamsAdamW {
             lr: opts.lr,
             weight_decay: opts.weight_decay,
             ..Default::default()
         },
     )?;
-    let forward = |x: &Tensor| -> Result<Tensor> {
-        let h = match &hidden_layer {
-            Some((w1, b1)) => x
-                .matmul(&w1.as_tensor().t()?)?
-                .broadcast_add(b1.as_tensor())?
-                .relu()?,
-            None => x.clone(),
-        };
-        Ok(h.matmul(&w2.as_tensor().t()?)?
-            .broadcast_add(b2.as_tensor())?)
-    };
     let snapshot = || -> Result<TaggerHead> {
-        let flat = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
-        let (w1, b1) = match &hidden_layer {
-            Some((w1, b1)) => (flat(w1.as_tensor())?, flat(b1.as_tensor())?),
-            None => (Vec::new(), Vec::new()),
-        };
+        let (w1, b1, w2, b2) = mlp.weights()?;
         Ok(TaggerHead {
             labels: labels.to_vec(),
             input: dim,
             hidden: opts.hidden,
             w1,
             b1,
-            w2: flat(w2.as_tensor())?,
-            b2: flat(b2.as_tensor())?,
+            w2,
+            b2,
             meta: Default::default(),
         })
     };
@@ -463,7 +420,7 @@ pub fn train_tagger(
                 onehot[r * l + k as usize] = 1.0;
             }
             let y = Tensor::from_vec(onehot, (batch.len(), l), &device)?;
-            let logp = candle_nn::ops::log_softmax(&forward(&x)?, D::Minus1)?;
+            let logp = candle_nn::ops::log_softmax(&mlp.forward(&x)?, D::Minus1)?;
             let w = y.broadcast_mul(&cw)?; // (b, l): weight of the gold class, one-hot
             let loss = ((logp * &w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?;
             opt.backward_step(&loss)?;
@@ -474,7 +431,7 @@ pub fn train_tagger(
         let mut pred = Vec::with_capacity(dt.len());
         for c in dt.chunks(4096) {
             let x = Tensor::from_vec(d.rows(c), (c.len(), dim), &device)?;
-            let am = forward(&x)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            let am = mlp.forward(&x)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
             pred.extend(am.into_iter().map(|v| v as usize));
         }
         let gold: Vec<usize> = dt.iter().map(|t| t.2 as usize).collect();
@@ -505,6 +462,7 @@ pub fn train_tagger(
 mod tests {
     use super::*;
     use crate::heads::tagger::{bio_labels, decode};
+    use rand::Rng;
 
     fn span(label: &str, start: usize, end: usize) -> GoldSpan {
         GoldSpan {
