@@ -6,22 +6,22 @@
 //! * **No padding work.** The tokens of all sentences of a batch are packed into one
 //!   `[total_tokens × hidden]` matrix. The linear layers run on that matrix; attention runs per
 //!   sentence over its own tokens only, so there is no mask and no wasted row.
-//! * **Big matmuls through the `gemm` crate** (what candle uses too) with weights transposed once
-//!   at load time; Q, K and V are one fused `[hidden → 3·hidden]` matmul. The bias is written into
-//!   the output first and the product accumulated on top, so bias costs no extra pass.
+//! * **Big matmuls through our own kernels** ([`super::f32mm`]: AVX-512, AVX2+FMA or portable,
+//!   chosen at run time) with weights transposed and packed once at load time; Q, K and V are one
+//!   fused `[hidden → 3·hidden]` matmul. Each output starts from its bias, so bias costs no pass.
 //! * **Fused element-wise passes**: GELU (erf form, as BERT's `"gelu"`) right after the FFN's first
 //!   matmul; residual add + LayerNorm in one pass per row.
 //! * **Buffers reused** across layers and batches (one workspace behind a mutex).
 //!
-//! Determinism: `gemm` splits work across threads by output blocks, never along the reduction
-//! dimension, and its blocking depends only on the matrix sizes, so every output element is
-//! summed in the same order at any thread count. Attention, GELU and LayerNorm are computed per
-//! row / per sentence with a fixed order. Results are therefore bit-identical for any
+//! Determinism: every matmul output is one in-order FMA chain over the reduction dimension, and
+//! work is split across threads by output rows only, so every output element is summed in the
+//! same order at any thread count and with any of the kernels. Attention, GELU and LayerNorm
+//! are computed per row / per sentence with a fixed order. Results are therefore bit-identical for any
 //! `--threads` (tested).
 //!
-//! Portability: no `unsafe` SIMD here; `gemm` picks its kernel at run time (AVX2/FMA, AVX-512,
-//! NEON, or a scalar fallback) and the element-wise loops are written so the compiler vectorises
-//! them for any target.
+//! Portability: explicit intrinsics live only in [`super::f32mm`] (behind run-time feature
+//! detection, with a portable fallback); attention and the element-wise loops are plain Rust
+//! written so the compiler vectorises them, compiled twice (`multiversion!`: AVX2+FMA and generic).
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use safetensors::SafeTensors;
 
+use super::f32mm::{matmul_bias, Kernel, PackedW};
 use crate::{Error, Result};
 
 /// Hyper-parameters read from `config.json`.
@@ -49,13 +50,12 @@ struct LayerNorm {
     beta: Vec<f32>,
 }
 
-/// A linear layer `y = x·Wᵀ + b` with `W` stored transposed: `w_t` is `[in × out]` row-major.
+/// A linear layer `y = x·Wᵀ + b` with `W` stored transposed (`[in × out]`) and packed in
+/// column panels for [`super::f32mm`].
 #[derive(Debug)]
 struct Linear {
-    w_t: Vec<f32>,
+    w: PackedW,
     bias: Vec<f32>,
-    n_in: usize,
-    n_out: usize,
 }
 
 #[derive(Debug)]
@@ -146,6 +146,8 @@ pub struct FastBert {
     /// int8 copies of each layer's four linear maps (`--precision int8`), in the order qkv,
     /// attention output, FFN up, FFN down; `None` runs fp32.
     int8: Option<Vec<[super::int8::QLinear; 4]>>,
+    /// The fp32 matmul kernel (widest this CPU supports; all give the same bits).
+    kernel: Kernel,
 }
 
 fn cfg_usize(cfg: &serde_json::Value, key: &str) -> Result<usize> {
@@ -241,10 +243,8 @@ impl FastBert {
                 bias.extend(get(&format!("{name}.bias"), &[n_out_each])?);
             }
             Ok(Linear {
-                w_t,
+                w: PackedW::pack(&w_t, n_in, n_out),
                 bias,
-                n_in,
-                n_out,
             })
         };
         let vocab = st
@@ -296,6 +296,7 @@ impl FastBert {
             layers,
             ws: Mutex::new(Workspace::default()),
             int8: None,
+            kernel: Kernel::detect(),
         })
     }
 
@@ -303,7 +304,7 @@ impl FastBert {
     /// row; see [`super::int8`]). Embeddings, attention, LayerNorm and GELU stay fp32.
     pub fn quantize_int8(&mut self) {
         use super::int8::QLinear;
-        let q = |l: &Linear| QLinear::from_transposed(&l.w_t, &l.bias, l.n_in, l.n_out);
+        let q = |l: &Linear| QLinear::from_transposed(&l.w.unpack(), &l.bias, l.w.k(), l.w.n());
         self.int8 = Some(
             self.layers
                 .iter()
@@ -313,7 +314,7 @@ impl FastBert {
         // The fp32 copies are no longer used: free them (about 85 MB).
         for l in &mut self.layers {
             for lin in [&mut l.qkv, &mut l.attn_out, &mut l.ff1, &mut l.ff2] {
-                lin.w_t = Vec::new();
+                lin.w = PackedW::pack(&[], 0, 0);
             }
         }
     }
@@ -328,7 +329,7 @@ impl FastBert {
     fn lin(&self, l: usize, which: usize, fp: &Linear, x: &[f32], m: usize, out: &mut [f32]) {
         match &self.int8 {
             Some(q) => q[l][which].forward(x, m, out),
-            None => linear(x, m, fp, out),
+            None => matmul_bias(self.kernel, x, m, &fp.w, &fp.bias, out),
         }
     }
 
@@ -505,50 +506,6 @@ impl FastBert {
             p.tokens += total;
         }
         Ok(())
-    }
-}
-
-/// `out[m × n] = x[m × k] · w_t[k × n] + bias` with the `gemm` crate.
-fn linear(x: &[f32], m: usize, lin: &Linear, out: &mut [f32]) {
-    let (k, n) = (lin.n_in, lin.n_out);
-    assert!(x.len() >= m * k && out.len() >= m * n && lin.w_t.len() == k * n);
-    if m == 0 {
-        return;
-    }
-    for r in out[..m * n].chunks_exact_mut(n) {
-        r.copy_from_slice(&lin.bias);
-    }
-    let threads = rayon::current_num_threads();
-    let par = if threads > 1 {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: all three matrices are row-major and in bounds (asserted above): `x` is m×k with
-    // row stride k, `w_t` k×n with row stride n, `out` m×n with row stride n; `out` does not
-    // alias the inputs (distinct borrows). gemm computes out = 1·out + 1·(x·w_t).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            x.as_ptr(),
-            1,
-            k as isize,
-            lin.w_t.as_ptr(),
-            1,
-            n as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
     }
 }
 

@@ -22,6 +22,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 use crate::{Error, Result};
 
+pub(crate) mod f32mm;
 pub mod fast;
 pub mod int8;
 
@@ -31,7 +32,8 @@ pub use fast::Profile;
 /// `candle` (the reference) within 1e-4 on pooled vectors and token states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Engine {
-    /// Packed tokens, no padding, gemm matmuls and fused element-wise passes (src/encode/fast.rs).
+    /// Packed tokens, no padding, own AVX-512/AVX2 matmul kernels and fused element-wise passes
+    /// (src/encode/fast.rs, src/encode/f32mm.rs).
     #[default]
     Fast,
     /// candle-transformers' `BertModel` on padded batches (the reference).
