@@ -554,9 +554,22 @@ macro_rules! multiversion {
             fn generic($($arg: $ty),*) $body
             #[cfg(target_arch = "x86_64")]
             {
+                #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq,avx2,fma")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    generic($($arg),*)
+                }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) {
                     generic($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                {
+                    // SAFETY: the CPU supports these features (checked just above), the only
+                    // requirement of a `#[target_feature]` function.
+                    return unsafe { avx512($($arg),*) };
                 }
                 if std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
@@ -577,6 +590,7 @@ multiversion! {
     /// is a plain sequential sum, so the result does not depend on the vector width.
     fn sentence_attention(q: &[f32], c: &mut [f32], heads: usize, h: usize) {
         const W: usize = 8;
+        const G: usize = 4;
         let hd = h / heads;
         let n = q.len() / (3 * h);
         let np = n.div_ceil(W) * W;
@@ -598,7 +612,28 @@ multiversion! {
             }
             for i in 0..n {
                 let qi = &q[i * 3 * h + qo..i * 3 * h + qo + hd];
-                for jb in (0..np).step_by(W) {
+                // Scores, G blocks of W keys at a time: G independent add chains keep the
+                // adder busy (one chain is latency-bound); each score is still one
+                // sequential sum over the head dimension, so the bits do not change.
+                let mut jb = 0;
+                while jb + G * W <= np {
+                    let mut acc = [[0.0f32; W]; G];
+                    for (dd, &qd) in qi.iter().enumerate() {
+                        let base = dd * np + jb;
+                        for (g, a) in acc.iter_mut().enumerate() {
+                            let k: &[f32; W] =
+                                kt[base + g * W..base + (g + 1) * W].try_into().unwrap();
+                            for l in 0..W {
+                                a[l] += qd * k[l];
+                            }
+                        }
+                    }
+                    for (g, a) in acc.iter().enumerate() {
+                        p[jb + g * W..jb + (g + 1) * W].copy_from_slice(a);
+                    }
+                    jb += G * W;
+                }
+                while jb < np {
                     let mut acc = [0.0f32; W];
                     for (dd, &qd) in qi.iter().enumerate() {
                         let k: &[f32; W] = kt[dd * np + jb..dd * np + jb + W].try_into().unwrap();
@@ -607,6 +642,7 @@ multiversion! {
                         }
                     }
                     p[jb..jb + W].copy_from_slice(&acc);
+                    jb += W;
                 }
                 let p = &mut p[..n];
                 for pj in p.iter_mut() {
@@ -621,7 +657,26 @@ multiversion! {
                     *pj /= total;
                 }
                 let out = &mut c[i * h + qo..i * h + qo + hd];
-                if hd.is_multiple_of(W) {
+                if hd.is_multiple_of(G * W) {
+                    // Context, G blocks of W dimensions at a time (independent chains, each a
+                    // sequential sum over the keys, as below).
+                    for db in (0..hd).step_by(G * W) {
+                        let mut acc = [[0.0f32; W]; G];
+                        for (j, &pj) in p.iter().enumerate() {
+                            let base = j * hd + db;
+                            for (g, a) in acc.iter_mut().enumerate() {
+                                let vv: &[f32; W] =
+                                    v[base + g * W..base + (g + 1) * W].try_into().unwrap();
+                                for l in 0..W {
+                                    a[l] += pj * vv[l];
+                                }
+                            }
+                        }
+                        for (g, a) in acc.iter().enumerate() {
+                            out[db + g * W..db + (g + 1) * W].copy_from_slice(a);
+                        }
+                    }
+                } else if hd.is_multiple_of(W) {
                     for db in (0..hd).step_by(W) {
                         let mut acc = [0.0f32; W];
                         for (j, &pj) in p.iter().enumerate() {
