@@ -79,6 +79,37 @@ impl PackedW {
     }
 }
 
+/// A lazily packed copy of a weight matrix, for structs that keep their weights as plain
+/// vectors (the tagger heads). Cloning gives an empty cache, and caches never take part in
+/// equality, so a cloned or rebuilt head never reads another's packed weights; the owner must
+/// not change the weights in place after the first use.
+#[derive(Default)]
+pub struct PackCache(std::sync::OnceLock<PackedW>);
+
+impl PackCache {
+    pub(crate) fn get_or_pack(&self, pack: impl FnOnce() -> PackedW) -> &PackedW {
+        self.0.get_or_init(pack)
+    }
+}
+
+impl Clone for PackCache {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+
+impl PartialEq for PackCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl std::fmt::Debug for PackCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PackCache")
+    }
+}
+
 /// Which fp32 kernel runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kernel {

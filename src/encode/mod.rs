@@ -22,7 +22,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 
 use crate::{Error, Result};
 
-pub(crate) mod f32mm;
+pub mod f32mm;
 pub mod fast;
 pub mod int8;
 

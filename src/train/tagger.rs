@@ -397,6 +397,7 @@ pub fn train_tagger(
             w2,
             b2,
             meta: Default::default(),
+            w1_packed: Default::default(),
         })
     };
     let dev_toks = dev.map(|d| (d, d.tokens()));
