@@ -25,6 +25,47 @@ pub fn sentence_features(pooled: &[f32]) -> Vec<f32> {
     pooled.iter().map(|x| x / norm).collect()
 }
 
+/// How a sentence head pools the encoder's final token states into its features.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// The L2-normalised mean of the token states ([`sentence_features`]).
+    #[default]
+    Mean,
+    /// The L2-normalised mean followed by the L2-normalised element-wise max of the token states
+    /// (special tokens included in both).
+    MeanMax,
+}
+
+impl Pooling {
+    /// Name as written in head headers and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::MeanMax => "mean-max",
+        }
+    }
+
+    /// Features of one sentence from its mean-pooled vector and its `n × hidden` token states.
+    pub fn features(self, pooled: &[f32], states: &[f32]) -> Vec<f32> {
+        let mut f = sentence_features(pooled);
+        if self == Pooling::MeanMax {
+            let h = pooled.len();
+            let mut mx = vec![f32::NEG_INFINITY; h];
+            for row in states.chunks_exact(h.max(1)) {
+                for (m, v) in mx.iter_mut().zip(row) {
+                    *m = m.max(*v);
+                }
+            }
+            if states.len() < h {
+                mx.fill(0.0);
+            }
+            f.extend(sentence_features(&mx));
+        }
+        f
+    }
+}
+
 /// A one-hidden-layer perceptron (or logistic regression when `hidden == 0`) producing one
 /// logit. Weights are row-major: `w1` is `hidden x input`, `w2` is `hidden`.
 #[derive(Debug, Clone, PartialEq)]
@@ -313,6 +354,21 @@ mod tests {
         std::fs::write(&p, b"not safetensors").unwrap();
         let e = MlpHead::load(&p).unwrap_err().to_string();
         assert!(e.contains("x.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn mean_max_pooling_by_hand() {
+        let pooled = [1.0, 1.0];
+        let states = [3.0, -4.0, 0.0, 2.0];
+        assert_eq!(Pooling::Mean.features(&pooled, &states).len(), 2);
+        let f = Pooling::MeanMax.features(&pooled, &states);
+        // max = [3, 2] -> /sqrt(13)
+        let r = 13f32.sqrt();
+        assert!(
+            (f[2] - 3.0 / r).abs() < 1e-6 && (f[3] - 2.0 / r).abs() < 1e-6,
+            "{f:?}"
+        );
+        assert!((f[0] - 0.5f32.sqrt()).abs() < 1e-6);
     }
 
     #[test]
