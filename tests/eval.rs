@@ -606,6 +606,26 @@ fn assert_no_absolute_path(v: &Value, what: &str) {
 // eval loaded-spans
 
 #[test]
+fn feature_experiments_need_cv() {
+    let run = slant(&[
+        "eval",
+        "loaded",
+        "--data",
+        &fix("data"),
+        "--dataset",
+        "babe",
+        "--pooling",
+        "mean-max",
+    ]);
+    run.expect(2);
+    assert!(
+        run.stderr().contains("--pooling and --span-evidence"),
+        "{}",
+        run.show()
+    );
+}
+
+#[test]
 fn eval_loaded_spans_without_ptc_is_a_clear_error() {
     // The fixture data folder has BABE and SemEval-2023 subtask 2 but no PTC.
     let run = slant(&[
@@ -677,4 +697,69 @@ fn eval_loaded_spans_on_babe_held_out_fold() {
     if let Some(l) = v["lexicon_baseline"].as_object() {
         assert!(tf > l["token_f1"].as_f64().unwrap(), "{}", run.stdout());
     }
+}
+
+/// The committed span head's header, as JSON.
+fn safetensors_header(bytes: &[u8]) -> Value {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    serde_json::from_slice(&bytes[8..8 + n]).unwrap()
+}
+
+#[test]
+fn select_threshold_reproduces_the_committed_decoding_and_keeps_the_tensors() {
+    let head = root().join("models/loaded_spans.safetensors");
+    if !have_encoder() || !head.is_file() {
+        eprintln!("skipping: encoder or models/loaded_spans.safetensors missing");
+        return;
+    }
+    let Some(data) = shared_data() else {
+        return;
+    };
+    if !data.join("ptc_semeval2020_task11").is_dir() {
+        eprintln!("skipping: no PTC under {}", data.display());
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (out, card) = (dir.path().join("h.safetensors"), dir.path().join("card.md"));
+    let committed = std::fs::read(&head).unwrap();
+    // Start from the committed head without its decoding keys: the selection must find them.
+    let mut h = safetensors_header(&committed);
+    let meta = h["__metadata__"].as_object_mut().unwrap();
+    let want_w = meta.remove("decode_min_word_prob");
+    let want_s = meta.remove("decode_min_span_score");
+    assert!(want_w.is_some() && want_s.is_some(), "{h}");
+    let n = u64::from_le_bytes(committed[..8].try_into().unwrap()) as usize;
+    let mut hs = serde_json::to_vec(&h).unwrap();
+    while !hs.len().is_multiple_of(8) {
+        hs.push(b' ');
+    }
+    let mut stripped = (hs.len() as u64).to_le_bytes().to_vec();
+    stripped.extend(&hs);
+    stripped.extend(&committed[8 + n..]);
+    std::fs::write(&out, &stripped).unwrap();
+    let run = slant(&[
+        "train",
+        "loaded-spans",
+        "--data",
+        data.to_str().unwrap(),
+        "--select-threshold",
+        "--out",
+        out.to_str().unwrap(),
+        "--card",
+        card.to_str().unwrap(),
+    ]);
+    run.expect(0);
+    let got = std::fs::read(&out).unwrap();
+    let gh = safetensors_header(&got);
+    assert_eq!(
+        gh["__metadata__"].get("decode_min_word_prob"),
+        want_w.as_ref()
+    );
+    assert_eq!(
+        gh["__metadata__"].get("decode_min_span_score"),
+        want_s.as_ref()
+    );
+    let gn = u64::from_le_bytes(got[..8].try_into().unwrap()) as usize;
+    assert_eq!(&got[8 + gn..], &committed[8 + n..], "tensors changed");
+    assert!(read(&card).contains("## Decoding thresholds"));
 }

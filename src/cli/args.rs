@@ -343,6 +343,14 @@ pub struct EvalLoadedArgs {
     /// Hidden units of the heads trained in --cv.
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
+    /// With --cv: how the heads pool the encoder's token states.
+    #[arg(long, value_enum, default_value_t = crate::heads::Pooling::Mean)]
+    pub pooling: crate::heads::Pooling,
+    /// With --cv: append this span head's token evidence (max and mean P(not O) over the
+    /// sentence's tokens) to the features. Mind leakage: use a span head trained without BABE
+    /// (`slant train loaded-spans --no-babe`).
+    #[arg(long, value_name = "FILE")]
+    pub span_evidence: Option<PathBuf>,
     /// Lexicon-only baseline instead of the encoder (lexicons read from --data): without --cv
     /// the rule "a word of the Recasens et al. 2013 bias lexicon"; with --cv a
     /// logistic regression on lexicon counts and scores.

@@ -21,6 +21,7 @@ use crate::heads::tagger::TaggerHead;
 use crate::heads::{MlpHead, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
 use crate::pipeline::{Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
+use crate::train::tune::fit_temperature;
 use crate::train::{self, TrainOpts};
 use crate::{compare, segment};
 
@@ -693,14 +694,27 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
     let t1 = Instant::now();
     let mut head = train::train_mlp(&xtr, &ytr, Some((&xdv, &ydv)), &opts)?;
     eprintln!("  trained in {:.1}s", t1.elapsed().as_secs_f64());
+    // Threshold on the raw dev probabilities; then one temperature fitted on dev (NLL), with the
+    // threshold mapped through the same monotone map, so every decision stays as it was.
+    let (thr_raw, _) = best_threshold(&probs(&head, &xdv), &ydv);
+    let ece_raw_test = ece_of(&probs(&head, &xte), &yte);
+    let ece_raw_babe = ece_of(&probs(&head, &xbabe), &ybabe);
+    let temp = fit_temperature(&loaded_logits(&head, &xdv), &ydv);
+    head.temperature = temp;
+    head.threshold = calibrated_threshold(thr_raw, temp);
+    let thr = head.threshold;
     let pdv = probs(&head, &xdv);
-    let (thr, _) = best_threshold(&pdv, &ydv);
-    head.threshold = thr;
     let m_dev = metrics_at(&pdv, &ydv, thr);
     let pte = probs(&head, &xte);
     let m_test = metrics_at(&pte, &yte, thr);
     let pb = probs(&head, &xbabe);
     let m_babe = metrics_at(&pb, &ybabe, thr);
+    let cal = Calibration {
+        temperature: temp,
+        threshold_raw: thr_raw,
+        ece_test: (ece_raw_test, ece_of(&pte, &yte)),
+        ece_babe: (ece_raw_babe, ece_of(&pb, &ybabe)),
+    };
     let files = [
         DataFile::new(&data_dir, &tr_path)?,
         DataFile::new(&data_dir, &dv_path)?,
@@ -717,7 +731,11 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
         ("trained_on", "anno-lexical train (MIT)".into()),
         (
             "threshold_chosen_on",
-            "anno-lexical dev (max macro-F1)".into(),
+            "anno-lexical dev (max macro-F1 of the uncalibrated probabilities, mapped through the temperature)".into(),
+        ),
+        (
+            "temperature_fitted_on",
+            "anno-lexical dev (min NLL over 2^-2..2^2)".into(),
         ),
         ("train_opts", serde_json::to_string(&opts)?),
         ("data_files", serde_json::to_string(&files)?),
@@ -734,22 +752,14 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
     head.save(&a.out)?;
     let head_sha = sha256_file(&a.out)?;
     let card = model_card(
-        &head,
-        &head_sha,
-        &enc,
-        &opts,
-        &files,
-        &m_dev,
-        &m_test,
-        &m_babe,
-        ece_of(&pb, &ybabe),
-        &a,
+        &head, &head_sha, &enc, &opts, &files, &m_dev, &m_test, &m_babe, &cal, &a,
     );
     std::fs::write(&a.card, card).with_context(|| format!("writing {}", a.card.display()))?;
     println!(
         "wrote {} (sha256 {}) and {}\nthreshold {:.2} (chosen on anno-lexical dev)\n\
          anno-lexical dev  macro-F1 {:.4}\nanno-lexical test macro-F1 {:.4}\n\
-         BABE SG2 zero-shot macro-F1 {:.4}\ntotal {:.1}s",
+         BABE SG2 zero-shot macro-F1 {:.4}\ntemperature {} (fitted on anno-lexical dev): \
+         ECE anno-lexical test {:.4} -> {:.4}, BABE SG2 zero-shot {:.4} -> {:.4}\ntotal {:.1}s",
         a.out.display(),
         head_sha,
         a.card.display(),
@@ -757,9 +767,36 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
         m_dev.macro_f1,
         m_test.macro_f1,
         m_babe.macro_f1,
+        temp,
+        cal.ece_test.0,
+        cal.ece_test.1,
+        cal.ece_babe.0,
+        cal.ece_babe.1,
         t0.elapsed().as_secs_f64()
     );
     Ok(0)
+}
+
+/// Temperature scaling of the shipped sentence head, for its card.
+struct Calibration {
+    temperature: f32,
+    /// The threshold chosen on the uncalibrated dev probabilities.
+    threshold_raw: f32,
+    /// ECE (before, after) on anno-lexical test and on BABE SG2.
+    ece_test: (f64, f64),
+    ece_babe: (f64, f64),
+}
+
+/// The head's logits (temperature 1).
+fn loaded_logits(head: &MlpHead, x: &[Vec<f32>]) -> Vec<f32> {
+    crate::eval::loaded::logits(head, x)
+}
+
+/// The threshold on `sigmoid(z / t)` that makes the same decisions as `thr` on `sigmoid(z)`.
+fn calibrated_threshold(thr: f32, t: f32) -> f32 {
+    let thr = thr.clamp(1e-6, 1.0 - 1e-6) as f64;
+    let z = (thr / (1.0 - thr)).ln();
+    (1.0 / (1.0 + (-z / t as f64).exp())) as f32
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -772,7 +809,7 @@ fn model_card(
     dev: &BinaryMetrics,
     test: &BinaryMetrics,
     babe: &BinaryMetrics,
-    babe_ece: f64,
+    cal: &Calibration,
     a: &TrainLoadedArgs,
 ) -> String {
     let row = |name: &str, m: &BinaryMetrics| {
@@ -796,20 +833,23 @@ fn model_card(
     s.push_str(&format!(
         "A {} on the L2-normalised mean-pooled final hidden states of the frozen encoder \
          (all-MiniLM-L6-v2, `model.safetensors` sha256 `{}`). Output: P(sentence uses loaded / \
-         lexically biased language). Decision threshold {:.2}, chosen on anno-lexical dev to \
-         maximise macro-F1.\n\n",
+         lexically biased language), temperature-scaled (T = {}, fitted on anno-lexical dev). \
+         Decision threshold {:.4} (= {:.2} on the uncalibrated probability, chosen on anno-lexical dev to \
+         maximise macro-F1; the temperature changes no decision).\n\n",
         if head.hidden > 0 {
             format!("one-hidden-layer perceptron ({} ReLU units)", head.hidden)
         } else {
             "logistic regression".to_string()
         },
         enc.weights_sha256(),
-        head.threshold
+        cal.temperature,
+        head.threshold,
+        cal.threshold_raw
     ));
     s.push_str(&format!("Head file sha256: `{head_sha}`\n\n"));
     s.push_str("## Data\n");
     s.push_str("- Train: anno-lexical train (33,831 sentences; LLM-annotated lexical bias; MIT licence, Media Bias Group).\n");
-    s.push_str("- Model selection (early stopping) and threshold: anno-lexical dev (7,249).\n");
+    s.push_str("- Model selection (early stopping), threshold and temperature: anno-lexical dev (7,249); no BABE sentence is used to fit anything.\n");
     s.push_str("- Test: anno-lexical test (7,250) and, as zero-shot transfer, all of BABE SG2 (3,673 expert-labelled sentences, AGPL-3.0; read by path, never committed).\n\n");
     s.push_str("Data files (paths relative to `--data`):\n\n");
     for f in files {
@@ -826,7 +866,15 @@ fn model_card(
     s.push_str(&row("anno-lexical test", test));
     s.push_str(&row("BABE SG2 (zero-shot)", babe));
     s.push_str(&format!(
-        "\nExpected calibration error on BABE SG2 (10 bins): {babe_ece:.4}.\n\n"
+        "\nExpected calibration error ({} equal-width bins), before -> after temperature scaling \
+         (T = {}, fitted on anno-lexical dev by minimum log-loss over 2^-2..2^2): anno-lexical test \
+         {:.4} -> {:.4}; BABE SG2 zero-shot {:.4} -> {:.4}.\n\n",
+        crate::eval::loaded::ECE_BINS,
+        cal.temperature,
+        cal.ece_test.0,
+        cal.ece_test.1,
+        cal.ece_babe.0,
+        cal.ece_babe.1
     ));
     s.push_str("## Reproduce\n\n```\nmodels/fetch\ncargo build --release\n");
     s.push_str(&format!(
@@ -838,4 +886,26 @@ fn model_card(
          thread count, the head is byte-identical (seeded shuffling and initialisation).\n",
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibrated_threshold_keeps_every_decision() {
+        let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
+        for &(thr, t) in &[(0.49f32, 1.3f32), (0.3, 0.7), (0.5, 2.0), (0.8, 1.0)] {
+            let c = calibrated_threshold(thr, t);
+            for i in -400..=400 {
+                let z = i as f32 / 50.0;
+                // Leave out logits within rounding of the boundary.
+                if (sig(z) - thr).abs() < 1e-5 {
+                    continue;
+                }
+                assert_eq!(sig(z) >= thr, sig(z / t) >= c, "thr {thr} t {t} z {z}");
+            }
+        }
+        assert!((calibrated_threshold(0.5, 3.0) - 0.5).abs() < 1e-7);
+    }
 }

@@ -126,6 +126,13 @@ fn dataset_name(d: LoadedDataset) -> &'static str {
 }
 
 fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
+    let experiment = a.pooling != crate::heads::Pooling::Mean || a.span_evidence.is_some();
+    if experiment && (a.cv.is_none() || a.lexicon || a.tune.tune_layers > 0) {
+        bail!(
+            "--pooling and --span-evidence change the features of the heads trained in --cv \
+             (frozen encoder, no --lexicon, no --tune-layers); the committed head reads mean pooling"
+        );
+    }
     let enc_needed = || load_encoder(&a.model);
     let bs = a.model.batch_size;
     let (version, commit) = version_info();
@@ -225,7 +232,12 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 }
                 let enc = enc_needed()?;
                 let (rows, path) = data::babe_sg2(&data_dir)?;
-                let x = loaded::features(&enc, &rows, bs, "BABE SG2")?;
+                let ev_head = match &a.span_evidence {
+                    Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
+                    None => None,
+                };
+                let ev = ev_head.as_ref().map(|(h, s)| (h, s.as_str()));
+                let x = loaded::token_features(&enc, &rows, bs, "BABE SG2", a.pooling, ev)?;
                 let y = loaded::labels(&rows);
                 let mut files = vec![DataFile::new(&data_dir, &path)?];
                 let extra = if a.no_anno_lexical {
@@ -234,7 +246,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                     let (tr, p) = data::anno_lexical(&data_dir, "train")?;
                     files.push(DataFile::new(&data_dir, &p)?);
                     Some((
-                        loaded::features(&enc, &tr, bs, "anno-lexical train")?,
+                        loaded::token_features(&enc, &tr, bs, "anno-lexical train", a.pooling, ev)?,
                         loaded::labels(&tr),
                     ))
                 };
@@ -245,11 +257,19 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 };
                 let extra_ref = extra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
                 let outcome = loaded::cross_validate(&x, &y, extra_ref, &opts)?;
-                let split = loaded::cv_split(
+                let mut split = loaded::cv_split(
                     &opts,
                     "BABE SG2",
                     (!a.no_anno_lexical).then_some("anno-lexical train"),
                 );
+                if a.pooling != crate::heads::Pooling::Mean {
+                    split.push_str(&format!("; features: {} pooling", a.pooling.name()));
+                }
+                if let Some((_, sha)) = &ev_head {
+                    split.push_str(&format!(
+                        "; plus span-head token evidence (max, mean P(not O); head sha256 {sha})"
+                    ));
+                }
                 let m = manifest(enc.weights_sha256(), None, files, &split);
                 EvalReport::new("babe", &split, outcome, m)
             }

@@ -14,7 +14,7 @@ use super::commands::{find_models_file, load_encoder};
 use crate::data;
 use crate::encode::sha256_file;
 use crate::eval::version_info;
-use crate::heads::tagger::TaggerHead;
+use crate::heads::tagger::{DecodeOpts, TaggerHead};
 use crate::train::loaded_spans::{self as ls, SpansConfig, SpansDataset, LOADED_SPANS_HEAD_FILE};
 
 /// Data and hyper-parameters of a span head (shared by train and eval --zero-shot).
@@ -101,6 +101,10 @@ pub struct TrainSpansArgs {
     pub card: PathBuf,
     #[command(flatten)]
     pub hyper: SpansHyper,
+    /// Do not train: load the head at --out, choose its decoding thresholds on PTC dev, and
+    /// re-save it (tensors byte-identical, header updated) with its card.
+    #[arg(long)]
+    pub select_threshold: bool,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -169,51 +173,80 @@ pub fn train_spans(a: TrainSpansArgs) -> Result<i32> {
     let enc = load_encoder(&a.model)?;
     let cfg = a.hyper.config();
     let td = ls::training_data(&data_dir, &cfg)?;
-    eprintln!(
-        "slant train loaded-spans: {} training texts, {} dev texts; encoding (cached) and training",
-        td.train.len(),
-        td.dev.len()
-    );
-    let (mut head, rep) = ls::train(&enc, &td, &cfg, a.model.batch_size)?;
-    eprintln!(
-        "dev token F1 per epoch {:?}; kept epoch {} ({:.1}s)",
-        rep.dev_f1,
-        rep.best_epoch,
-        t0.elapsed().as_secs_f64()
-    );
-    let mut files = Vec::new();
-    for f in &td.files {
-        let sha = if f.is_file() {
-            sha256_file(f)?
-        } else {
-            "(folder)".to_string()
-        };
-        files.push((f.display().to_string(), sha));
-    }
-    let meta: BTreeMap<String, String> = [
-        (
-            "head",
-            "loaded-language span tagger (BIO over token states)".to_string(),
-        ),
-        ("encoder_sha256", enc.weights_sha256().to_string()),
-        ("config", serde_json::to_string(&cfg)?),
-        ("sources", serde_json::to_string(&td.sources)?),
-        ("train_report", serde_json::to_string(&rep)?),
-        ("data_files", serde_json::to_string(&files)?),
-        ("slant_version", version_info().0),
-        ("git_commit", version_info().1),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    head.meta = meta;
+    let (mut head, rep) = if a.select_threshold {
+        let head = TaggerHead::load(&a.out)?;
+        let rep: crate::train::tagger::TaggerReport = head
+            .meta
+            .get("train_report")
+            .and_then(|r| serde_json::from_str(r).ok())
+            .with_context(|| {
+                format!(
+                    "{}: no readable `train_report` in its header (not written by `slant train loaded-spans`)",
+                    a.out.display()
+                )
+            })?;
+        eprintln!(
+            "slant train loaded-spans --select-threshold: {} dev texts",
+            td.dev.len()
+        );
+        (head, rep)
+    } else {
+        eprintln!(
+            "slant train loaded-spans: {} training texts, {} dev texts; encoding (cached) and training",
+            td.train.len(),
+            td.dev.len()
+        );
+        let (mut head, rep) = ls::train(&enc, &td, &cfg, a.model.batch_size)?;
+        eprintln!(
+            "dev token F1 per epoch {:?}; kept epoch {} ({:.1}s)",
+            rep.dev_f1,
+            rep.best_epoch,
+            t0.elapsed().as_secs_f64()
+        );
+        let mut files = Vec::new();
+        for f in &td.files {
+            let sha = if f.is_file() {
+                sha256_file(f)?
+            } else {
+                "(folder)".to_string()
+            };
+            files.push((f.display().to_string(), sha));
+        }
+        let meta: BTreeMap<String, String> = [
+            (
+                "head",
+                "loaded-language span tagger (BIO over token states)".to_string(),
+            ),
+            ("encoder_sha256", enc.weights_sha256().to_string()),
+            ("config", serde_json::to_string(&cfg)?),
+            ("sources", serde_json::to_string(&td.sources)?),
+            ("train_report", serde_json::to_string(&rep)?),
+            ("data_files", serde_json::to_string(&files)?),
+            ("slant_version", version_info().0),
+            ("git_commit", version_info().1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        head.meta = meta;
+        (head, rep)
+    };
+    let (choice, grid) = ls::select_decode(&enc, &head, &td.dev, a.model.batch_size)?;
+    head.decode = choice;
+    eprintln!("decoding chosen on PTC dev: {}", ls::decode_text(&choice));
     head.save(&a.out)?;
+    let argmax = TaggerHead {
+        decode: Default::default(),
+        ..head.clone()
+    };
     let mut evals = Vec::new();
-    for d in [SpansDataset::Ptc, SpansDataset::Babe] {
-        evals.push(ls::evaluate(&enc, &head, &data_dir, d, a.model.batch_size)?);
+    for h in [&head, &argmax] {
+        for d in [SpansDataset::Ptc, SpansDataset::Babe] {
+            evals.push(ls::evaluate(&enc, h, &data_dir, d, a.model.batch_size)?);
+        }
     }
     let sha = sha256_file(&a.out)?;
-    std::fs::write(&a.card, card(&head, &sha, &td, &rep, &evals, &a))
+    std::fs::write(&a.card, card(&head, &sha, &td, &rep, &evals, &grid, &a))
         .with_context(|| format!("writing {}", a.card.display()))?;
     println!(
         "wrote {} (sha256 {}) and {}",
@@ -221,11 +254,16 @@ pub fn train_spans(a: TrainSpansArgs) -> Result<i32> {
         sha,
         a.card.display()
     );
-    for e in &evals {
+    for e in &evals[..2] {
         print!("{}", e.table());
     }
     println!("total {:.1}s", t0.elapsed().as_secs_f64());
     Ok(0)
+}
+
+/// The dev row of `grid` with decoding `d`.
+fn dev_row<'a>(grid: &'a [ls::DecodeCandidate], d: &DecodeOpts) -> Option<&'a ls::SystemScores> {
+    grid.iter().find(|c| &c.decode == d).map(|c| &c.dev)
 }
 
 fn card(
@@ -234,6 +272,7 @@ fn card(
     td: &ls::TrainingData,
     rep: &crate::train::tagger::TaggerReport,
     evals: &[ls::SpansReport],
+    grid: &[ls::DecodeCandidate],
     a: &TrainSpansArgs,
 ) -> String {
     let o = &a.hyper;
@@ -242,16 +281,18 @@ fn card(
     s.push_str("Generated by `slant train loaded-spans`; do not edit by hand.\n\n## What it is\n");
     s.push_str(&format!(
         "A per-token tagger (labels `O`, `B-LOADED`, `I-LOADED`) on the final token states of the frozen \
-         encoder (all-MiniLM-L6-v2, sha256 `{}`): {}, softmax. Tokens are grouped into words; a word takes \
-         its first piece's arg-max label; BIO over words gives byte spans, scored by the mean probability \
-         of their words' labels (`src/heads/tagger.rs`). In `slant score` it reads the same single encoder \
+         encoder (all-MiniLM-L6-v2, sha256 `{}`): {}, softmax. Tokens are grouped into words; a word's \
+         label comes from its first piece; BIO over words gives byte spans, scored by the mean probability \
+         of their words' labels (`src/heads/tagger.rs`). Decoding (chosen on PTC dev, stored in the \
+         header): {}. In `slant score` it reads the same single encoder \
          pass as the sentence heads.\n\nHead file sha256: `{sha}`\n\n",
         enc_sha(head),
         if head.hidden > 0 {
             format!("one {}-unit ReLU layer", head.hidden)
         } else {
             "linear".to_string()
-        }
+        },
+        ls::decode_text(&head.decode)
     ));
     s.push_str("## Data and split\nTexts are cut into sentences by slant's splitter, gold spans clipped to sentences and \
         widened to whole words. Fixed split of PTC / SemEval-2023 **articles** by `sha256(\"slant-spans-split-v1\\0\" + id)`: \
@@ -283,10 +324,39 @@ fn card(
         rep.dev_f1.iter().map(|v| (v * 1e4).round() / 1e4).collect::<Vec<_>>(),
         rep.best_epoch
     ));
-    s.push_str("## Metrics (held out)\n\nToken = words as `src/eval/spans.rs` cuts them; span overlap = a predicted span is \
+    s.push_str(&format!(
+        "## Decoding thresholds (chosen on PTC dev, {} articles)\n\nEvery pair of a minimum word \
+         probability P(not O) (arg-max, {}) and a minimum span score (none, {}) is scored on the PTC dev \
+         part; the best span-overlap F1 wins (ties: the simpler rule). Re-choose on an existing head \
+         with `slant train loaded-spans --select-threshold` (tensors unchanged).\n\n\
+         | PTC dev | token P | token R | token F1 | span P | span R | span F1 |\n|---|---|---|---|---|---|---|\n",
+        td.dev.len(),
+        ls::WORD_PROB_GRID.iter().flatten().map(|t| t.to_string()).collect::<Vec<_>>().join(", "),
+        ls::SPAN_SCORE_GRID.iter().flatten().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+    ));
+    for (name, d) in [
+        ("arg-max, every span", DecodeOpts::default()),
+        ("chosen", head.decode),
+    ] {
+        if let Some(m) = dev_row(grid, &d) {
+            s.push_str(&format!(
+                "| {name} ({}) | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+                ls::decode_text(&d),
+                m.token.precision,
+                m.token.recall,
+                m.token_f1,
+                m.span_overlap.precision,
+                m.span_overlap.recall,
+                m.span_f1
+            ));
+        }
+    }
+    s.push_str("\n## Metrics (held out)\n\nToken = words as `src/eval/spans.rs` cuts them; span overlap = a predicted span is \
         right when it shares a byte with a gold span (recall: gold spans touched). Baseline: every word of the Recasens \
         et al. (2013) bias lexicon is a span.\n\n| set | system | token P | token R | token F1 | span P | span R | span F1 | exact F1 |\n|---|---|---|---|---|---|---|---|---|\n");
-    for e in evals {
+    let half = evals.len() / 2;
+    for (i, e) in evals.iter().enumerate() {
+        let decoding = if i < half { "" } else { ", arg-max decoding" };
         let name = match e.dataset {
             SpansDataset::Ptc => format!(
                 "PTC test ({} articles, {} gold spans)",
@@ -297,8 +367,9 @@ fn card(
                 e.texts, e.gold_spans
             ),
         };
-        let mut rows = vec![("span head", &e.model)];
-        if let Some(l) = &e.lexicon_baseline {
+        let sys = format!("span head{decoding}");
+        let mut rows = vec![(sys.as_str(), &e.model)];
+        if let Some(l) = e.lexicon_baseline.as_ref().filter(|_| i < half) {
             rows.push(("Recasens lexicon", l));
         }
         for (sys, m) in rows {

@@ -9,10 +9,12 @@ use serde::Serialize;
 use super::{best_threshold, BinaryMetrics, DataFile};
 use crate::data::LabelledSentence;
 use crate::encode::Encoder;
-use crate::heads::MlpHead;
+use crate::heads::tagger::TaggerHead;
+use crate::heads::{MlpHead, Pooling};
 use crate::train::tune::{fit_temperature, sigmoid};
 use crate::train::{self, TrainOpts};
 use crate::{stats, Result};
+use sha2::{Digest, Sha256};
 
 /// Cached encoder features of `rows` (see [`train::embed_cached`]); prints the time on stderr.
 pub fn features(
@@ -31,6 +33,122 @@ pub fn features(
         t0.elapsed().as_secs_f64()
     );
     Ok(f)
+}
+
+/// Features of `rows` pooled as `pooling`, optionally followed by a span head's token evidence
+/// (the max and the mean over the sentence's word-piece tokens of P(not `O`)). Mean pooling
+/// without evidence is [`features`]; otherwise the encoder runs once with token states, and the
+/// mean/max vectors and the evidence are cached (keyed by the encoder, the texts and, for the
+/// evidence, the span head's sha256).
+pub fn token_features(
+    enc: &Encoder,
+    rows: &[LabelledSentence],
+    batch: usize,
+    what: &str,
+    pooling: Pooling,
+    evidence: Option<(&TaggerHead, &str)>,
+) -> Result<Vec<Vec<f32>>> {
+    if pooling == Pooling::Mean && evidence.is_none() {
+        return features(enc, rows, batch, what);
+    }
+    let t0 = Instant::now();
+    let texts: Vec<&str> = rows.iter().map(|s| s.text.as_str()).collect();
+    let dir = train::cache_dir();
+    let key = |tag: &str, extra: &str| {
+        let mut h = Sha256::new();
+        h.update(tag.as_bytes());
+        h.update(enc.weights_sha256().as_bytes());
+        h.update(enc.max_tokens().to_le_bytes());
+        h.update(enc.variant().as_bytes());
+        h.update(extra.as_bytes());
+        for t in &texts {
+            h.update((t.len() as u64).to_le_bytes());
+            h.update(t.as_bytes());
+        }
+        dir.join(format!("{}.f32", crate::encode::hex(&h.finalize())))
+    };
+    let dim = enc.hidden_size();
+    let mm_path = key("slant-features-v1\0mean_max_l2\0", "");
+    let ev_path = evidence.map(|(_, sha)| key("slant-span-evidence-v1\0", sha));
+    let read = |p: &std::path::Path, w: usize| -> Option<Vec<Vec<f32>>> {
+        let b = std::fs::read(p).ok()?;
+        (b.len() == texts.len() * w * 4).then(|| {
+            b.chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect::<Vec<f32>>()
+                .chunks(w)
+                .map(<[f32]>::to_vec)
+                .collect()
+        })
+    };
+    let mut mm = read(&mm_path, 2 * dim);
+    let mut ev = ev_path.as_ref().and_then(|p| read(p, 2));
+    if mm.is_none() || (evidence.is_some() && ev.is_none()) {
+        let (mut m_out, mut e_out) = (Vec::new(), Vec::new());
+        for chunk in texts.chunks(1024) {
+            let (encs, _) = enc.encode_tokens(chunk, batch)?;
+            for e in &encs {
+                let n = e.n_tokens.min(e.offsets.len());
+                let states = &e.states[..n * dim];
+                m_out.push(Pooling::MeanMax.features(&e.pooled, states));
+                if let Some((head, _)) = evidence {
+                    let probs = head.predict(states, n);
+                    let o = head.labels.iter().position(|l| l == "O").unwrap_or(0);
+                    let p: Vec<f32> = probs
+                        .iter()
+                        .zip(&e.offsets[..n])
+                        .filter(|(_, &(a, b))| a < b)
+                        .map(|(p, _)| 1.0 - p[o])
+                        .collect();
+                    let mx = p.iter().copied().fold(0.0f32, f32::max);
+                    let mean = if p.is_empty() {
+                        0.0
+                    } else {
+                        p.iter().sum::<f32>() / p.len() as f32
+                    };
+                    e_out.push(vec![mx, mean]);
+                }
+            }
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
+        let write = |p: &std::path::Path, v: &[Vec<f32>]| -> Result<()> {
+            let bytes: Vec<u8> = v.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+            let tmp = p.with_extension("f32.part");
+            std::fs::write(&tmp, bytes).map_err(|e| crate::Error::io(&tmp, e))?;
+            std::fs::rename(&tmp, p).map_err(|e| crate::Error::io(p, e))
+        };
+        write(&mm_path, &m_out)?;
+        if let Some(p) = &ev_path {
+            write(p, &e_out)?;
+        }
+        mm = Some(m_out);
+        ev = evidence.map(|_| e_out);
+    }
+    let mm = mm.expect("computed above");
+    let out = (0..texts.len())
+        .map(|i| {
+            let mut f = match pooling {
+                Pooling::Mean => mm[i][..dim].to_vec(),
+                Pooling::MeanMax => mm[i].clone(),
+            };
+            if let Some(ev) = &ev {
+                f.extend_from_slice(&ev[i]);
+            }
+            f
+        })
+        .collect();
+    eprintln!(
+        "  features ({}{}) of {what}: {} sentences in {:.1}s",
+        pooling.name(),
+        if evidence.is_some() {
+            " + span evidence"
+        } else {
+            ""
+        },
+        rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(out)
 }
 
 /// Gold labels of `rows`.

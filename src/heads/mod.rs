@@ -25,6 +25,47 @@ pub fn sentence_features(pooled: &[f32]) -> Vec<f32> {
     pooled.iter().map(|x| x / norm).collect()
 }
 
+/// How a sentence head pools the encoder's final token states into its features.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// The L2-normalised mean of the token states ([`sentence_features`]).
+    #[default]
+    Mean,
+    /// The L2-normalised mean followed by the L2-normalised element-wise max of the token states
+    /// (special tokens included in both).
+    MeanMax,
+}
+
+impl Pooling {
+    /// Name as written in head headers and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Mean => "mean",
+            Pooling::MeanMax => "mean-max",
+        }
+    }
+
+    /// Features of one sentence from its mean-pooled vector and its `n × hidden` token states.
+    pub fn features(self, pooled: &[f32], states: &[f32]) -> Vec<f32> {
+        let mut f = sentence_features(pooled);
+        if self == Pooling::MeanMax {
+            let h = pooled.len();
+            let mut mx = vec![f32::NEG_INFINITY; h];
+            for row in states.chunks_exact(h.max(1)) {
+                for (m, v) in mx.iter_mut().zip(row) {
+                    *m = m.max(*v);
+                }
+            }
+            if states.len() < h {
+                mx.fill(0.0);
+            }
+            f.extend(sentence_features(&mx));
+        }
+        f
+    }
+}
+
 /// A one-hidden-layer perceptron (or logistic regression when `hidden == 0`) producing one
 /// logit. Weights are row-major: `w1` is `hidden x input`, `w2` is `hidden`.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +78,9 @@ pub struct MlpHead {
     pub b2: f32,
     /// Decision threshold on the probability (chosen on a development split).
     pub threshold: f32,
+    /// Temperature `T` of the probability, `sigmoid(logit / T)` (temperature scaling, fitted on
+    /// held-out data; stored in the header as `temperature`, absent = 1).
+    pub temperature: f32,
     /// Free-form provenance stored in the file header (encoder sha256, data, seed, metrics).
     pub meta: BTreeMap<String, String>,
 }
@@ -61,9 +105,9 @@ impl MlpHead {
         out
     }
 
-    /// The probability for one feature vector.
+    /// The (temperature-scaled) probability for one feature vector.
     pub fn prob(&self, x: &[f32]) -> f32 {
-        sigmoid(self.logit(x))
+        sigmoid(self.logit(x) / self.temperature)
     }
 
     /// Save as safetensors with `meta`, `threshold`, `input` and `hidden` in the header.
@@ -74,6 +118,9 @@ impl MlpHead {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         meta.insert("threshold".into(), format!("{}", self.threshold));
+        if self.temperature != 1.0 {
+            meta.insert("temperature".into(), format!("{}", self.temperature));
+        }
         meta.insert("input".into(), self.input.to_string());
         meta.insert("hidden".into(), self.hidden.to_string());
         meta.insert("format".into(), "slant-mlp-head-v1".into());
@@ -118,6 +165,19 @@ impl MlpHead {
         let threshold: f32 = get("threshold")?
             .parse()
             .map_err(|_| Error::Model(format!("{}: bad threshold", path.display())))?;
+        let temperature: f32 = match header.get("temperature") {
+            None => 1.0,
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|t: &f32| t.is_finite() && *t > 0.0)
+                .ok_or_else(|| {
+                    Error::Model(format!(
+                        "{}: bad temperature {v:?} (want a positive number)",
+                        path.display()
+                    ))
+                })?,
+        };
         let tensor = |name: &str| -> Result<Vec<f32>> {
             let t = st
                 .tensor(name)
@@ -149,7 +209,12 @@ impl MlpHead {
         }
         let meta = header
             .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "threshold" | "input" | "hidden" | "format"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "threshold" | "input" | "hidden" | "format" | "temperature"
+                )
+            })
             .collect();
         Ok(Self {
             input,
@@ -159,6 +224,7 @@ impl MlpHead {
             w2,
             b2,
             threshold,
+            temperature,
             meta,
         })
     }
@@ -211,6 +277,7 @@ mod tests {
             w2: vec![1.5, -2.0],
             b2: 0.25,
             threshold: 0.42,
+            temperature: 1.0,
             meta: [("seed".to_string(), "7".to_string())]
                 .into_iter()
                 .collect(),
@@ -235,6 +302,7 @@ mod tests {
             w2: vec![2.0, -1.0],
             b2: 0.0,
             threshold: 0.5,
+            temperature: 1.0,
             meta: BTreeMap::new(),
         };
         assert!((head.prob(&[1.0, 2.0]) - 0.5).abs() < 1e-7);
@@ -245,12 +313,62 @@ mod tests {
     }
 
     #[test]
+    fn temperature_scales_the_probability_and_travels_in_the_header() {
+        let mut head = MlpHead {
+            input: 1,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: vec![2.0],
+            b2: 0.0,
+            threshold: 0.5,
+            temperature: 1.0,
+            meta: BTreeMap::new(),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.safetensors");
+        head.save(&p).unwrap();
+        let plain = std::fs::read(&p).unwrap();
+        // Absent key = temperature 1: an old head loads and scores as before.
+        assert!(!String::from_utf8_lossy(&plain).contains("temperature"));
+        assert!((head.prob(&[1.0]) - sigmoid(2.0)).abs() < 1e-7);
+        head.temperature = 2.0;
+        assert!((head.prob(&[1.0]) - sigmoid(1.0)).abs() < 1e-7);
+        assert_eq!(head.logit(&[1.0]), 2.0);
+        head.save(&p).unwrap();
+        let back = MlpHead::load(&p).unwrap();
+        assert_eq!(back, head);
+        assert!(!back.meta.contains_key("temperature"));
+        let mut bytes = std::fs::read(&p).unwrap();
+        let at = bytes.windows(3).position(|w| w == b"\"2\"").unwrap();
+        bytes[at + 1] = b'0';
+        std::fs::write(&p, bytes).unwrap();
+        let e = MlpHead::load(&p).unwrap_err().to_string();
+        assert!(e.contains("bad temperature"), "{e}");
+    }
+
+    #[test]
     fn non_head_file_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.safetensors");
         std::fs::write(&p, b"not safetensors").unwrap();
         let e = MlpHead::load(&p).unwrap_err().to_string();
         assert!(e.contains("x.safetensors"), "{e}");
+    }
+
+    #[test]
+    fn mean_max_pooling_by_hand() {
+        let pooled = [1.0, 1.0];
+        let states = [3.0, -4.0, 0.0, 2.0];
+        assert_eq!(Pooling::Mean.features(&pooled, &states).len(), 2);
+        let f = Pooling::MeanMax.features(&pooled, &states);
+        // max = [3, 2] -> /sqrt(13)
+        let r = 13f32.sqrt();
+        assert!(
+            (f[2] - 3.0 / r).abs() < 1e-6 && (f[3] - 2.0 / r).abs() < 1e-6,
+            "{f:?}"
+        );
+        assert!((f[0] - 0.5f32.sqrt()).abs() < 1e-6);
     }
 
     #[test]

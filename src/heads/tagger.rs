@@ -19,6 +19,13 @@
 //!    it. A span therefore always starts at a word's first byte and ends at a word's last byte.
 //! 4. A span's score is the mean, over its words, of the probability of the label the word got.
 //!
+//! A head may carry **decoding thresholds** ([`DecodeOpts`], chosen on development data and
+//! stored in its header as `decode_min_word_prob` / `decode_min_span_score`): with a minimum
+//! word probability, step 2 changes: a word is tagged (with the likelier of its non-`O` labels)
+//! when P(not `O`) of its first token reaches the minimum, else `O`, and the probability step 4
+//! averages is that P(not `O`); with a minimum span score, spans scoring below it are dropped.
+//! A head without the keys decodes by arg-max as above.
+//!
 //! Stored as safetensors (`w2`, `b2`, and with a hidden layer `w1`, `b1`) with the labels and
 //! provenance in the header (`format = slant-tagger-head-v1`).
 
@@ -42,6 +49,19 @@ pub struct TagSpan {
     pub score: f32,
 }
 
+/// Decoding thresholds of a tagger (see the module doc); `None` = the arg-max rule / keep all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DecodeOpts {
+    /// A word is tagged when P(not `O`) of its first token is at least this.
+    pub min_word_prob: Option<f32>,
+    /// Spans scoring below this are dropped.
+    pub min_span_score: Option<f32>,
+}
+
+/// Header keys of [`DecodeOpts`].
+const MIN_WORD_PROB_KEY: &str = "decode_min_word_prob";
+const MIN_SPAN_SCORE_KEY: &str = "decode_min_span_score";
+
 /// Per-token softmax classifier over BIO labels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaggerHead {
@@ -61,6 +81,8 @@ pub struct TaggerHead {
     /// `w1` transposed and packed for the fp32 matmul kernels, made on the first
     /// [`TaggerHead::predict`] (do not change `w1` in place after that).
     pub(crate) w1_packed: PackCache,
+    /// Decoding thresholds (stored in the header; default: arg-max, keep every span).
+    pub decode: DecodeOpts,
 }
 
 /// Dot product with 8 independent partial sums (the compiler vectorises it; a single running
@@ -182,6 +204,12 @@ impl TaggerHead {
             "labels".into(),
             serde_json::to_string(&self.labels).expect("strings serialise"),
         );
+        if let Some(t) = self.decode.min_word_prob {
+            meta.insert(MIN_WORD_PROB_KEY.into(), t.to_string());
+        }
+        if let Some(t) = self.decode.min_span_score {
+            meta.insert(MIN_SPAN_SCORE_KEY.into(), t.to_string());
+        }
         let width = if self.hidden == 0 {
             self.input
         } else {
@@ -252,9 +280,34 @@ impl TaggerHead {
                 "tensor shapes do not match labels={l} input={input} hidden={hidden}"
             )));
         }
+        let opt = |k: &str| -> Result<Option<f32>> {
+            header
+                .get(k)
+                .map(|v| {
+                    v.parse::<f32>()
+                        .ok()
+                        .filter(|t| (0.0..=1.0).contains(t))
+                        .ok_or_else(|| bad(format!("bad `{k}` {v:?} (want a number in 0..=1)")))
+                })
+                .transpose()
+        };
+        let decode = DecodeOpts {
+            min_word_prob: opt(MIN_WORD_PROB_KEY)?,
+            min_span_score: opt(MIN_SPAN_SCORE_KEY)?,
+        };
         let meta = header
             .into_iter()
-            .filter(|(k, _)| !matches!(k.as_str(), "format" | "input" | "hidden" | "labels"))
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "format"
+                        | "input"
+                        | "hidden"
+                        | "labels"
+                        | MIN_WORD_PROB_KEY
+                        | MIN_SPAN_SCORE_KEY
+                )
+            })
             .collect();
         Ok(Self {
             labels,
@@ -266,6 +319,7 @@ impl TaggerHead {
             b2,
             meta,
             w1_packed: PackCache::default(),
+            decode,
         })
     }
 
@@ -279,7 +333,7 @@ impl TaggerHead {
         n_tokens: usize,
     ) -> Vec<TagSpan> {
         let probs = self.predict(states, n_tokens);
-        decode(text, &self.labels, &probs, offsets)
+        decode_with(text, &self.labels, &probs, offsets, &self.decode)
     }
 }
 
@@ -319,27 +373,53 @@ pub fn words(text: &str, offsets: &[(usize, usize)]) -> Vec<Vec<usize>> {
     out
 }
 
-/// Decode per-token probabilities into spans (see the module doc for the rules).
+/// Decode per-token probabilities into spans by arg-max (see the module doc for the rules).
 pub fn decode(
     text: &str,
     labels: &[String],
     probs: &[Vec<f32>],
     offsets: &[(usize, usize)],
 ) -> Vec<TagSpan> {
+    decode_with(text, labels, probs, offsets, &DecodeOpts::default())
+}
+
+/// Index and value of the largest entry (ties: the lowest index).
+fn arg_max(p: impl Iterator<Item = (usize, f32)>) -> Option<(usize, f32)> {
+    p.max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+}
+
+/// Decode per-token probabilities into spans with thresholds `opts` (see the module doc).
+pub fn decode_with(
+    text: &str,
+    labels: &[String],
+    probs: &[Vec<f32>],
+    offsets: &[(usize, usize)],
+    opts: &DecodeOpts,
+) -> Vec<TagSpan> {
     let n = probs.len().min(offsets.len());
+    let o = labels.iter().position(|l| split_bio(l).0 == 'O');
     let word_tags: Vec<(usize, usize, usize, f32)> = words(text, &offsets[..n])
         .into_iter()
         .map(|w| {
             let p = &probs[w[0]];
-            let (k, &pk) = p
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(&a.0)))
-                .expect("at least one label");
+            let (k, pk) = match (opts.min_word_prob, o) {
+                (Some(t), Some(o)) => {
+                    let loaded = 1.0 - p[o];
+                    match arg_max(p.iter().copied().enumerate().filter(|&(k, _)| k != o)) {
+                        Some((k, _)) if loaded >= t => (k, loaded),
+                        _ => (o, p[o]),
+                    }
+                }
+                _ => arg_max(p.iter().copied().enumerate()).expect("at least one label"),
+            };
             (offsets[w[0]].0, offsets[*w.last().unwrap()].1, k, pk)
         })
         .collect();
-    decode_words(labels, &word_tags)
+    let mut spans = decode_words(labels, &word_tags);
+    if let Some(m) = opts.min_span_score {
+        spans.retain(|s| s.score >= m);
+    }
+    spans
 }
 
 /// BIO decoding over words `(start, end, label index, probability)`.
@@ -514,6 +594,7 @@ mod tests {
             labels,
             meta: Default::default(),
             w1_packed: Default::default(),
+            decode: DecodeOpts::default(),
         };
         let n = 53;
         let states: Vec<f32> = (0..n * input).map(|i| val(i + 101)).collect();
@@ -542,6 +623,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             w1_packed: Default::default(),
+            decode: DecodeOpts::default(),
         };
         let p = head.predict(&[2.0, 0.0, -1.0, -1.0], 2);
         // Token 0: hidden [2, 0] → logits [0, 2, 0]; token 1: relu → [0,0] → uniform.
@@ -560,6 +642,76 @@ mod tests {
         };
         linear.save(&path).unwrap();
         assert_eq!(TaggerHead::load(&path).unwrap(), linear);
+        // Decoding thresholds travel in the header; a head without them decodes by arg-max.
+        let plain = std::fs::read(&path).unwrap();
+        let tuned = TaggerHead {
+            decode: DecodeOpts {
+                min_word_prob: Some(0.7),
+                min_span_score: Some(0.85),
+            },
+            ..linear.clone()
+        };
+        tuned.save(&path).unwrap();
+        let back = TaggerHead::load(&path).unwrap();
+        assert_eq!(back, tuned);
+        assert!(!back.meta.contains_key(MIN_WORD_PROB_KEY));
+        // Only the header differs: the tensor bytes are the same.
+        let with = std::fs::read(&path).unwrap();
+        let body = |b: &[u8]| {
+            let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+            b[8 + n..].to_vec()
+        };
+        assert_eq!(body(&plain), body(&with));
+        assert_ne!(plain, with);
+    }
+
+    #[test]
+    fn thresholds_drop_unsure_words_and_weak_spans() {
+        let l = bio_labels(&["X"]);
+        let t = "aa bb cc dd";
+        let off = [(0, 2), (3, 5), (6, 8), (9, 11)];
+        // aa: B 0.5 > O 0.4 (arg-max tags it, P(not O) = 0.6); bb: O 0.45 but B+I = 0.55;
+        // cc: I 0.9; dd: O.
+        let probs = vec![
+            vec![0.4, 0.5, 0.1],
+            vec![0.45, 0.3, 0.25],
+            vec![0.05, 0.05, 0.9],
+            vec![0.9, 0.05, 0.05],
+        ];
+        let got = |o: DecodeOpts| -> Vec<(usize, usize, f32)> {
+            decode_with(t, &l, &probs, &off, &o)
+                .iter()
+                .map(|s| (s.start, s.end, s.score))
+                .collect()
+        };
+        // Arg-max: "aa" alone (bb is O), then "cc" (orphan I opens a span).
+        let a = got(DecodeOpts::default());
+        assert_eq!(
+            a.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
+            [(0, 2), (6, 8)]
+        );
+        // P(not O) >= 0.5: bb joins (B-X is its likelier non-O label → a new span after aa).
+        let w = got(DecodeOpts {
+            min_word_prob: Some(0.5),
+            min_span_score: None,
+        });
+        assert_eq!(
+            w.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
+            [(0, 2), (3, 8)]
+        );
+        assert!((w[1].2 - (0.55 + 0.95) / 2.0).abs() < 1e-6);
+        // P(not O) >= 0.7: only cc; a minimum span score of 0.7 then keeps it (0.95).
+        let s = got(DecodeOpts {
+            min_word_prob: Some(0.7),
+            min_span_score: Some(0.7),
+        });
+        assert_eq!(s.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(), [(6, 8)]);
+        // A minimum span score alone drops the arg-max "aa" span (score 0.5).
+        let m = got(DecodeOpts {
+            min_word_prob: None,
+            min_span_score: Some(0.6),
+        });
+        assert_eq!(m.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(), [(6, 8)]);
     }
 
     #[test]

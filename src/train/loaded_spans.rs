@@ -21,7 +21,7 @@ use serde::Serialize;
 use crate::data::spans::{self as ds, Part, SpanDoc, LOADED};
 use crate::encode::Encoder;
 use crate::eval::spans::{score, LabeledSpan, Prf, SpanScores};
-use crate::heads::tagger::{bio_labels, TagSpan, TaggerHead};
+use crate::heads::tagger::{bio_labels, decode_with, DecodeOpts, TagSpan, TaggerHead};
 use crate::segment;
 use crate::train::tagger::{
     bio_tags, token_states_cached, train_tagger, GoldSpan, TaggedSet, TaggerOpts, TaggerReport,
@@ -291,6 +291,112 @@ pub fn predict(
     Ok(out)
 }
 
+/// Candidate minimum word probabilities of [`select_decode`] (`None` = arg-max).
+pub const WORD_PROB_GRID: [Option<f32>; 11] = [
+    None,
+    Some(0.3),
+    Some(0.4),
+    Some(0.5),
+    Some(0.6),
+    Some(0.7),
+    Some(0.75),
+    Some(0.8),
+    Some(0.85),
+    Some(0.9),
+    Some(0.95),
+];
+
+/// Candidate minimum span scores of [`select_decode`] (`None` = keep all).
+pub const SPAN_SCORE_GRID: [Option<f32>; 7] = [
+    None,
+    Some(0.5),
+    Some(0.6),
+    Some(0.7),
+    Some(0.8),
+    Some(0.85),
+    Some(0.9),
+];
+
+/// One candidate of [`select_decode`] with its development scores.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecodeCandidate {
+    pub decode: DecodeOpts,
+    pub dev: SystemScores,
+}
+
+/// Choose the head's decoding thresholds on development texts `dev` (never the test part):
+/// every pair of [`WORD_PROB_GRID`] × [`SPAN_SCORE_GRID`] is scored, and the pair with the
+/// best span-overlap F1 wins (ties: the first in grid order, so arg-max decoding when nothing
+/// beats it). The encoder runs once; decoding is repeated per candidate. Returns the choice
+/// and every candidate in grid order.
+pub fn select_decode(
+    enc: &Encoder,
+    head: &TaggerHead,
+    dev: &[SpanDoc],
+    batch: usize,
+) -> Result<(DecodeOpts, Vec<DecodeCandidate>)> {
+    let sents = sentences(dev);
+    let texts: Vec<&str> = sents
+        .iter()
+        .map(|s| &dev[s.doc].text[s.start..s.end])
+        .collect();
+    let st = token_states_cached(enc, &texts, batch, Some(&super::cache_dir()))?;
+    let probs: Vec<(Vec<Vec<f32>>, usize)> = (0..sents.len())
+        .map(|i| {
+            let n = st.n_tokens(i).min(st.offsets[i].len());
+            (head.predict(&st.states_of(i)[..n * head.input], n), n)
+        })
+        .collect();
+    let labels = &head.labels;
+    let mut out = Vec::new();
+    for &w in &WORD_PROB_GRID {
+        for &m in &SPAN_SCORE_GRID {
+            let opts = DecodeOpts {
+                min_word_prob: w,
+                min_span_score: m,
+            };
+            let mut pred = vec![Vec::new(); dev.len()];
+            for (i, s) in sents.iter().enumerate() {
+                let (p, n) = &probs[i];
+                for t in decode_with(texts[i], labels, p, &st.offsets[i][..*n], &opts) {
+                    if t.label == LOADED {
+                        pred[s.doc].push((s.start + t.start, s.start + t.end));
+                    }
+                }
+            }
+            out.push(DecodeCandidate {
+                decode: opts,
+                dev: score_docs(dev, &pred),
+            });
+        }
+    }
+    let best = out
+        .iter()
+        .enumerate()
+        .max_by(|a, b| {
+            a.1.dev
+                .span_f1
+                .total_cmp(&b.1.dev.span_f1)
+                .then(b.0.cmp(&a.0))
+        })
+        .map(|(_, c)| c.decode)
+        .unwrap_or_default();
+    Ok((best, out))
+}
+
+/// Human description of decoding thresholds.
+pub fn decode_text(d: &DecodeOpts) -> String {
+    let w = d
+        .min_word_prob
+        .map_or("arg-max word labels".to_string(), |t| {
+            format!("a word is loaded when P(not O) >= {t}")
+        });
+    let m = d.min_span_score.map_or("every span kept".to_string(), |t| {
+        format!("spans scoring below {t} dropped")
+    });
+    format!("{w}; {m}")
+}
+
 /// Read a one-word-per-line lexicon (lower-cased; `#` comments and blank lines skipped).
 pub fn read_lexicon(path: &Path) -> Result<HashSet<String>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
@@ -407,6 +513,8 @@ pub struct SpansReport {
     pub model: SystemScores,
     /// The Recasens et al. (2013) lexicon baseline, when the lexicon is in the data folder.
     pub lexicon_baseline: Option<SystemScores>,
+    /// The head's decoding thresholds (`null`: arg-max decoding, every span kept).
+    pub decode: DecodeOpts,
     pub head_meta: std::collections::BTreeMap<String, String>,
     pub data_files: Vec<String>,
 }
@@ -449,6 +557,7 @@ pub fn evaluate(
         span_f1: model.span_f1,
         model,
         lexicon_baseline,
+        decode: head.decode,
         head_meta: head.meta.clone(),
         data_files: files.iter().map(|f| f.display().to_string()).collect(),
     })
@@ -469,6 +578,10 @@ impl SpansReport {
             self.gold_spans,
             self.predicted_spans
         );
+        s.push_str(&format!(
+            "span head decoding: {}\n\n",
+            decode_text(&self.decode)
+        ));
         s.push_str(
             "system            level          P      R      F1     (tp / predicted / gold)\n",
         );

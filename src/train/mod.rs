@@ -366,6 +366,7 @@ pub fn train_mlp(
         w2,
         b2,
         threshold: 0.5,
+        temperature: 1.0,
         meta: Default::default(),
     })
 }

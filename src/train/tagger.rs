@@ -338,7 +338,7 @@ pub fn token_f1(labels: &[String], gold: &[usize], pred: &[usize]) -> f64 {
 }
 
 /// What [`train_tagger`] did, for the model card.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct TaggerReport {
     pub train_tokens: usize,
     pub dev_tokens: usize,
@@ -398,6 +398,7 @@ pub fn train_tagger(
             b2,
             meta: Default::default(),
             w1_packed: Default::default(),
+            decode: Default::default(),
         })
     };
     let dev_toks = dev.map(|d| (d, d.tokens()));
