@@ -194,7 +194,8 @@ fn split_quote_head(
 /// punctuation become one. SOURCE / CUE spans of punctuation alone are dropped first; after the
 /// edge rules ([`extend_contents`], [`extend_names`]) cues take the auxiliaries and adverbs
 /// before them ([`CUE_PREFIXES`]: "has learned") and sources their determiner or title
-/// ([`SOURCE_PREFIXES`]: "the campaign", "Mr. Obama"), as PolNeAR's spans do.
+/// ([`SOURCE_PREFIXES`]: "the campaign", "Mr. Obama"), as PolNeAR's spans do; contents end
+/// before a final period or comma ([`trim_content_ends`]).
 pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     let mut out: Vec<TagSpan> = Vec::new();
     for t in spans {
@@ -238,7 +239,21 @@ pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     extend_names(text, &mut out);
     extend_left(text, &mut out, "CUE", CUE_PREFIXES);
     extend_left(text, &mut out, "SOURCE", SOURCE_PREFIXES);
+    trim_content_ends(text, &mut out);
     out
+}
+
+/// A CONTENT span ends before a trailing `.`, `,`, `;`, `:` and spaces (PolNeAR's contents
+/// leave the sentence's final period out, while a closing quote and what it encloses stay:
+/// `“… no.”` is kept whole). The tagger, read by Viterbi, often takes the period in.
+fn trim_content_ends(text: &str, spans: &mut [TagSpan]) {
+    for t in spans.iter_mut().filter(|t| t.label == "CONTENT") {
+        let kept = text[t.start..t.end]
+            .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':'));
+        if kept.chars().any(char::is_alphanumeric) {
+            t.end = t.start + kept.len();
+        }
+    }
 }
 
 /// Words a CUE span is grown over to its left ([`extend_left`]): auxiliaries and the adverbs
@@ -636,6 +651,28 @@ mod tests {
             ),
             ["SOURCE:Aides of Trump", "CUE:have said", "CUE:think"]
         );
+    }
+
+    #[test]
+    fn contents_end_before_a_final_period_but_keep_a_closing_quote() {
+        let t = "Smith said the plan is dead. Jones said: “It is not.”";
+        assert_eq!(
+            merged(
+                t,
+                &[
+                    ("Smith", "SOURCE"),
+                    ("said", "CUE"),
+                    ("the plan is dead.", "CONTENT")
+                ]
+            ),
+            ["SOURCE:Smith", "CUE:said", "CONTENT:the plan is dead"]
+        );
+        assert_eq!(
+            merged(t, &[("“It is not.”", "CONTENT")]),
+            ["CONTENT:“It is not.”"]
+        );
+        // Punctuation alone is left as it is (dropped or joined elsewhere).
+        assert_eq!(merged(t, &[(".", "CONTENT")]), ["CONTENT:."]);
     }
 
     #[test]
