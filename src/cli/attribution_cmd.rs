@@ -60,8 +60,8 @@ pub struct TrainAttributionArgs {
     #[arg(long, default_value_t = TaggerOpts::default().seed)]
     pub seed: u64,
     /// Context window: the head reads the token states at offsets -W..=+W (zeros beyond the
-    /// sentence) concatenated; 0 = each token's own state.
-    #[arg(long, default_value_t = 0, value_name = "W")]
+    /// sentence) concatenated; 0 = each token's own state (1 was chosen on PolNeAR dev).
+    #[arg(long, default_value_t = 1, value_name = "W")]
     pub window: usize,
     /// How spans are decoded from the token probabilities (stored in the head).
     #[arg(long, value_enum, default_value_t = DecodingArg::Viterbi)]
