@@ -121,7 +121,7 @@ impl Scorer {
                 .zip(&texts)
                 .map(|(e, t)| {
                     let n = e.n_tokens.min(e.offsets.len());
-                    let mut v = head.tag(t, &e.states[..n * head.input], &e.offsets[..n], n);
+                    let mut v = head.tag(t, &e.states[..n * head.state_dim()], &e.offsets[..n], n);
                     v.retain(|s| s.label == crate::data::spans::LOADED);
                     v
                 })

@@ -194,7 +194,8 @@ fn split_quote_head(
 /// punctuation become one. SOURCE / CUE spans of punctuation alone are dropped first; after the
 /// edge rules ([`extend_contents`], [`extend_names`]) cues take the auxiliaries and adverbs
 /// before them ([`CUE_PREFIXES`]: "has learned") and sources their determiner or title
-/// ([`SOURCE_PREFIXES`]: "the campaign", "Mr. Obama"), as PolNeAR's spans do.
+/// ([`SOURCE_PREFIXES`]: "the campaign", "Mr. Obama"), as PolNeAR's spans do; contents end
+/// before a final period or comma ([`trim_content_ends`]).
 pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     let mut out: Vec<TagSpan> = Vec::new();
     for t in spans {
@@ -234,11 +235,61 @@ pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
             }
         }
     }
+    add_according_to(text, &mut out);
     extend_contents(text, &mut out);
     extend_names(text, &mut out);
     extend_left(text, &mut out, "CUE", CUE_PREFIXES);
     extend_left(text, &mut out, "SOURCE", SOURCE_PREFIXES);
+    trim_content_ends(text, &mut out);
     out
+}
+
+/// "according to" outside every tagged span becomes a CUE: in PolNeAR train, 398 of the 429
+/// occurrences of "according to" lie in a gold cue (387 of them exactly "according to"), but the
+/// tagger sometimes leaves the phrase out while it finds the source after it. The added span has
+/// score 0 (it comes from this rule, not the tagger). `spans` are in order and stay so.
+fn add_according_to(text: &str, spans: &mut Vec<TagSpan>) {
+    const PHRASE: &str = "according to";
+    let lower = text.to_ascii_lowercase();
+    let word_edge = |i: usize| {
+        !text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(char::is_alphanumeric)
+            && !text[i + PHRASE.len()..]
+                .chars()
+                .next()
+                .is_some_and(char::is_alphanumeric)
+    };
+    for (i, _) in lower.match_indices(PHRASE) {
+        let (a, b) = (i, i + PHRASE.len());
+        if !word_edge(i) || spans.iter().any(|t| t.start < b && t.end > a) {
+            continue;
+        }
+        let at = spans.partition_point(|t| t.start < a);
+        spans.insert(
+            at,
+            TagSpan {
+                label: "CUE".into(),
+                start: a,
+                end: b,
+                score: 0.0,
+            },
+        );
+    }
+}
+
+/// A CONTENT span ends before a trailing `.`, `,`, `;`, `:` and spaces (PolNeAR's contents
+/// leave the sentence's final period out, while a closing quote and what it encloses stay:
+/// `“… no.”` is kept whole). The tagger, read by Viterbi, often takes the period in.
+fn trim_content_ends(text: &str, spans: &mut [TagSpan]) {
+    for t in spans.iter_mut().filter(|t| t.label == "CONTENT") {
+        let kept = text[t.start..t.end]
+            .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':'));
+        if kept.chars().any(char::is_alphanumeric) {
+            t.end = t.start + kept.len();
+        }
+    }
 }
 
 /// Words a CUE span is grown over to its left ([`extend_left`]): auxiliaries and the adverbs
@@ -636,6 +687,45 @@ mod tests {
             ),
             ["SOURCE:Aides of Trump", "CUE:have said", "CUE:think"]
         );
+    }
+
+    #[test]
+    fn according_to_outside_the_tagged_spans_is_a_cue() {
+        let t = "According to Nishank Motwani, the Taliban had goals, accordingly.";
+        assert_eq!(
+            merged(t, &[("Motwani", "SOURCE")]),
+            ["CUE:According to", "SOURCE:Nishank Motwani"]
+        );
+        // Not inside a tagged span, not twice, not in another word.
+        let t = "The poll shows that he leads, according to the poll.";
+        assert_eq!(
+            merged(t, &[("he leads, according to the poll", "CONTENT")]),
+            ["CONTENT:he leads, according to the poll"]
+        );
+        assert_eq!(merged(t, &[("according", "CUE")]), ["CUE:according to"]);
+        assert_eq!(merged("Disaccording tone.", &[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn contents_end_before_a_final_period_but_keep_a_closing_quote() {
+        let t = "Smith said the plan is dead. Jones said: “It is not.”";
+        assert_eq!(
+            merged(
+                t,
+                &[
+                    ("Smith", "SOURCE"),
+                    ("said", "CUE"),
+                    ("the plan is dead.", "CONTENT")
+                ]
+            ),
+            ["SOURCE:Smith", "CUE:said", "CONTENT:the plan is dead"]
+        );
+        assert_eq!(
+            merged(t, &[("“It is not.”", "CONTENT")]),
+            ["CONTENT:“It is not.”"]
+        );
+        // Punctuation alone is left as it is (dropped or joined elsewhere).
+        assert_eq!(merged(t, &[(".", "CONTENT")]), ["CONTENT:."]);
     }
 
     #[test]

@@ -19,10 +19,13 @@ use crate::data::polnear::{self, PolnearArticle};
 use crate::encode::Encoder;
 use crate::eval::spans::{score, LabeledSpan, Prf, SpanScores};
 use crate::eval::{version_info, DataFile};
-use crate::heads::tagger::{TagSpan, TaggerHead};
+use crate::heads::tagger::{
+    TagSpan, TaggerHead, DECODING_VITERBI, META_DECODING, META_TRANSITIONS,
+};
 use crate::segment::{self, SentenceSpan};
 use crate::train::tagger::{
-    bio_tags, token_states_cached, train_tagger, TaggedSet, TaggerOpts, TaggerReport, TokenStates,
+    bio_tags, token_states_cached, train_tagger_window, transition_scores, word_tags, TaggedSet,
+    TaggerOpts, TaggerReport, TokenStates, Transitions,
 };
 use crate::Result;
 
@@ -65,15 +68,18 @@ pub fn prepare(encoder: &Encoder, data: &Path, split: &str, batch_size: usize) -
 }
 
 /// Train the attribution tagger on PolNeAR train, selecting the epoch on dev.
+/// `window` is the head's context window (0 = each token's own state; see
+/// [`crate::heads::tagger::TaggerHead::window`]).
 pub fn train(
     encoder: &Encoder,
     data: &Path,
     opts: &TaggerOpts,
+    window: usize,
     batch_size: usize,
 ) -> Result<(TaggerHead, TaggerReport, Prepared, Prepared)> {
     let tr = prepare(encoder, data, "train", batch_size)?;
     let dv = prepare(encoder, data, "dev", batch_size)?;
-    let (head, report) = train_tagger(
+    let (head, report) = train_tagger_window(
         TaggedSet {
             states: &tr.states,
             tags: &tr.tags,
@@ -84,8 +90,75 @@ pub fn train(
         }),
         &labels(),
         opts,
+        window,
     )?;
     Ok((head, report, tr, dv))
+}
+
+/// Decoding of the attribution head (stored in its metadata; see
+/// [`crate::heads::tagger::Decoding`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecodingMode {
+    /// Each word's own arg-max label (heads without a `decoding` key).
+    Argmax,
+    /// Viterbi under BIO constraints only.
+    Viterbi,
+    /// Viterbi plus `ln P(label | previous label)` from PolNeAR train's word tags.
+    ViterbiBigram,
+    /// Viterbi plus `ln P(label | previous) − ln P(label)` from PolNeAR train's word tags.
+    ViterbiPmi,
+}
+
+/// Word-level gold tag sequences of a prepared split (one per sentence; see
+/// [`crate::train::tagger::word_tags`]).
+pub fn word_tag_sequences(p: &Prepared) -> Vec<Vec<usize>> {
+    let mut out = Vec::with_capacity(p.tags.len());
+    let mut k = 0;
+    for (a, ss) in p.articles.iter().zip(&p.sentences) {
+        for s in ss {
+            out.push(word_tags(
+                &a.text[s.start..s.end],
+                &p.states.offsets[k],
+                &p.tags[k],
+            ));
+            k += 1;
+        }
+    }
+    out
+}
+
+/// Set `head`'s decoding metadata to `mode`; the transition scores of the learned modes are
+/// estimated from `train` (PolNeAR train; an error if absent).
+pub fn set_decoding(
+    head: &mut TaggerHead,
+    mode: DecodingMode,
+    train: Option<&Prepared>,
+) -> Result<()> {
+    head.meta.remove(META_TRANSITIONS);
+    let kind = match mode {
+        DecodingMode::Argmax => {
+            head.meta.remove(META_DECODING);
+            return Ok(());
+        }
+        DecodingMode::Viterbi => None,
+        DecodingMode::ViterbiBigram => Some(Transitions::Bigram),
+        DecodingMode::ViterbiPmi => Some(Transitions::Pmi),
+    };
+    head.meta
+        .insert(META_DECODING.into(), DECODING_VITERBI.into());
+    if let Some(kind) = kind {
+        let tr = train.ok_or_else(|| {
+            crate::Error::Data("learned transitions need the PolNeAR train split".into())
+        })?;
+        let t = transition_scores(&head.labels, &word_tag_sequences(tr), kind);
+        let t: Vec<f32> = t.iter().map(|v| (v * 1e4).round() / 1e4).collect();
+        head.meta.insert(
+            META_TRANSITIONS.into(),
+            serde_json::to_string(&t).expect("floats serialise"),
+        );
+    }
+    Ok(())
 }
 
 /// Scores of one role, flattened for the JSON report.
@@ -277,5 +350,73 @@ pub fn report_of(
             articles: p.articles.len(),
             sentences: p.states.len(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::heads::tagger::Decoding;
+
+    fn head() -> TaggerHead {
+        let l = labels().len();
+        TaggerHead {
+            labels: labels(),
+            input: 1,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: vec![0.0; l],
+            b2: vec![0.0; l],
+            meta: BTreeMap::new(),
+            w1_packed: Default::default(),
+            decode: Default::default(),
+        }
+    }
+
+    fn prepared() -> Prepared {
+        // One article, one sentence: "Akhund claimed it." tagged B-SOURCE B-CUE B-CONTENT O.
+        let text = "Akhund claimed it.";
+        let mut states = TokenStates {
+            hidden: 1,
+            ..Default::default()
+        };
+        states.row_start = vec![0, 6];
+        states.offsets = vec![vec![(0, 0), (0, 6), (7, 14), (15, 17), (17, 18), (0, 0)]];
+        states.states = vec![half::f16::ZERO; 6];
+        Prepared {
+            articles: vec![PolnearArticle {
+                id: "a".into(),
+                text: text.into(),
+                spans: vec![],
+                relations: vec![],
+                ann: "a.ann".into(),
+            }],
+            sentences: vec![vec![SentenceSpan { start: 0, end: 18 }]],
+            states,
+            tags: vec![vec![None, Some(1), Some(3), Some(5), Some(0), None]],
+        }
+    }
+
+    #[test]
+    fn decoding_modes_set_and_clear_head_metadata() {
+        let p = prepared();
+        assert_eq!(word_tag_sequences(&p), vec![vec![1, 3, 5, 0]]);
+        let mut h = head();
+        set_decoding(&mut h, DecodingMode::Viterbi, None).unwrap();
+        assert_eq!(h.decoding(), Decoding::Viterbi(None));
+        assert!(set_decoding(&mut h, DecodingMode::ViterbiPmi, None).is_err());
+        set_decoding(&mut h, DecodingMode::ViterbiBigram, Some(&p)).unwrap();
+        let Decoding::Viterbi(Some(t)) = h.decoding() else {
+            panic!("no transitions in {:?}", h.meta);
+        };
+        // After B-SOURCE the most likely label is B-CUE (the one observed bigram).
+        let l = h.labels.len();
+        let row = &t[l..2 * l];
+        let best = (0..l).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+        assert_eq!(h.labels[best], "B-CUE");
+        set_decoding(&mut h, DecodingMode::Argmax, None).unwrap();
+        assert_eq!(h.decoding(), Decoding::Argmax);
+        assert!(h.meta.is_empty(), "{:?}", h.meta);
     }
 }

@@ -141,16 +141,59 @@ impl TaggerHead {
             .collect()
     }
 
-    /// Per-token label probabilities (`n_tokens` rows of `labels.len()`), from `n_tokens × input`
-    /// states.
+    /// The context window `w` (metadata key [`META_WINDOW`], default 0): the head reads the
+    /// states of tokens `t-w ..= t+w`, concatenated (zeros beyond the sequence), so `input` is
+    /// `(2w + 1) ×` the encoder's hidden size.
+    pub fn window(&self) -> usize {
+        self.meta
+            .get(META_WINDOW)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Width of one token state the head expects (`input / (2 × window + 1)`).
+    pub fn state_dim(&self) -> usize {
+        self.input / (2 * self.window() + 1)
+    }
+
+    /// How [`TaggerHead::tag`] decodes (metadata keys [`META_DECODING`] and
+    /// [`META_TRANSITIONS`]); a head without them decodes by arg-max.
+    pub fn decoding(&self) -> Decoding {
+        match self.meta.get(META_DECODING).map(String::as_str) {
+            Some(DECODING_VITERBI) => Decoding::Viterbi(
+                self.meta
+                    .get(META_TRANSITIONS)
+                    .and_then(|t| serde_json::from_str::<Vec<f32>>(t).ok())
+                    .filter(|t| t.len() == self.labels.len() * self.labels.len()),
+            ),
+            _ => Decoding::Argmax,
+        }
+    }
+
+    /// Per-token label probabilities (`n_tokens` rows of `labels.len()`), from
+    /// `n_tokens × state_dim` states (`state_dim == input` unless the head has a window).
     pub fn predict(&self, states: &[f32], n_tokens: usize) -> Vec<Vec<f32>> {
+        let w = self.window();
+        let d = self.state_dim();
         assert_eq!(
             states.len(),
-            n_tokens * self.input,
-            "states must be n_tokens × input"
+            n_tokens * d,
+            "states must be n_tokens × state_dim"
         );
+        // The head's input rows: the states themselves, or each token's window of states.
+        let windowed;
+        let x: &[f32] = if w == 0 {
+            states
+        } else {
+            let mut rows = vec![0.0f32; n_tokens * self.input];
+            for (t, row) in rows.chunks_exact_mut(self.input.max(1)).enumerate() {
+                window_row(states, d, n_tokens, t, w, row);
+            }
+            windowed = rows;
+            &windowed
+        };
         if self.hidden == 0 || n_tokens == 0 {
-            return states
+            return x
                 .chunks_exact(self.input.max(1))
                 .take(n_tokens)
                 .map(|x| softmax(&self.logits(x)))
@@ -159,7 +202,7 @@ impl TaggerHead {
         // The hidden layer for all tokens at once through the encoder's matmul kernels (a
         // per-token dot product loop made the taggers a fifth of `slant score`).
         let (input, hidden) = (self.input, self.hidden);
-        let w = self.w1_packed.get_or_pack(|| {
+        let packed = self.w1_packed.get_or_pack(|| {
             let mut w_t = vec![0.0f32; input * hidden];
             for j in 0..hidden {
                 for i in 0..input {
@@ -171,9 +214,9 @@ impl TaggerHead {
         let mut h = vec![0.0f32; n_tokens * hidden];
         f32mm::matmul_bias(
             f32mm::Kernel::detect(),
-            states,
+            x,
             n_tokens,
-            w,
+            packed,
             &self.b1,
             &mut h,
         );
@@ -333,8 +376,68 @@ impl TaggerHead {
         n_tokens: usize,
     ) -> Vec<TagSpan> {
         let probs = self.predict(states, n_tokens);
-        decode_with(text, &self.labels, &probs, offsets, &self.decode)
+        match self.decoding() {
+            Decoding::Argmax => decode_with(text, &self.labels, &probs, offsets, &self.decode),
+            // Viterbi picks whole label paths, so a per-word probability floor does not apply;
+            // a minimum span score still does.
+            Decoding::Viterbi(t) => {
+                let mut spans = decode_viterbi(text, &self.labels, &probs, offsets, t.as_deref());
+                if let Some(m) = self.decode.min_span_score {
+                    spans.retain(|s| s.score >= m);
+                }
+                spans
+            }
+        }
     }
+}
+
+/// Metadata key: the context window (see [`TaggerHead::window`]); absent = 0.
+pub const META_WINDOW: &str = "window";
+/// Metadata key: `argmax` (also when absent) or `viterbi` (see [`Decoding`]).
+pub const META_DECODING: &str = "decoding";
+/// Metadata key: JSON array of `labels × labels` additive transition scores (row = previous
+/// label) used by Viterbi decoding; absent = hard constraints only.
+pub const META_TRANSITIONS: &str = "transitions";
+/// Value of [`META_DECODING`] for Viterbi decoding.
+pub const DECODING_VITERBI: &str = "viterbi";
+
+/// How a head turns per-token probabilities into spans.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoding {
+    /// Each word takes its own arg-max label; an orphan `I-X` opens a span ([`decode`]).
+    Argmax,
+    /// The best label sequence over the words under BIO constraints, optionally with transition
+    /// scores ([`decode_viterbi`]).
+    Viterbi(Option<Vec<f32>>),
+}
+
+/// Fill `out` (`(2w + 1) × d`) with the states of tokens `t-w ..= t+w` of a sequence of `n`
+/// states of width `d`, zeros where the offset falls outside the sequence. Training
+/// ([`crate::train::tagger`]) and [`TaggerHead::predict`] build their inputs with it.
+pub fn window_row(states: &[f32], d: usize, n: usize, t: usize, w: usize, out: &mut [f32]) {
+    debug_assert_eq!(out.len(), (2 * w + 1) * d);
+    for (k, slot) in out.chunks_exact_mut(d).enumerate() {
+        let j = t as isize + k as isize - w as isize;
+        if j < 0 || j as usize >= n {
+            slot.fill(0.0);
+        } else {
+            let j = j as usize;
+            slot.copy_from_slice(&states[j * d..(j + 1) * d]);
+        }
+    }
+}
+
+/// May label `cur` follow label `prev` in a BIO sequence? `I-X` only after `B-X` or `I-X`
+/// (a sentence starts as if after `O`).
+pub fn bio_allowed(labels: &[String], prev: Option<usize>, cur: usize) -> bool {
+    let (p, ty) = split_bio(&labels[cur]);
+    if p != 'I' {
+        return true;
+    }
+    prev.is_some_and(|q| {
+        let (pq, tq) = split_bio(&labels[q]);
+        pq != 'O' && tq == ty
+    })
 }
 
 /// Numerically stable softmax.
@@ -420,6 +523,78 @@ pub fn decode_with(
         spans.retain(|s| s.score >= m);
     }
     spans
+}
+
+/// Viterbi decoding: like [`decode`] (a word is read at its first token), but the words' labels
+/// are the sequence maximising `Σ ln p(label) + transitions[prev][label]` among the sequences
+/// [`bio_allowed`] admits (no `I-X` after `O` or after another type), instead of each word's own
+/// arg-max. `transitions` is `labels × labels`, row = previous label; `None` = 0 everywhere (hard
+/// constraints only). Ties go to the lower label index.
+pub fn decode_viterbi(
+    text: &str,
+    labels: &[String],
+    probs: &[Vec<f32>],
+    offsets: &[(usize, usize)],
+    transitions: Option<&[f32]>,
+) -> Vec<TagSpan> {
+    let n = probs.len().min(offsets.len());
+    let ws = words(text, &offsets[..n]);
+    let emit: Vec<&[f32]> = ws.iter().map(|w| probs[w[0]].as_slice()).collect();
+    let path = viterbi(labels, &emit, transitions);
+    let word_tags: Vec<(usize, usize, usize, f32)> = ws
+        .iter()
+        .zip(&path)
+        .zip(&emit)
+        .map(|((w, &k), p)| (offsets[w[0]].0, offsets[*w.last().unwrap()].1, k, p[k]))
+        .collect();
+    decode_words(labels, &word_tags)
+}
+
+/// The best allowed label path over rows of probabilities (see [`decode_viterbi`]).
+pub fn viterbi(labels: &[String], probs: &[&[f32]], transitions: Option<&[f32]>) -> Vec<usize> {
+    let l = labels.len();
+    let ln = |p: f32| (p.max(1e-12) as f64).ln();
+    let tr = |a: usize, b: usize| transitions.map_or(0.0, |t| t[a * l + b] as f64);
+    let o = labels.iter().position(|x| split_bio(x).0 == 'O');
+    let mut score: Vec<f64> = Vec::with_capacity(l);
+    let mut back: Vec<Vec<usize>> = Vec::with_capacity(probs.len());
+    for (i, p) in probs.iter().enumerate() {
+        let mut next = vec![f64::NEG_INFINITY; l];
+        let mut from = vec![0usize; l];
+        for (c, slot) in next.iter_mut().enumerate() {
+            if i == 0 {
+                if bio_allowed(labels, None, c) {
+                    *slot = ln(p[c]) + o.map_or(0.0, |o| tr(o, c));
+                }
+                continue;
+            }
+            for (q, &s) in score.iter().enumerate() {
+                if s == f64::NEG_INFINITY || !bio_allowed(labels, Some(q), c) {
+                    continue;
+                }
+                let v = s + tr(q, c) + ln(p[c]);
+                if v > *slot {
+                    *slot = v;
+                    from[c] = q;
+                }
+            }
+        }
+        score = next;
+        back.push(from);
+    }
+    let Some(mut k) = (0..score.len()).fold(None, |best: Option<usize>, c| match best {
+        Some(b) if score[b] >= score[c] => Some(b),
+        _ if score[c] > f64::NEG_INFINITY => Some(c),
+        b => b,
+    }) else {
+        return Vec::new();
+    };
+    let mut path = vec![0; probs.len()];
+    for i in (0..probs.len()).rev() {
+        path[i] = k;
+        k = back[i][k];
+    }
+    path
 }
 
 /// BIO decoding over words `(start, end, label index, probability)`.
@@ -579,6 +754,132 @@ mod tests {
         assert_eq!((s[2].start, s[2].end), (9, 10));
     }
 
+    fn row(p: &[f32]) -> Vec<f32> {
+        let mut v = vec![0.0; 5];
+        v.copy_from_slice(p);
+        v
+    }
+
+    #[test]
+    fn viterbi_obeys_bio_constraints_where_argmax_does_not() {
+        let l = labels(); // O B-SRC I-SRC B-CUE I-CUE
+                          // Word 0: I-SRC most likely, B-SRC close; word 1: I-SRC; word 2: I-CUE after SRC, with
+                          // O second.
+        let p = [
+            row(&[0.1, 0.35, 0.45, 0.05, 0.05]),
+            row(&[0.1, 0.1, 0.7, 0.05, 0.05]),
+            row(&[0.4, 0.0, 0.0, 0.05, 0.55]),
+        ];
+        let rows: Vec<&[f32]> = p.iter().map(|r| r.as_slice()).collect();
+        // Arg-max: I-SRC I-SRC I-CUE (two orphans); Viterbi: B-SRC I-SRC then O (B-CUE is less
+        // likely than O, I-CUE is not allowed after I-SRC).
+        assert_eq!(viterbi(&l, &rows, None), vec![1, 2, 0]);
+        for path in [
+            viterbi(&l, &rows, None),
+            viterbi(&l, &rows, Some(&[0.5; 25])),
+        ] {
+            assert!(bio_allowed(&l, None, path[0]));
+            assert!(path.windows(2).all(|w| bio_allowed(&l, Some(w[0]), w[1])));
+        }
+        // Transition scores can change the path: a large bonus for SRC -> B-CUE.
+        let mut t = vec![0.0f32; 25];
+        t[2 * 5 + 3] = 5.0;
+        assert_eq!(viterbi(&l, &rows, Some(&t)), vec![1, 2, 3]);
+        assert!(viterbi(&l, &[], None).is_empty());
+        assert!(bio_allowed(&l, Some(1), 2) && bio_allowed(&l, Some(2), 2));
+        assert!(!bio_allowed(&l, Some(0), 2) && !bio_allowed(&l, Some(3), 2));
+        assert!(!bio_allowed(&l, None, 4) && bio_allowed(&l, Some(0), 3));
+    }
+
+    #[test]
+    fn decoding_comes_from_metadata_and_defaults_to_argmax() {
+        let t = "Akhund claimed, unconvincingly.";
+        let off = [(0, 0), (0, 3), (3, 6), (7, 14), (14, 15), (30, 31), (0, 0)];
+        let mut head = TaggerHead {
+            labels: labels(),
+            input: 2,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: vec![0.0; 10],
+            b2: vec![0.0; 5],
+            meta: BTreeMap::new(),
+            w1_packed: Default::default(),
+            decode: Default::default(),
+        };
+        assert_eq!(head.decoding(), Decoding::Argmax);
+        assert_eq!((head.window(), head.state_dim()), (0, 2));
+        // Orphan I-CUE on "claimed" after a SRC word: arg-max opens a span, Viterbi cannot.
+        let probs = vec![
+            one_hot(0),
+            row(&[0.0, 0.9, 0.1, 0.0, 0.0]),
+            one_hot(0),
+            row(&[0.3, 0.0, 0.0, 0.1, 0.6]),
+            one_hot(0),
+            one_hot(0),
+            one_hot(0),
+        ];
+        let spans = |d: &Decoding| -> Vec<(String, usize, usize)> {
+            let s = match d {
+                Decoding::Argmax => decode(t, &head.labels, &probs, &off),
+                Decoding::Viterbi(tr) => {
+                    decode_viterbi(t, &head.labels, &probs, &off, tr.as_deref())
+                }
+            };
+            s.into_iter().map(|s| (s.label, s.start, s.end)).collect()
+        };
+        assert_eq!(
+            spans(&head.decoding()),
+            vec![("SRC".into(), 0, 6), ("CUE".into(), 7, 14)]
+        );
+        head.meta
+            .insert(META_DECODING.into(), DECODING_VITERBI.into());
+        assert_eq!(head.decoding(), Decoding::Viterbi(None));
+        assert_eq!(spans(&head.decoding()), vec![("SRC".into(), 0, 6)]);
+        head.meta.insert(
+            META_TRANSITIONS.into(),
+            serde_json::to_string(&[0.25f32; 25]).unwrap(),
+        );
+        assert_eq!(head.decoding(), Decoding::Viterbi(Some(vec![0.25; 25])));
+        // A transition matrix of the wrong shape is ignored.
+        head.meta.insert(META_TRANSITIONS.into(), "[1.0]".into());
+        assert_eq!(head.decoding(), Decoding::Viterbi(None));
+    }
+
+    #[test]
+    fn window_rows_are_zero_padded_and_predict_reads_them() {
+        // 3 tokens of width 2; window 1.
+        let states = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let mut out = [9.0f32; 6];
+        window_row(&states, 2, 3, 0, 1, &mut out);
+        assert_eq!(out, [0.0, 0.0, 1.0, 2.0, 3.0, 4.0]);
+        window_row(&states, 2, 3, 2, 1, &mut out);
+        assert_eq!(out, [3.0, 4.0, 5.0, 6.0, 0.0, 0.0]);
+        // A linear head on window 1 whose label 1 reads the previous token's first coordinate.
+        let mut w2 = vec![0.0; 2 * 6];
+        w2[6] = 1.0;
+        let head = TaggerHead {
+            labels: vec!["O".into(), "B-X".into()],
+            input: 6,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2,
+            b2: vec![0.0; 2],
+            meta: [(META_WINDOW.to_string(), "1".to_string())]
+                .into_iter()
+                .collect(),
+            w1_packed: Default::default(),
+            decode: Default::default(),
+        };
+        assert_eq!((head.window(), head.state_dim()), (1, 2));
+        let p = head.predict(&states, 3);
+        let want = |z: f32| z.exp() / (1.0 + z.exp());
+        for (t, z) in [(0, 0.0), (1, 1.0), (2, 3.0)] {
+            assert!((p[t][1] - want(z)).abs() < 1e-6, "token {t}");
+        }
+    }
+
     #[test]
     fn batched_predict_matches_per_token_logits() {
         // predict() runs the hidden layer as one matmul; logits() is the per-token definition.
@@ -607,6 +908,21 @@ mod tests {
         }
         // A second call reuses the packed weights and gives the same bits.
         assert_eq!(head.predict(&states, n), got);
+        // With a context window the matmul reads each token's window row.
+        let mut win = head.clone();
+        win.input = 3 * 11;
+        win.w1 = (0..hidden * win.input).map(val).collect();
+        win.meta.insert(META_WINDOW.into(), "1".into());
+        let states: Vec<f32> = (0..n * 11).map(|i| val(i + 7)).collect();
+        let got = win.predict(&states, n);
+        let mut row = vec![0.0f32; win.input];
+        for (t, p) in got.iter().enumerate() {
+            window_row(&states, 11, n, t, 1, &mut row);
+            let want = softmax(&win.logits(&row));
+            for (a, b) in p.iter().zip(&want) {
+                assert!((a - b).abs() < 1e-5, "window, token {t}: {a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::encode::{hex, Encoder};
-use crate::heads::tagger::{split_bio, words, TaggerHead};
+use crate::heads::tagger::{split_bio, words, TaggerHead, META_WINDOW};
 use crate::{Error, Result};
 
 /// One gold span: type (without B-/I-) and byte offsets into the encoded text.
@@ -83,6 +83,62 @@ pub fn bio_tags(
         }
     }
     Ok(tags)
+}
+
+/// The word-level tag sequence of one text: each word (grouped as
+/// [`crate::heads::tagger::words`] does) takes the tag of its first token, as decoding reads it.
+/// Words whose first token has no tag are skipped.
+pub fn word_tags(text: &str, offsets: &[(usize, usize)], tags: &[Option<usize>]) -> Vec<usize> {
+    words(text, offsets)
+        .iter()
+        .filter_map(|w| tags.get(w[0]).copied().flatten())
+        .collect()
+}
+
+/// How [`transition_scores`] turns tag-bigram counts into additive Viterbi scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transitions {
+    /// `ln P(cur | prev)`.
+    Bigram,
+    /// `ln P(cur | prev) − ln P(cur)`: what the previous label adds to the label's prior (the
+    /// classifier's probabilities already hold the prior).
+    Pmi,
+}
+
+/// Transition scores (`labels × labels`, row = previous label) estimated from gold word-tag
+/// sequences with add-one smoothing; a sequence starts as if after `O` (as
+/// [`crate::heads::tagger::viterbi`] decodes). Transitions BIO forbids are left to the decoder's
+/// hard constraints.
+pub fn transition_scores(labels: &[String], seqs: &[Vec<usize>], kind: Transitions) -> Vec<f32> {
+    let l = labels.len();
+    let o = labels
+        .iter()
+        .position(|x| split_bio(x).0 == 'O')
+        .unwrap_or(0);
+    let mut pair = vec![1.0f64; l * l];
+    let mut uni = vec![1.0f64; l];
+    for seq in seqs {
+        let mut prev = o;
+        for &c in seq {
+            pair[prev * l + c] += 1.0;
+            uni[c] += 1.0;
+            prev = c;
+        }
+    }
+    let total: f64 = uni.iter().sum();
+    let mut out = vec![0.0f32; l * l];
+    for p in 0..l {
+        let row: f64 = pair[p * l..(p + 1) * l].iter().sum();
+        for c in 0..l {
+            let cond = (pair[p * l + c] / row).ln();
+            out[p * l + c] = match kind {
+                Transitions::Bigram => cond,
+                Transitions::Pmi => cond - (uni[c] / total).ln(),
+            } as f32;
+        }
+    }
+    out
 }
 
 /// Token states of many texts, f16 in memory (half the size of f32; the heads' inputs are
@@ -297,16 +353,30 @@ impl TaggedSet<'_> {
         v
     }
 
-    fn rows(&self, toks: &[(u32, u32, u32)]) -> Vec<f32> {
+    /// The inputs of tokens `toks`: each token's state, or with a context window `w` the states
+    /// of tokens `j-w ..= j+w` of its text concatenated, zeros beyond the text's tokens (as
+    /// [`crate::heads::tagger::window_row`] builds them at prediction time).
+    fn rows(&self, toks: &[(u32, u32, u32)], window: usize) -> Vec<f32> {
         let h = self.states.hidden;
-        let mut x = Vec::with_capacity(toks.len() * h);
+        let mut x = Vec::with_capacity(toks.len() * h * (2 * window + 1));
         for &(i, j, _) in toks {
-            let r = self.states.row_start[i as usize] + j as usize;
-            x.extend(
-                self.states.states[r * h..(r + 1) * h]
-                    .iter()
-                    .map(|v| v.to_f32()),
+            let (r0, n) = (
+                self.states.row_start[i as usize],
+                self.states.n_tokens(i as usize),
             );
+            for k in 0..=2 * window {
+                let jj = j as isize + k as isize - window as isize;
+                if jj < 0 || jj as usize >= n {
+                    x.extend(std::iter::repeat_n(0.0f32, h));
+                } else {
+                    let r = r0 + jj as usize;
+                    x.extend(
+                        self.states.states[r * h..(r + 1) * h]
+                            .iter()
+                            .map(|v| v.to_f32()),
+                    );
+                }
+            }
         }
         x
     }
@@ -357,11 +427,24 @@ pub fn train_tagger(
     labels: &[String],
     opts: &TaggerOpts,
 ) -> Result<(TaggerHead, TaggerReport)> {
+    train_tagger_window(train, dev, labels, opts, 0)
+}
+
+/// [`train_tagger`] on a context window of `window` tokens either side of each token (see
+/// [`TaggerHead::window`]); the head's metadata records the window when it is not 0 (window 0
+/// trains exactly as [`train_tagger`]).
+pub fn train_tagger_window(
+    train: TaggedSet<'_>,
+    dev: Option<TaggedSet<'_>>,
+    labels: &[String],
+    opts: &TaggerOpts,
+    window: usize,
+) -> Result<(TaggerHead, TaggerReport)> {
     let toks = train.tokens();
     if toks.is_empty() {
         return Err(Error::Data("no tagged tokens to train on".into()));
     }
-    let dim = train.states.hidden;
+    let dim = train.states.hidden * (2 * window + 1);
     let l = labels.len();
     let device = Device::Cpu;
     let mut counts = vec![0usize; l];
@@ -396,7 +479,13 @@ pub fn train_tagger(
             b1,
             w2,
             b2,
-            meta: Default::default(),
+            meta: if window == 0 {
+                Default::default()
+            } else {
+                [(META_WINDOW.to_string(), window.to_string())]
+                    .into_iter()
+                    .collect()
+            },
             w1_packed: Default::default(),
             decode: Default::default(),
         })
@@ -416,7 +505,7 @@ pub fn train_tagger(
         order.shuffle(&mut rng);
         for chunk in order.chunks(opts.batch_tokens.max(1)) {
             let batch: Vec<(u32, u32, u32)> = chunk.iter().map(|&i| toks[i]).collect();
-            let x = Tensor::from_vec(train.rows(&batch), (batch.len(), dim), &device)?;
+            let x = Tensor::from_vec(train.rows(&batch, window), (batch.len(), dim), &device)?;
             let mut onehot = vec![0f32; batch.len() * l];
             for (r, &(_, _, k)) in batch.iter().enumerate() {
                 onehot[r * l + k as usize] = 1.0;
@@ -432,7 +521,7 @@ pub fn train_tagger(
         };
         let mut pred = Vec::with_capacity(dt.len());
         for c in dt.chunks(4096) {
-            let x = Tensor::from_vec(d.rows(c), (c.len(), dim), &device)?;
+            let x = Tensor::from_vec(d.rows(c, window), (c.len(), dim), &device)?;
             let am = mlp.forward(&x)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
             pred.extend(am.into_iter().map(|v| v as usize));
         }
@@ -551,6 +640,87 @@ mod tests {
         assert_eq!(labels[tags[1].unwrap()], "B-CONTENT");
         assert_eq!(labels[tags[4].unwrap()], "I-CONTENT");
         assert!(bio_tags(TEXT, &OFF, &[span("NOPE", 0, 3)], &labels).is_err());
+    }
+
+    #[test]
+    fn transitions_follow_tag_bigrams() {
+        let labels = bio_labels(&["X"]); // O B-X I-X
+        let seqs = vec![vec![1, 2, 2, 0], vec![0, 1, 0]];
+        let t = transition_scores(&labels, &seqs, Transitions::Bigram);
+        // Row O (the two starts count as after O): O->O 1+1, O->B 1+2, O->I 1+0 → P(B|O) = 3/6.
+        assert!((t[1] - (0.5f32).ln()).abs() < 1e-6, "{t:?}");
+        // Rows are distributions.
+        for p in 0..3 {
+            let s: f32 = t[p * 3..p * 3 + 3].iter().map(|v| v.exp()).sum();
+            assert!((s - 1.0).abs() < 1e-5);
+        }
+        // Row B: B->I once, B->O once: equal.
+        assert!((t[3 + 2] - t[3]).abs() < 1e-6);
+        let pmi = transition_scores(&labels, &seqs, Transitions::Pmi);
+        // 7 tags + 3 smoothing: P(I) = 3/10.
+        assert!((pmi[3 + 2] - (t[3 + 2] - (0.3f32).ln())).abs() < 1e-6);
+        // Word tags: the first token of each word, untagged special tokens skipped.
+        let tags = [
+            None,
+            Some(1),
+            Some(0),
+            Some(2),
+            Some(0),
+            Some(2),
+            Some(0),
+            Some(0),
+            Some(0),
+            None,
+        ];
+        assert_eq!(word_tags(TEXT, &OFF, &tags), vec![1, 2, 0, 2, 0]);
+    }
+
+    #[test]
+    fn window_rows_match_prediction_and_window_zero_is_unchanged() {
+        let (ts, tt) = synthetic(40, 5);
+        let (ds, dt) = synthetic(10, 6);
+        let labels = bio_labels(&["X"]);
+        let opts = TaggerOpts {
+            hidden: 8,
+            epochs: 3,
+            batch_tokens: 32,
+            lr: 1e-2,
+            ..Default::default()
+        };
+        let train = TaggedSet {
+            states: &ts,
+            tags: &tt,
+        };
+        let dev = Some(TaggedSet {
+            states: &ds,
+            tags: &dt,
+        });
+        let (a, ra) = train_tagger(train, dev, &labels, &opts).unwrap();
+        let (b, rb) = train_tagger_window(train, dev, &labels, &opts, 0).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(ra.dev_f1, rb.dev_f1);
+        let (w, rw) = train_tagger_window(train, dev, &labels, &opts, 2).unwrap();
+        assert_eq!((w.input, w.window(), w.state_dim()), (40, 2, 8));
+        // The dev F1 training measured equals the head's own predictions on the windowed rows.
+        let (mut gold, mut pred) = (Vec::new(), Vec::new());
+        for (i, tags) in dt.iter().enumerate() {
+            let p = w.predict(&ds.states_of(i), ds.n_tokens(i));
+            for (j, t) in tags.iter().enumerate() {
+                if let Some(g) = t {
+                    gold.push(*g);
+                    pred.push(
+                        (0..3)
+                            .max_by(|&x, &y| p[j][x].total_cmp(&p[j][y]).then(y.cmp(&x)))
+                            .unwrap(),
+                    );
+                }
+            }
+        }
+        let best = rw.dev_f1[rw.best_epoch - 1];
+        assert!(
+            (token_f1(&labels, &gold, &pred) - best).abs() < 0.02,
+            "{best}"
+        );
     }
 
     #[test]
