@@ -155,6 +155,12 @@ impl QLinear {
     fn rows(&self, q: &[i8], s: &[f32], o: &mut [f32]) {
         let r = s.len();
         let n = self.n_out;
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx512Vnni {
+            // SAFETY: only chosen when the CPU has AVX-512 F, BW and VNNI.
+            unsafe { vnni::rows(self, q, s, o) };
+            return;
+        }
         let mut acc = vec![0i32; ROWS * n];
         self.dots(q, r, &mut acc);
         for ((orow, arow), &sx) in o.chunks_exact_mut(n).zip(acc.chunks_exact(n)).zip(s) {
@@ -371,6 +377,71 @@ mod vnni {
             }
         }
     }
+
+    /// As [`dots`] followed by [`QLinear::rows`]'s epilogue, fused: each tile's i32 sums are
+    /// corrected for the +128 offset, converted and scaled in registers
+    /// (`acc as f32 · (scale_row · scale_channel) + bias`, the same three roundings as the
+    /// scalar epilogue, no FMA), and stored straight into the output rows.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn rows(l: &QLinear, q: &[i8], sx: &[f32], o: &mut [f32]) {
+        let (n, kp) = (l.n_out, l.k_pad);
+        let r = sx.len();
+        assert!(r <= ROWS && q.len() >= r * kp && o.len() >= r * n);
+        let panels = n.div_ceil(VNNI_COLS);
+        assert!(l.packed.len() >= panels * VNNI_COLS * kp);
+        let mut xu = vec![0u8; ROWS * kp];
+        for (d, &v) in xu.iter_mut().zip(&q[..r * kp]) {
+            *d = (v as u8) ^ 0x80;
+        }
+        let xp = xu.as_ptr();
+        let steps = kp / 4;
+        let mut tile = [0.0f32; ROWS * VNNI_COLS];
+        let mut corr = [0i32; VNNI_COLS];
+        let mut scale = [0.0f32; VNNI_COLS];
+        let mut bias = [0.0f32; VNNI_COLS];
+        for p in 0..panels {
+            let c0 = p * VNNI_COLS;
+            let cols = VNNI_COLS.min(n - c0);
+            for j in 0..cols {
+                corr[j] = 128 * l.wsum[c0 + j];
+                scale[j] = l.scale[c0 + j];
+                bias[j] = l.bias[c0 + j];
+            }
+            let wp = l.packed.as_ptr().add(p * steps * VNNI_COLS * 4);
+            let mut a = [[_mm512_setzero_si512(); 3]; ROWS];
+            for s in 0..steps {
+                let wq = wp.add(s * VNNI_COLS * 4);
+                let b0 = _mm512_loadu_si512(wq as *const _);
+                let b1 = _mm512_loadu_si512(wq.add(64) as *const _);
+                let b2 = _mm512_loadu_si512(wq.add(128) as *const _);
+                for (i, ai) in a.iter_mut().enumerate() {
+                    let quad = (xp.add(i * kp + 4 * s) as *const i32).read_unaligned();
+                    let x = _mm512_set1_epi32(quad);
+                    ai[0] = _mm512_dpbusd_epi32(ai[0], x, b0);
+                    ai[1] = _mm512_dpbusd_epi32(ai[1], x, b1);
+                    ai[2] = _mm512_dpbusd_epi32(ai[2], x, b2);
+                }
+            }
+            for (i, ai) in a.iter().enumerate().take(r) {
+                let sv = _mm512_set1_ps(sx[i]);
+                for (v, av) in ai.iter().enumerate() {
+                    let c = _mm512_loadu_si512(corr.as_ptr().add(v * 16) as *const _);
+                    let exact = _mm512_sub_epi32(*av, c);
+                    let f = _mm512_cvtepi32_ps(exact);
+                    let sw = _mm512_mul_ps(sv, _mm512_loadu_ps(scale.as_ptr().add(v * 16)));
+                    let y = _mm512_add_ps(
+                        _mm512_mul_ps(f, sw),
+                        _mm512_loadu_ps(bias.as_ptr().add(v * 16)),
+                    );
+                    _mm512_storeu_ps(tile.as_mut_ptr().add(i * VNNI_COLS + v * 16), y);
+                }
+            }
+            for i in 0..r {
+                o[i * n + c0..i * n + c0 + cols]
+                    .copy_from_slice(&tile[i * VNNI_COLS..i * VNNI_COLS + cols]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -430,6 +501,31 @@ mod tests {
                     lk.dots(qs, r, &mut got);
                     got.truncate(r * n);
                     assert_eq!(got, want, "{kern:?} m={m} k={k} n={n}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_gives_the_same_output_bits() {
+        // The VNNI kernel fuses the epilogue (offset correction, scales, bias) in registers;
+        // the others run it as a separate pass. Same roundings, so the same bits.
+        for &(m, k, n) in &[(1, 5, 1), (7, 40, 9), (19, 384, 100), (9, 1536, 48)] {
+            let (w_t, b) = random_layer(k, n, 3 + m as u64);
+            let (x, _) = random_layer(m, k, 11 + n as u64);
+            let mut want: Option<Vec<f32>> = None;
+            for kern in Kernel::available() {
+                let l = QLinear::with_kernel(&w_t, &b, k, n, kern);
+                let mut out = vec![f32::NAN; m * n];
+                l.forward(&x, m, &mut out);
+                let bits: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                match &want {
+                    None => want = Some(out),
+                    Some(w) => assert_eq!(
+                        bits,
+                        w.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "{kern:?} m={m} k={k} n={n}"
+                    ),
                 }
             }
         }
