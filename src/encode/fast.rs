@@ -593,12 +593,14 @@ multiversion! {
         const G: usize = 4;
         let hd = h / heads;
         let n = q.len() / (3 * h);
-        let np = n.div_ceil(W) * W;
+        // Keys padded to whole groups of G·W (zero columns; their scores are never read), so
+        // every score is computed in a group of G·W independent chains.
+        let np = n.div_ceil(G * W) * (G * W);
         let scale = (hd as f32).sqrt();
-        // K of one head transposed (hd × np, zero-padded columns), V (n × hd), one score row.
+        // K of one head transposed (hd × np, zero-padded columns), V (n × hd), two score rows.
         let mut kt = vec![0.0f32; hd * np];
         let mut v = vec![0.0f32; n * hd];
-        let mut p = vec![0.0f32; np];
+        let mut p = vec![0.0f32; 2 * np];
         for head in 0..heads {
             let qo = head * hd;
             let ko = h + head * hd;
@@ -610,91 +612,92 @@ multiversion! {
                 }
                 v[j * hd..(j + 1) * hd].copy_from_slice(&row[vo..vo + hd]);
             }
-            for i in 0..n {
-                let qi = &q[i * 3 * h + qo..i * 3 * h + qo + hd];
-                // Scores, G blocks of W keys at a time: G independent add chains keep the
-                // adder busy (one chain is latency-bound); each score is still one
-                // sequential sum over the head dimension, so the bits do not change.
-                let mut jb = 0;
-                while jb + G * W <= np {
-                    let mut acc = [[0.0f32; W]; G];
-                    for (dd, &qd) in qi.iter().enumerate() {
+            // Two query rows at a time: they share every K and V load, and 2·G independent add
+            // chains keep the adders busy (one chain is latency-bound). Each score and each
+            // context value is still one sequential sum (over the head dimension, over the
+            // keys), so the bits do not depend on this grouping. An odd last row runs with a
+            // zero partner whose results are dropped.
+            let mut i = 0;
+            while i < n {
+                let pair = i + 1 < n;
+                let q0 = &q[i * 3 * h + qo..i * 3 * h + qo + hd];
+                let q1 = if pair {
+                    &q[(i + 1) * 3 * h + qo..(i + 1) * 3 * h + qo + hd]
+                } else {
+                    q0
+                };
+                for jb in (0..np).step_by(G * W) {
+                    let mut acc = [[[0.0f32; W]; G]; 2];
+                    for dd in 0..hd {
+                        let (a0, a1) = (q0[dd], q1[dd]);
                         let base = dd * np + jb;
-                        for (g, a) in acc.iter_mut().enumerate() {
+                        for g in 0..G {
                             let k: &[f32; W] =
                                 kt[base + g * W..base + (g + 1) * W].try_into().unwrap();
                             for l in 0..W {
-                                a[l] += qd * k[l];
+                                acc[0][g][l] += a0 * k[l];
+                                acc[1][g][l] += a1 * k[l];
                             }
                         }
                     }
-                    for (g, a) in acc.iter().enumerate() {
-                        p[jb + g * W..jb + (g + 1) * W].copy_from_slice(a);
-                    }
-                    jb += G * W;
-                }
-                while jb < np {
-                    let mut acc = [0.0f32; W];
-                    for (dd, &qd) in qi.iter().enumerate() {
-                        let k: &[f32; W] = kt[dd * np + jb..dd * np + jb + W].try_into().unwrap();
-                        for l in 0..W {
-                            acc[l] += qd * k[l];
+                    for (r, ar) in acc.iter().enumerate() {
+                        for (g, a) in ar.iter().enumerate() {
+                            let o = r * np + jb + g * W;
+                            p[o..o + W].copy_from_slice(a);
                         }
                     }
-                    p[jb..jb + W].copy_from_slice(&acc);
-                    jb += W;
                 }
-                let p = &mut p[..n];
-                for pj in p.iter_mut() {
-                    *pj /= scale;
+                for r in 0..2 {
+                    let p = &mut p[r * np..r * np + n];
+                    for pj in p.iter_mut() {
+                        *pj /= scale;
+                    }
+                    let max = max_of(p);
+                    for pj in p.iter_mut() {
+                        *pj = exp(*pj - max);
+                    }
+                    let total = sum(p);
+                    for pj in p.iter_mut() {
+                        *pj /= total;
+                    }
                 }
-                let max = max_of(p);
-                for pj in p.iter_mut() {
-                    *pj = exp(*pj - max);
-                }
-                let total = sum(p);
-                for pj in p.iter_mut() {
-                    *pj /= total;
-                }
-                let out = &mut c[i * h + qo..i * h + qo + hd];
+                let rows = if pair { 2 } else { 1 };
                 if hd.is_multiple_of(G * W) {
-                    // Context, G blocks of W dimensions at a time (independent chains, each a
-                    // sequential sum over the keys, as below).
+                    // Context, G blocks of W dimensions for both rows at once.
                     for db in (0..hd).step_by(G * W) {
-                        let mut acc = [[0.0f32; W]; G];
-                        for (j, &pj) in p.iter().enumerate() {
+                        let mut acc = [[[0.0f32; W]; G]; 2];
+                        for j in 0..n {
+                            let (p0, p1) = (p[j], p[np + j]);
                             let base = j * hd + db;
-                            for (g, a) in acc.iter_mut().enumerate() {
+                            for g in 0..G {
                                 let vv: &[f32; W] =
                                     v[base + g * W..base + (g + 1) * W].try_into().unwrap();
                                 for l in 0..W {
-                                    a[l] += pj * vv[l];
+                                    acc[0][g][l] += p0 * vv[l];
+                                    acc[1][g][l] += p1 * vv[l];
                                 }
                             }
                         }
-                        for (g, a) in acc.iter().enumerate() {
-                            out[db + g * W..db + (g + 1) * W].copy_from_slice(a);
-                        }
-                    }
-                } else if hd.is_multiple_of(W) {
-                    for db in (0..hd).step_by(W) {
-                        let mut acc = [0.0f32; W];
-                        for (j, &pj) in p.iter().enumerate() {
-                            let vv: &[f32; W] = v[j * hd + db..j * hd + db + W].try_into().unwrap();
-                            for l in 0..W {
-                                acc[l] += pj * vv[l];
+                        for (r, ar) in acc.iter().enumerate().take(rows) {
+                            let row = (i + r) * h + qo + db;
+                            for (g, a) in ar.iter().enumerate() {
+                                c[row + g * W..row + (g + 1) * W].copy_from_slice(a);
                             }
                         }
-                        out[db..db + W].copy_from_slice(&acc);
                     }
                 } else {
-                    out.fill(0.0);
-                    for (j, &pj) in p.iter().enumerate() {
-                        for (o, &vv) in out.iter_mut().zip(&v[j * hd..(j + 1) * hd]) {
-                            *o += pj * vv;
+                    for r in 0..rows {
+                        let pr = &p[r * np..r * np + n];
+                        let out = &mut c[(i + r) * h + qo..(i + r) * h + qo + hd];
+                        out.fill(0.0);
+                        for (j, &pj) in pr.iter().enumerate() {
+                            for (o, &vv) in out.iter_mut().zip(&v[j * hd..(j + 1) * hd]) {
+                                *o += pj * vv;
+                            }
                         }
                     }
                 }
+                i += rows;
             }
         }
     }
