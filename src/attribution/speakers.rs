@@ -7,7 +7,9 @@
 //!   (`President`, `Prime Minister`, `spokesman`, … from [`crate::actors`]'s list), else the
 //!   last run of capitalised words in the span. A leading `The` is dropped. Lower-cased. So
 //!   `Taliban Prime Minister Mohammad Hassan Akhund` and `Mohammad Hassan Akhund` both give
-//!   `mohammad hassan akhund`; `Akhund` gives `akhund`. A span without a capitalised word other
+//!   `mohammad hassan akhund`; `Akhund` gives `akhund`. With an apposition the first
+//!   comma-separated part that names somebody is used (`Faran Jeffrey, deputy director … of the
+//!   South Asia desk` gives `faran jeffrey`). A span without a capitalised word other
 //!   than a sentence opener or pronoun (`he`, `officials`, `They`) has no key (empty): it is not
 //!   a named speaker.
 //! * **Grouping** ([`group`]): within the counts of one source (a profile), a key that is the
@@ -59,7 +61,21 @@ fn capitalised(w: &str) -> bool {
 }
 
 /// The group key of a source span (see the module doc); empty when it names nobody.
+///
+/// A span with an apposition (`Faran Jeffrey, deputy director and head of the South Asia desk`,
+/// `Mohammad Hassan Akhund, the Taliban's prime minister`) is keyed by its first comma-separated
+/// part that names somebody, so the organisation inside the apposition is not taken for the
+/// speaker.
 pub fn key(source: &str) -> String {
+    source
+        .split(',')
+        .map(part_key)
+        .find(|k| !k.is_empty())
+        .unwrap_or_default()
+}
+
+/// [`key`] of one comma-free part.
+fn part_key(source: &str) -> String {
     let words: Vec<String> = source
         .split_whitespace()
         .map(clean)
@@ -139,6 +155,19 @@ mod tests {
         assert_eq!(key("Akhund's"), "akhund");
         assert_eq!(key("France 24"), "france 24");
         assert_eq!(key("Nishank Motwani"), "nishank motwani");
+        // Appositions: the name before the comma, not the organisation after it.
+        assert_eq!(
+            key("Faran Jeffrey, deputy director and head of the South Asia desk"),
+            "faran jeffrey"
+        );
+        assert_eq!(
+            key("Mohammad Hassan Akhund, the Taliban's prime minister"),
+            "mohammad hassan akhund"
+        );
+        assert_eq!(
+            key("the spokesman, Zabihullah Mujahid"),
+            "zabihullah mujahid"
+        );
         assert_eq!(key("the Taliban"), "taliban");
         assert_eq!(key("he"), "");
         assert_eq!(key("He"), "");
