@@ -121,9 +121,16 @@ pub(crate) enum Kernel {
 }
 
 impl Kernel {
-    /// The widest kernel this CPU supports. `SLANT_F32_KERNEL=portable|avx2` forces a narrower
-    /// one (tests, benchmarks); results are the same bits.
+    /// The widest kernel this CPU supports, worked out once per process (the taggers ask on
+    /// every sentence). `SLANT_F32_KERNEL=portable|avx2` forces a narrower one (tests,
+    /// benchmarks); results are the same bits.
     pub(crate) fn detect() -> Self {
+        static KERNEL: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *KERNEL.get_or_init(Self::probe)
+    }
+
+    /// What [`Kernel::detect`] returns, worked out (once per process).
+    fn probe() -> Self {
         let forced = std::env::var("SLANT_F32_KERNEL").unwrap_or_default();
         if forced == "portable" {
             return Kernel::Portable;
@@ -212,7 +219,7 @@ fn rows_block(kernel: Kernel, x: &[f32], m: usize, w: &PackedW, bias: &[f32], ou
                 for r0 in (0..m).step_by(8) {
                     let rows = 8.min(m - r0);
                     portable_tile(&x[r0 * k..], k, rows, panel, bp, &mut tmp);
-                    scatter(&tmp, rows, cw, &mut out[r0 * n + c0..], n);
+                    scatter(&tmp, NR, rows, cw, &mut out[r0 * n + c0..], n);
                 }
             }
             #[cfg(target_arch = "x86_64")]
@@ -231,7 +238,7 @@ fn rows_block(kernel: Kernel, x: &[f32], m: usize, w: &PackedW, bias: &[f32], ou
                         unsafe {
                             avx2::tile(&x[r0 * k..], k, rows, &panel[hc0..], &bp[hc0..], &mut tmp)
                         };
-                        scatter16(&tmp, rows, hw, &mut out[r0 * n + c0 + hc0..], n);
+                        scatter(&tmp, 16, rows, hw, &mut out[r0 * n + c0 + hc0..], n);
                     }
                 }
             }
@@ -241,27 +248,19 @@ fn rows_block(kernel: Kernel, x: &[f32], m: usize, w: &PackedW, bias: &[f32], ou
                     let rows = 8.min(m - r0);
                     // SAFETY: AVX-512F was detected; bounds as for the AVX2 tile with 48 columns.
                     unsafe { avx512::tile(&x[r0 * k..], k, rows, panel, bp, &mut tmp) };
-                    scatter(&tmp, rows, cw, &mut out[r0 * n + c0..], n);
+                    scatter(&tmp, NR, rows, cw, &mut out[r0 * n + c0..], n);
                 }
             }
         }
     }
 }
 
-/// Copy a tile (`rows × NR` in `tmp`) into `out` (row stride `ld`), keeping `cw` columns.
+/// Copy a tile (`rows` rows of stride `ts` in `tmp`) into `out` (row stride `ld`), keeping
+/// `cw` columns.
 #[inline]
-fn scatter(tmp: &[f32], rows: usize, cw: usize, out: &mut [f32], ld: usize) {
+fn scatter(tmp: &[f32], ts: usize, rows: usize, cw: usize, out: &mut [f32], ld: usize) {
     for r in 0..rows {
-        out[r * ld..r * ld + cw].copy_from_slice(&tmp[r * NR..r * NR + cw]);
-    }
-}
-
-/// Copy a 16-column tile (`rows × 16` in `tmp`) into `out`, keeping `cw` columns.
-#[cfg(target_arch = "x86_64")]
-#[inline]
-fn scatter16(tmp: &[f32], rows: usize, cw: usize, out: &mut [f32], ld: usize) {
-    for r in 0..rows {
-        out[r * ld..r * ld + cw].copy_from_slice(&tmp[r * 16..r * 16 + cw]);
+        out[r * ld..r * ld + cw].copy_from_slice(&tmp[r * ts..r * ts + cw]);
     }
 }
 

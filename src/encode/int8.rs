@@ -325,6 +325,45 @@ mod vnni {
     use super::{QLinear, ROWS, VNNI_COLS};
     use std::arch::x86_64::*;
 
+    /// Unsigned copy of `r` rows of activations: `q + 128` as u8 (XOR of the sign bit); the
+    /// rows past `r` (up to [`ROWS`]) are 0.
+    fn unsigned(q: &[i8], r: usize, kp: usize) -> Vec<u8> {
+        let mut xu = vec![0u8; ROWS * kp];
+        for (d, &v) in xu.iter_mut().zip(&q[..r * kp]) {
+            *d = (v as u8) ^ 0x80;
+        }
+        xu
+    }
+
+    /// The offset i32 sums of [`ROWS`] rows of `xu` (row stride `k_pad`) against packed panel
+    /// `p`: 24 accumulators, one `vpdpbusd` per 4 inputs per 16 channels.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, BW and VNNI; `xu` holds `ROWS × k_pad` bytes and panel
+    /// `p` exists in `l.packed`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[inline]
+    unsafe fn panel_sums(l: &QLinear, xu: *const u8, p: usize) -> [[__m512i; 3]; ROWS] {
+        let kp = l.k_pad;
+        let steps = kp / 4;
+        let wp = l.packed.as_ptr().add(p * steps * VNNI_COLS * 4);
+        let mut a = [[_mm512_setzero_si512(); 3]; ROWS];
+        for s in 0..steps {
+            let wq = wp.add(s * VNNI_COLS * 4);
+            let b0 = _mm512_loadu_si512(wq as *const _);
+            let b1 = _mm512_loadu_si512(wq.add(64) as *const _);
+            let b2 = _mm512_loadu_si512(wq.add(128) as *const _);
+            for (i, ai) in a.iter_mut().enumerate() {
+                let quad = (xu.add(i * kp + 4 * s) as *const i32).read_unaligned();
+                let x = _mm512_set1_epi32(quad);
+                ai[0] = _mm512_dpbusd_epi32(ai[0], x, b0);
+                ai[1] = _mm512_dpbusd_epi32(ai[1], x, b1);
+                ai[2] = _mm512_dpbusd_epi32(ai[2], x, b2);
+            }
+        }
+        a
+    }
+
     /// AVX-512 VNNI: output channels in the lanes. Activations are offset to unsigned
     /// (`q + 128`); per group of 4 inputs, a row's 4 activations are broadcast and `vpdpbusd`
     /// adds the 4 `u8 × i8` products with 16 channels' weights into each i32 lane (exact, no
@@ -336,30 +375,10 @@ mod vnni {
         assert!(q.len() >= r * kp && acc.len() >= ROWS * n);
         let panels = n.div_ceil(VNNI_COLS);
         assert!(l.packed.len() >= panels * VNNI_COLS * kp);
-        // Unsigned copy of the activations: q + 128 as u8 (XOR of the sign bit); missing rows 0.
-        let mut xu = vec![0u8; ROWS * kp];
-        for (d, &v) in xu.iter_mut().zip(&q[..r * kp]) {
-            *d = (v as u8) ^ 0x80;
-        }
-        let xp = xu.as_ptr();
-        let steps = kp / 4;
+        let xu = unsigned(q, r, kp);
         let mut tile = [0i32; ROWS * VNNI_COLS];
         for p in 0..panels {
-            let wp = l.packed.as_ptr().add(p * steps * VNNI_COLS * 4);
-            let mut a = [[_mm512_setzero_si512(); 3]; ROWS];
-            for s in 0..steps {
-                let wq = wp.add(s * VNNI_COLS * 4);
-                let b0 = _mm512_loadu_si512(wq as *const _);
-                let b1 = _mm512_loadu_si512(wq.add(64) as *const _);
-                let b2 = _mm512_loadu_si512(wq.add(128) as *const _);
-                for (i, ai) in a.iter_mut().enumerate() {
-                    let quad = (xp.add(i * kp + 4 * s) as *const i32).read_unaligned();
-                    let x = _mm512_set1_epi32(quad);
-                    ai[0] = _mm512_dpbusd_epi32(ai[0], x, b0);
-                    ai[1] = _mm512_dpbusd_epi32(ai[1], x, b1);
-                    ai[2] = _mm512_dpbusd_epi32(ai[2], x, b2);
-                }
-            }
+            let a = panel_sums(l, xu.as_ptr(), p);
             for (i, ai) in a.iter().enumerate() {
                 for (v, av) in ai.iter().enumerate() {
                     _mm512_storeu_si512(
@@ -389,12 +408,7 @@ mod vnni {
         assert!(r <= ROWS && q.len() >= r * kp && o.len() >= r * n);
         let panels = n.div_ceil(VNNI_COLS);
         assert!(l.packed.len() >= panels * VNNI_COLS * kp);
-        let mut xu = vec![0u8; ROWS * kp];
-        for (d, &v) in xu.iter_mut().zip(&q[..r * kp]) {
-            *d = (v as u8) ^ 0x80;
-        }
-        let xp = xu.as_ptr();
-        let steps = kp / 4;
+        let xu = unsigned(q, r, kp);
         let mut tile = [0.0f32; ROWS * VNNI_COLS];
         let mut corr = [0i32; VNNI_COLS];
         let mut scale = [0.0f32; VNNI_COLS];
@@ -407,21 +421,7 @@ mod vnni {
                 scale[j] = l.scale[c0 + j];
                 bias[j] = l.bias[c0 + j];
             }
-            let wp = l.packed.as_ptr().add(p * steps * VNNI_COLS * 4);
-            let mut a = [[_mm512_setzero_si512(); 3]; ROWS];
-            for s in 0..steps {
-                let wq = wp.add(s * VNNI_COLS * 4);
-                let b0 = _mm512_loadu_si512(wq as *const _);
-                let b1 = _mm512_loadu_si512(wq.add(64) as *const _);
-                let b2 = _mm512_loadu_si512(wq.add(128) as *const _);
-                for (i, ai) in a.iter_mut().enumerate() {
-                    let quad = (xp.add(i * kp + 4 * s) as *const i32).read_unaligned();
-                    let x = _mm512_set1_epi32(quad);
-                    ai[0] = _mm512_dpbusd_epi32(ai[0], x, b0);
-                    ai[1] = _mm512_dpbusd_epi32(ai[1], x, b1);
-                    ai[2] = _mm512_dpbusd_epi32(ai[2], x, b2);
-                }
-            }
+            let a = panel_sums(l, xu.as_ptr(), p);
             for (i, ai) in a.iter().enumerate().take(r) {
                 let sv = _mm512_set1_ps(sx[i]);
                 for (v, av) in ai.iter().enumerate() {
