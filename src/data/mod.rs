@@ -122,47 +122,7 @@ pub fn babe_sg2(data: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
 
 /// Read a BABE-format CSV (`text;news_link;outlet;topic;type;label_bias;label_opinion;biased_words`).
 pub fn babe_csv(path: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut rdr = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes);
-    let headers = rdr
-        .headers()
-        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
-        .clone();
-    let col = |name: &str| -> Result<usize> {
-        headers
-            .iter()
-            .position(|h| h == name)
-            .ok_or_else(|| Error::Data(format!("{}: no `{name}` column", path.display())))
-    };
-    let (ti, oi, li, wi) = (
-        col("text")?,
-        col("outlet")?,
-        col("label_bias")?,
-        col("biased_words")?,
-    );
-    let ai = headers.iter().position(|h| h == "news_link");
-    let mut out = Vec::new();
-    for (i, rec) in rdr.records().enumerate() {
-        let rec =
-            rec.map_err(|e| Error::Data(format!("{}: row {}: {e}", path.display(), i + 2)))?;
-        let label = match rec.get(li).unwrap_or("") {
-            "Biased" => true,
-            "Non-biased" => false,
-            _ => continue,
-        };
-        out.push(LabelledSentence {
-            id: format!("sg2-{}", i + 2),
-            text: rec.get(ti).unwrap_or("").to_string(),
-            label,
-            outlet: rec.get(oi).map(str::to_string).filter(|s| !s.is_empty()),
-            article: ai
-                .and_then(|a| rec.get(a))
-                .map(str::to_string)
-                .filter(|s| !s.is_empty()),
-            biased_words: parse_word_list(rec.get(wi).unwrap_or("")),
-        });
-    }
+    let out = labelled_csv(path, b';', "sg2")?;
     Ok((out, path.to_path_buf()))
 }
 
@@ -176,9 +136,20 @@ pub fn mbic_path(data: &Path) -> PathBuf {
 pub fn mbic(data: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
     let path = mbic_path(data);
     need(&path, "MBIC")?;
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let out = labelled_csv(&path, b',', "mbic")?;
+    Ok((out, path))
+}
+
+/// The BABE/MBIC layout, whatever the delimiter: columns `text`, `outlet`, `label_bias`
+/// ("Biased" / "Non-biased"; other values such as "No agreement" are left out) and
+/// `biased_words`, an optional `news_link`, and an optional UTF-8 BOM. Sentence ids are
+/// `{prefix}-{row}`, the row counted as in a spreadsheet (header = row 1).
+fn labelled_csv(path: &Path, delimiter: u8, prefix: &str) -> Result<Vec<LabelledSentence>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let mut rdr = csv::ReaderBuilder::new().from_reader(bytes);
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(bytes);
     let headers = rdr
         .headers()
         .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
@@ -206,7 +177,7 @@ pub fn mbic(data: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
             _ => continue,
         };
         out.push(LabelledSentence {
-            id: format!("mbic-{}", i + 2),
+            id: format!("{prefix}-{}", i + 2),
             text: rec.get(ti).unwrap_or("").to_string(),
             label,
             outlet: rec.get(oi).map(str::to_string).filter(|s| !s.is_empty()),
@@ -217,7 +188,7 @@ pub fn mbic(data: &Path) -> Result<(Vec<LabelledSentence>, PathBuf)> {
             biased_words: parse_word_list(rec.get(wi).unwrap_or("")),
         });
     }
-    Ok((out, path))
+    Ok(out)
 }
 
 /// Parse BABE's Python-style list of words: `['bizarre', 'characteristically']`.
