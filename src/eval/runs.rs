@@ -356,7 +356,33 @@ pub struct LoadedEval {
 }
 
 /// Title of the loaded-head table of `results.md`.
+/// The value of a `Result` whose error says why an evaluation cannot run here, or return
+/// `Outcome::Skipped` with that reason.
+macro_rules! or_skip {
+    ($e:expr) => {
+        match $e {
+            Ok(x) => x,
+            Err(why) => return Ok(Outcome::Skipped(why.to_string())),
+        }
+    };
+}
+
 const LOADED_TITLE: &str = "Loaded-language sentence head";
+
+/// Columns of the loaded-language table, shared by computed and attached rows.
+const LOADED_HEADER: [&str; 11] = [
+    "evaluation",
+    "split",
+    "n (documents)",
+    "macro-F1",
+    "loaded P",
+    "loaded R",
+    "loaded F1",
+    "accuracy",
+    "ECE",
+    "published reference (macro-F1, same data)",
+    "single command",
+];
 
 /// Published references on the same data (macro-F1).
 pub const BABE_REFERENCES: &str = "0.804 (Spinde et al. 2021, BERT + distant supervision); \
@@ -504,23 +530,14 @@ impl Evaluation for LoadedEval {
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         let cfg = ctx.cfg;
-        let enc = match ctx.encoder() {
-            Ok(e) => e,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
-        let set = match self.load(ctx)? {
-            Ok(s) => s,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
+        let enc = or_skip!(ctx.encoder());
+        let set = or_skip!(self.load(ctx)?);
         let mut files = set.files;
         let x = loaded::features(enc, &set.rows, cfg.batch_size, &self.name)?;
         let y = loaded::labels(&set.rows);
         let (outcome, head_sha): (LoadedOutcome, Option<String>) = match self.cv {
             None => {
-                let (head, sha, _) = match ctx.head() {
-                    Ok(h) => h,
-                    Err(why) => return Ok(Outcome::Skipped(why)),
-                };
+                let (head, sha, _) = or_skip!(ctx.head());
                 (loaded::evaluate_head(head, &x, &y), Some(sha.clone()))
             }
             Some(with_anno) => {
@@ -608,21 +625,7 @@ impl Evaluation for LoadedEval {
         }
         let md = MdRow {
             title: LOADED_TITLE.into(),
-            header: [
-                "evaluation",
-                "split",
-                "n (documents)",
-                "macro-F1",
-                "loaded P",
-                "loaded R",
-                "loaded F1",
-                "accuracy",
-                "ECE",
-                "published reference (macro-F1, same data)",
-                "single command",
-            ]
-            .map(String::from)
-            .to_vec(),
+            header: LOADED_HEADER.map(String::from).to_vec(),
             cells: vec![
                 format!("`{}`", self.name),
                 split.clone(),
@@ -719,21 +722,7 @@ impl Evaluation for AttachedEval {
         };
         let md = MdRow {
             title: LOADED_TITLE.into(),
-            header: [
-                "evaluation",
-                "split",
-                "n (documents)",
-                "macro-F1",
-                "loaded P",
-                "loaded R",
-                "loaded F1",
-                "accuracy",
-                "ECE",
-                "published reference (macro-F1, same data)",
-                "single command",
-            ]
-            .map(String::from)
-            .to_vec(),
+            header: LOADED_HEADER.map(String::from).to_vec(),
             cells: vec![
                 format!("`{}` (attached)", self.name()),
                 split.clone(),
@@ -810,14 +799,8 @@ impl Evaluation for FramesEval {
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         let cfg = ctx.cfg;
-        let enc = match ctx.encoder() {
-            Ok(e) => e,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
-        let dir = match ctx.data() {
-            Ok(d) => d,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
+        let enc = or_skip!(ctx.encoder());
+        let dir = or_skip!(ctx.data());
         let labels_path = dir.join(data::frames::LABELS);
         if !labels_path.is_file() || !dir.join(data::frames::ARTICLES).is_dir() {
             return Ok(Outcome::Skipped(format!(
@@ -975,14 +958,8 @@ impl Evaluation for OutletsEval {
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         let cfg = ctx.cfg;
-        let enc = match ctx.encoder() {
-            Ok(e) => e,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
-        let dir = match ctx.data() {
-            Ok(d) => d,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
+        let enc = or_skip!(ctx.encoder());
+        let dir = or_skip!(ctx.data());
         for (what, p) in [
             ("BABE SG2", data::babe_sg2_path(dir)),
             ("MBIC", data::mbic_path(dir)),
@@ -994,10 +971,7 @@ impl Evaluation for OutletsEval {
                 )));
             }
         }
-        let (head, head_sha, _) = match ctx.head() {
-            Ok(h) => h,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
+        let (head, head_sha, _) = or_skip!(ctx.head());
         let min_n = cfg.outlets_min_n;
         let scored = outlets::score(enc, head, dir, cfg.batch_size)?;
         let rows = scored.sets();
@@ -1134,18 +1108,9 @@ impl Evaluation for LoadedSpansEval {
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         use crate::train::loaded_spans::{self as ls, SpansDataset};
         let cfg = ctx.cfg;
-        let enc = match ctx.encoder() {
-            Ok(e) => e,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
-        let (head, head_sha, head_path) = match ctx.models.spans.as_ref() {
-            Ok(h) => h,
-            Err(why) => return Ok(Outcome::Skipped(why.clone())),
-        };
-        let dir = match ctx.data() {
-            Ok(d) => d,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
+        let enc = or_skip!(ctx.encoder());
+        let (head, head_sha, head_path) = or_skip!(ctx.models.spans.as_ref());
+        let dir = or_skip!(ctx.data());
         let (docs, files) =
             match ls::held_out(dir, self.dataset) {
                 Ok(x) => x,
@@ -1337,18 +1302,9 @@ impl Evaluation for AttributionEval {
         use crate::eval::attribution as ea;
         use crate::eval::spans::{score, LabeledSpan};
         let cfg = ctx.cfg;
-        let enc = match ctx.encoder() {
-            Ok(e) => e,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
-        let (head, head_sha, head_path) = match ctx.models.attribution.as_ref() {
-            Ok(h) => h,
-            Err(why) => return Ok(Outcome::Skipped(why.clone())),
-        };
-        let dir = match ctx.data() {
-            Ok(d) => d,
-            Err(why) => return Ok(Outcome::Skipped(why)),
-        };
+        let enc = or_skip!(ctx.encoder());
+        let (head, head_sha, head_path) = or_skip!(ctx.models.attribution.as_ref());
+        let dir = or_skip!(ctx.data());
         let meta = dir.join("polnear/data/metadata.tsv");
         if !meta.is_file() || !dir.join("polnear/data/test").is_dir() {
             return Ok(Outcome::Skipped(
