@@ -16,7 +16,7 @@ use crate::data;
 use crate::encode::sha256_file;
 use crate::eval::attribution as ea;
 use crate::eval::version_info;
-use crate::heads::tagger::TaggerHead;
+use crate::heads::tagger::{Scheme, TaggerHead};
 use crate::train::tagger::TaggerOpts;
 
 /// Attribution-labelled corpora.
@@ -66,8 +66,45 @@ pub struct TrainAttributionArgs {
     /// How spans are decoded from the token probabilities (stored in the head).
     #[arg(long, value_enum, default_value_t = DecodingArg::Viterbi)]
     pub decoding: DecodingArg,
+    /// Label scheme: `flat` (one BIO sequence, nested attributions flattened) or `per-role`
+    /// (one BIO sequence per role, so a CONTENT can hold another attribution's SOURCE and CUE).
+    #[arg(long, value_enum, default_value_t = SchemeArg::Flat)]
+    pub scheme: SchemeArg,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+/// `--scheme` of `slant train attribution` (and of `slant eval attribution --oracle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemeArg {
+    /// One softmax over O / B-X / I-X of the three roles.
+    Flat,
+    /// Three independent O / B / I softmaxes, one per role.
+    PerRole,
+}
+
+impl SchemeArg {
+    fn scheme(self) -> Scheme {
+        match self {
+            Self::Flat => Scheme::Flat,
+            Self::PerRole => Scheme::PerRole,
+        }
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Self::Flat => "flat",
+            Self::PerRole => "per-role",
+        }
+    }
+}
+
+/// `--oracle` of `slant eval attribution`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OracleArg {
+    /// Gold tags decoded per sentence, no post-processing.
+    Decoded,
+    /// Gold tags decoded and post-processed as predictions are (cross-sentence joins, rules).
+    Rules,
 }
 
 /// `--decoding` of `slant train attribution` and `slant eval attribution`.
@@ -124,6 +161,14 @@ pub struct EvalAttributionArgs {
     /// dev; the learned modes read PolNeAR train for their transition scores).
     #[arg(long, value_enum)]
     pub decoding: Option<DecodingArg>,
+    /// Diagnostic: score the ceiling of the label scheme instead of a head: the gold spans
+    /// projected onto the per-sentence training tags of `--scheme`, decoded (Viterbi) and
+    /// post-processed as predictions are. Needs no head.
+    #[arg(long, value_enum, hide = true)]
+    pub oracle: Option<OracleArg>,
+    /// Label scheme of `--oracle`.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Flat, hide = true)]
+    pub scheme: SchemeArg,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -144,6 +189,26 @@ pub(super) fn resolve_head(explicit: Option<&std::path::Path>) -> Result<PathBuf
 
 pub fn eval_attribution(a: EvalAttributionArgs) -> Result<i32> {
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    if let Some(o) = a.oracle {
+        let enc = load_encoder(&a.model)?;
+        let scheme = a.scheme.scheme();
+        let p = ea::prepare_scheme(&enc, &data_dir, &a.split, a.model.batch_size, scheme)?;
+        let rules = match o {
+            OracleArg::Decoded => ea::OracleRules::Decoded,
+            OracleArg::Rules => ea::OracleRules::Rules,
+        };
+        let s = ea::oracle_scores(&ea::oracle_head(scheme), &p, rules);
+        let r = ea::report_of(&enc, None, &data_dir, &a.split, &p, &s);
+        eprintln!(
+            "oracle: gold spans as {} training tags, Viterbi, {}",
+            a.scheme.name(),
+            match o {
+                OracleArg::Decoded => "no post-processing",
+                OracleArg::Rules => "post-processed as predictions",
+            }
+        );
+        return super::print_report(a.format, &r, |r| r.table());
+    }
     let path = resolve_head(a.attribution_head.as_deref())?;
     let mut head = TaggerHead::load(&path)?;
     let enc = load_encoder(&a.model)?;
@@ -179,8 +244,14 @@ pub fn train_attribution(a: TrainAttributionArgs) -> Result<i32> {
         ..TaggerOpts::default()
     };
     eprintln!("slant train attribution: encoding PolNeAR train + dev (cached), then training");
-    let (mut head, report, tr, dv) =
-        ea::train(&enc, &data_dir, &opts, a.window, a.model.batch_size)?;
+    let (mut head, report, tr, dv) = ea::train_scheme(
+        &enc,
+        &data_dir,
+        &opts,
+        a.window,
+        a.model.batch_size,
+        a.scheme.scheme(),
+    )?;
     ea::set_decoding(&mut head, a.decoding.mode(), Some(&tr))?;
     eprintln!(
         "dev token F1 per epoch {:?}; kept epoch {} ({:.1}s)",
