@@ -322,7 +322,60 @@ pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     extend_left(text, &mut out, "CUE", CUE_PREFIXES);
     extend_left(text, &mut out, "SOURCE", SOURCE_PREFIXES);
     trim_content_ends(text, &mut out);
+    according_to_content(text, &mut out);
     out
+}
+
+/// A sentence that opens with "According to SOURCE," and has no other span (no CONTENT, no
+/// other cue): its CONTENT is the clause after the source, up to the sentence's end (without a
+/// final `.` `,` `;` `:`), as PolNeAR annotates it ("According to X, the Taliban had three
+/// goals" → "the Taliban had three goals"). An apposition right after the source that opens
+/// with "a" / "an" and is closed by a comma ("Nishank Motwani, a fellow in ... School, the
+/// Taliban ...") belongs to the SOURCE, as in PolNeAR's source spans, and the content starts
+/// after it. The tagger often finds the cue (or [`add_according_to`] adds it) and the source
+/// but tags the clause `O`. The added span has score 0.
+fn according_to_content(text: &str, spans: &mut Vec<TagSpan>) {
+    let [cue, source] = &spans[..] else {
+        return;
+    };
+    let opens = !text[..cue.start].chars().any(char::is_alphanumeric);
+    if cue.label != "CUE"
+        || source.label != "SOURCE"
+        || !text[cue.start..cue.end].eq_ignore_ascii_case("according to")
+        || !opens
+        || !text[cue.end..source.start].trim().is_empty()
+    {
+        return;
+    }
+    let mut src_end = source.end;
+    loop {
+        let Some(rest) = text[src_end..].strip_prefix(',') else {
+            return;
+        };
+        let seg = rest.trim_start();
+        let seg_start = text.len() - seg.len();
+        let apposition = seg.starts_with("a ") || seg.starts_with("an ");
+        match seg.find(',') {
+            Some(c) if apposition => src_end = seg_start + seg[..c].trim_end().len(),
+            _ => break,
+        }
+        if text[src_end..].starts_with(' ') {
+            return;
+        }
+    }
+    let start = text.len() - text[src_end + 1..].trim_start().len();
+    let kept = text[start..]
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':'));
+    if !kept.chars().any(char::is_alphanumeric) {
+        return;
+    }
+    spans[1].end = src_end;
+    spans.push(TagSpan {
+        label: "CONTENT".into(),
+        start,
+        end: start + kept.len(),
+        score: 0.0,
+    });
 }
 
 /// "according to" outside every tagged span becomes a CUE: in PolNeAR train, 398 of the 429
@@ -741,6 +794,38 @@ mod tests {
     }
 
     #[test]
+    fn according_to_source_comma_takes_the_clause_as_content() {
+        let t = "According to Nishank Motwani, a fellow in the Edward S. Mason program at Harvard \
+                 Kennedy School, the Taliban had three goals in mind.";
+        assert_eq!(
+            merged(t, &[("According to", "CUE"), ("Nishank Motwani", "SOURCE")]),
+            [
+                "CUE:According to",
+                "SOURCE:Nishank Motwani, a fellow in the Edward S. Mason program at Harvard \
+                 Kennedy School",
+                "CONTENT:the Taliban had three goals in mind"
+            ]
+        );
+        let t = "According to polls, Trump leads.";
+        assert_eq!(
+            merged(t, &[("polls", "SOURCE")]),
+            ["CUE:According to", "SOURCE:polls", "CONTENT:Trump leads"]
+        );
+        // Another span in the sentence, no comma after the source, or the phrase not opening
+        // the sentence: left alone.
+        let t = "According to polls, Trump said he leads.";
+        assert_eq!(
+            merged(t, &[("polls", "SOURCE"), ("said", "CUE")]).len(),
+            3,
+            "no content added"
+        );
+        let t = "According to polls Trump leads.";
+        assert_eq!(merged(t, &[("polls", "SOURCE")]).len(), 2);
+        let t = "Trump leads according to polls, by far.";
+        assert_eq!(merged(t, &[("polls", "SOURCE")]).len(), 2);
+    }
+
+    #[test]
     fn nested_spans_keep_the_outer_content_and_pair_inner_cues_with_their_own() {
         let t = "Obama said that Trump claimed it.";
         let spans = vec![
@@ -885,7 +970,12 @@ mod tests {
         let t = "According to Nishank Motwani, the Taliban had goals, accordingly.";
         assert_eq!(
             merged(t, &[("Motwani", "SOURCE")]),
-            ["CUE:According to", "SOURCE:Nishank Motwani"]
+            [
+                "CUE:According to",
+                "SOURCE:Nishank Motwani",
+                // according_to_content
+                "CONTENT:the Taliban had goals, accordingly"
+            ]
         );
         // Not inside a tagged span, not twice, not in another word.
         let t = "The poll shows that he leads, according to the poll.";
