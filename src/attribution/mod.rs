@@ -22,7 +22,13 @@
 //! ## Nested attributions
 //! PolNeAR nests attributions ("X said that Y claimed Z"); one BIO sequence cannot hold both
 //! levels. Training keeps, where gold spans overlap, CUE first, then SOURCE, then CONTENT, so the
-//! inner attribution is learnt and the outer content is cut around it.
+//! inner attribution is learnt and the outer content is cut around it. A per-role tagger
+//! ([`Scheme::PerRole`], [`labels_per_role`]) has one BIO sequence per role, so the outer
+//! CONTENT keeps the inner SOURCE and CUE ([`sentence_tags`]; of two nested contents, the outer);
+//! [`merge_nested`], [`join_sentences`] and [`pair`] handle its overlapping spans. On PolNeAR
+//! dev it scored below the flat tagger, which is the committed one (see
+//! `models/ATTRIBUTION_CARD.md`, also for the ceiling of each scheme:
+//! [`crate::eval::attribution::oracle_scores`]).
 
 pub mod cues;
 pub mod speakers;

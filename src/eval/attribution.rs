@@ -8,6 +8,10 @@
 //! and contents joined across sentence boundaries ([`crate::attribution::join_sentences`]), then
 //! compared with the article's gold spans (covering ranges of discontinuous spans) by
 //! [`crate::eval::spans::score`] (exact and overlap F1, token F1), summed over articles.
+//!
+//! [`oracle_scores`] measures the ceiling of a label scheme: the gold spans projected onto the
+//! training tags, decoded and post-processed like a prediction (`slant eval attribution
+//! --oracle`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -26,6 +26,11 @@
 //! averages is that P(not `O`); with a minimum span score, spans scoring below it are dropped.
 //! A head without the keys decodes by arg-max as above.
 //!
+//! A head whose header says `scheme = per_role` ([`Scheme::PerRole`]) has labels in groups of
+//! three (`O-X`, `B-X`, `I-X`), one softmax per group, and is decoded group by group, so its
+//! spans of different types may overlap ([`TaggerHead::decode_probs`]); heads without the key
+//! are flat and decode as described above.
+//!
 //! Stored as safetensors (`w2`, `b2`, and with a hidden layer `w1`, `b1`) with the labels and
 //! provenance in the header (`format = slant-tagger-head-v1`).
 
