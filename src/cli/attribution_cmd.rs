@@ -395,8 +395,13 @@ fn card(
          for training, dev {} articles for epoch selection, test {} articles / {} sentences for the figures below. \
          Where an article has several annotators' `.ann` files, the one whose file name sorts first is used. \
          Discontinuous spans are read as their covering range. Gold spans crossing a sentence boundary are cut \
-         there for training. Nested attributions: where gold spans overlap, CUE, then SOURCE, then CONTENT keeps \
-         the token. The corpus states no licence (copyrighted news): read by path, never committed.\n\n",
+         there for training. Nested attributions: {}. The corpus states no licence (copyrighted news): read by \
+         path, never committed.\n\n",
+        match a.scheme {
+            SchemeArg::Flat => "where gold spans overlap, CUE, then SOURCE, then CONTENT keeps the token",
+            SchemeArg::PerRole => "each role has its own tags, so a CONTENT keeps the SOURCE and CUE nested in it; of two \
+                 nested CONTENT spans the outer keeps the tokens",
+        },
         train_counts.0,
         train_counts.1,
         dev.manifest.articles,
