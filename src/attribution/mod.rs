@@ -22,7 +22,13 @@
 //! ## Nested attributions
 //! PolNeAR nests attributions ("X said that Y claimed Z"); one BIO sequence cannot hold both
 //! levels. Training keeps, where gold spans overlap, CUE first, then SOURCE, then CONTENT, so the
-//! inner attribution is learnt and the outer content is cut around it.
+//! inner attribution is learnt and the outer content is cut around it. A per-role tagger
+//! ([`Scheme::PerRole`], [`labels_per_role`]) has one BIO sequence per role, so the outer
+//! CONTENT keeps the inner SOURCE and CUE ([`sentence_tags`]; of two nested contents, the outer);
+//! [`merge_nested`], [`join_sentences`] and [`pair`] handle its overlapping spans. On PolNeAR
+//! dev it scored below the flat tagger, which is the committed one (see
+//! `models/ATTRIBUTION_CARD.md`, also for the ceiling of each scheme:
+//! [`crate::eval::attribution::oracle_scores`]).
 
 pub mod cues;
 pub mod speakers;
@@ -35,9 +41,9 @@ use serde::{Deserialize, Serialize};
 use crate::data::polnear::{PolnearArticle, ROLES};
 use crate::encode::TokenEncoding;
 use crate::eval::spans::LabeledSpan;
-use crate::heads::tagger::{bio_labels, TagSpan, TaggerHead};
+use crate::heads::tagger::{bio_labels, per_role_labels, Scheme, TagSpan, TaggerHead};
 use crate::segment::SentenceSpan;
-use crate::train::tagger::GoldSpan;
+use crate::train::tagger::{bio_tags, per_role_code, GoldSpan};
 
 /// Name of the committed attribution tagger, relative to the models folder.
 pub const ATTRIBUTION_HEAD_FILE: &str = "attribution.safetensors";
@@ -45,6 +51,51 @@ pub const ATTRIBUTION_HEAD_FILE: &str = "attribution.safetensors";
 /// The tagger's labels: `O`, `B-SOURCE`, `I-SOURCE`, `B-CUE`, `I-CUE`, `B-CONTENT`, `I-CONTENT`.
 pub fn labels() -> Vec<String> {
     bio_labels(&ROLES)
+}
+
+/// The labels of a per-role tagger ([`Scheme::PerRole`]): `O-SOURCE`, `B-SOURCE`, `I-SOURCE`,
+/// then the same for CUE and CONTENT.
+pub fn labels_per_role() -> Vec<String> {
+    per_role_labels(&ROLES)
+}
+
+/// The labels of an attribution tagger of `scheme`.
+pub fn labels_of(scheme: Scheme) -> Vec<String> {
+    match scheme {
+        Scheme::Flat => labels(),
+        Scheme::PerRole => labels_per_role(),
+    }
+}
+
+/// Per-token training tags of one sentence (`gold` from [`sentence_gold`], sentence-relative)
+/// under `scheme`: flat, indices into [`labels`] (overlapping spans flattened in `gold`'s
+/// order: CUE, SOURCE, CONTENT); per role, a [`per_role_code`] of each role's own BIO tag, so
+/// a CONTENT keeps the SOURCE and CUE nested in it. Within one role the span listed first
+/// keeps a token (of two nested CONTENT spans, the one starting first: the outer).
+pub fn sentence_tags(
+    text: &str,
+    offsets: &[(usize, usize)],
+    gold: &[GoldSpan],
+    scheme: Scheme,
+) -> crate::Result<Vec<Option<usize>>> {
+    match scheme {
+        Scheme::Flat => bio_tags(text, offsets, gold, &labels()),
+        Scheme::PerRole => {
+            let per: Vec<Vec<Option<usize>>> = ROLES
+                .iter()
+                .map(|r| {
+                    let g: Vec<GoldSpan> = gold.iter().filter(|s| s.label == *r).cloned().collect();
+                    bio_tags(text, offsets, &g, &bio_labels(&[r]))
+                })
+                .collect::<crate::Result<_>>()?;
+            Ok((0..offsets.len())
+                .map(|t| {
+                    let d: Option<Vec<usize>> = per.iter().map(|p| p[t]).collect();
+                    d.map(|d| per_role_code(&d))
+                })
+                .collect())
+        }
+    }
 }
 
 fn priority(role: &str) -> usize {
@@ -100,7 +151,7 @@ pub fn join_sentences(
 ) -> Vec<(usize, TagSpan)> {
     let mut out: Vec<(usize, TagSpan)> = Vec::new();
     for (i, (s, spans)) in sentences.iter().zip(tagged).enumerate() {
-        let spans = merge_fragments(&text[s.start..s.end], spans);
+        let spans = merge_nested(&text[s.start..s.end], spans);
         for (k, t) in spans.iter().enumerate() {
             let mut t = t.clone();
             t.start += s.start;
@@ -111,7 +162,11 @@ pub fn join_sentences(
             if k == 0 && t.label == "CONTENT" && i > 0 && !new_quote {
                 let lead_ok = !text[s.start..t.start].chars().any(char::is_alphanumeric);
                 let prev = &sentences[i - 1];
-                if let Some((_, last)) = out.last_mut() {
+                // The last CONTENT so far (the last span, unless a nested SOURCE / CUE of a
+                // per-role tagger follows it; a flat span after it has a letter and fails
+                // `tail_ok` anyway).
+                let last_content = out.iter().rposition(|(_, x)| x.label == "CONTENT");
+                if let Some((_, last)) = last_content.map(|c| &mut out[c]) {
                     let tail_ok = last.label == "CONTENT"
                         && last.end > prev.start
                         && last.end <= prev.end
@@ -187,6 +242,38 @@ fn split_quote_head(
     ok.then_some(c)
 }
 
+/// [`merge_fragments`] for spans that may overlap (a per-role tagger's: a CONTENT holding
+/// another attribution's SOURCE and CUE). Without overlaps this is [`merge_fragments`]. Else
+/// the CONTENT spans overlapping a SOURCE or CUE are set aside, the rest (minus any span
+/// overlapping one kept before it) goes through [`merge_fragments`], the set-aside contents
+/// end before a trailing `.` `,` `;` `:` as there, and all are returned sorted by start,
+/// longer first.
+pub fn merge_nested(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
+    let overlaps = |a: &TagSpan, b: &TagSpan| a.start < b.end && b.start < a.end;
+    let any = spans
+        .iter()
+        .enumerate()
+        .any(|(i, a)| spans[i + 1..].iter().any(|b| overlaps(a, b)));
+    if !any {
+        return merge_fragments(text, spans);
+    }
+    let (mut outer, mut flat) = (Vec::new(), Vec::new());
+    for t in spans {
+        let holds =
+            t.label == "CONTENT" && spans.iter().any(|u| u.label != "CONTENT" && overlaps(t, u));
+        if holds {
+            outer.push(t.clone());
+        } else if !flat.iter().any(|u: &TagSpan| overlaps(u, t)) {
+            flat.push(t.clone());
+        }
+    }
+    let mut out = merge_fragments(text, &flat);
+    trim_content_ends(text, &mut outer);
+    out.extend(outer);
+    out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+    out
+}
+
 /// Join fragments within one sentence (sentence-relative spans in order): two CONTENT spans
 /// with no other span between them become one (the tagger often drops a word or two inside a
 /// long content; an attribution nested inside a content keeps its SOURCE/CUE between the
@@ -241,7 +328,60 @@ pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     extend_left(text, &mut out, "CUE", CUE_PREFIXES);
     extend_left(text, &mut out, "SOURCE", SOURCE_PREFIXES);
     trim_content_ends(text, &mut out);
+    according_to_content(text, &mut out);
     out
+}
+
+/// A sentence that opens with "According to SOURCE," and has no other span (no CONTENT, no
+/// other cue): its CONTENT is the clause after the source, up to the sentence's end (without a
+/// final `.` `,` `;` `:`), as PolNeAR annotates it ("According to X, the Taliban had three
+/// goals" → "the Taliban had three goals"). An apposition right after the source that opens
+/// with "a" / "an" and is closed by a comma ("Nishank Motwani, a fellow in ... School, the
+/// Taliban ...") belongs to the SOURCE, as in PolNeAR's source spans, and the content starts
+/// after it. The tagger often finds the cue (or [`add_according_to`] adds it) and the source
+/// but tags the clause `O`. The added span has score 0.
+fn according_to_content(text: &str, spans: &mut Vec<TagSpan>) {
+    let [cue, source] = &spans[..] else {
+        return;
+    };
+    let opens = !text[..cue.start].chars().any(char::is_alphanumeric);
+    if cue.label != "CUE"
+        || source.label != "SOURCE"
+        || !text[cue.start..cue.end].eq_ignore_ascii_case("according to")
+        || !opens
+        || !text[cue.end..source.start].trim().is_empty()
+    {
+        return;
+    }
+    let mut src_end = source.end;
+    loop {
+        let Some(rest) = text[src_end..].strip_prefix(',') else {
+            return;
+        };
+        let seg = rest.trim_start();
+        let seg_start = text.len() - seg.len();
+        let apposition = seg.starts_with("a ") || seg.starts_with("an ");
+        match seg.find(',') {
+            Some(c) if apposition => src_end = seg_start + seg[..c].trim_end().len(),
+            _ => break,
+        }
+        if text[src_end..].starts_with(' ') {
+            return;
+        }
+    }
+    let start = text.len() - text[src_end + 1..].trim_start().len();
+    let kept = text[start..]
+        .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':'));
+    if !kept.chars().any(char::is_alphanumeric) {
+        return;
+    }
+    spans[1].end = src_end;
+    spans.push(TagSpan {
+        label: "CONTENT".into(),
+        start,
+        end: start + kept.len(),
+        score: 0.0,
+    });
 }
 
 /// "according to" outside every tagged span becomes a CUE: in PolNeAR train, 398 of the 429
@@ -528,11 +668,16 @@ pub fn pair(text: &str, spans: &[TagSpan]) -> Vec<Attribution> {
             (0, false)
         }
     };
+    // A span holding the cue (a CONTENT of an outer attribution, from a per-role tagger) is
+    // not this cue's.
     let nearest = |cue: &TagSpan, role: &str| -> Option<&TagSpan> {
-        spans.iter().filter(|s| s.label == role).min_by_key(|s| {
-            let (d, after) = dist(s, cue);
-            (d, after, s.start)
-        })
+        spans
+            .iter()
+            .filter(|s| s.label == role && !(s.start <= cue.start && s.end >= cue.end))
+            .min_by_key(|s| {
+                let (d, after) = dist(s, cue);
+                (d, after, s.start)
+            })
     };
     let mut out = Vec::new();
     for cue in spans.iter().filter(|s| s.label == "CUE") {
@@ -654,6 +799,143 @@ mod tests {
         assert_eq!(a[1].content.as_ref().unwrap().text, "a delay");
     }
 
+    #[test]
+    fn according_to_source_comma_takes_the_clause_as_content() {
+        let t = "According to Nishank Motwani, a fellow in the Edward S. Mason program at Harvard \
+                 Kennedy School, the Taliban had three goals in mind.";
+        assert_eq!(
+            merged(t, &[("According to", "CUE"), ("Nishank Motwani", "SOURCE")]),
+            [
+                "CUE:According to",
+                "SOURCE:Nishank Motwani, a fellow in the Edward S. Mason program at Harvard \
+                 Kennedy School",
+                "CONTENT:the Taliban had three goals in mind"
+            ]
+        );
+        let t = "According to polls, Trump leads.";
+        assert_eq!(
+            merged(t, &[("polls", "SOURCE")]),
+            ["CUE:According to", "SOURCE:polls", "CONTENT:Trump leads"]
+        );
+        // Another span in the sentence, no comma after the source, or the phrase not opening
+        // the sentence: left alone.
+        let t = "According to polls, Trump said he leads.";
+        assert_eq!(
+            merged(t, &[("polls", "SOURCE"), ("said", "CUE")]).len(),
+            3,
+            "no content added"
+        );
+        let t = "According to polls Trump leads.";
+        assert_eq!(merged(t, &[("polls", "SOURCE")]).len(), 2);
+        let t = "Trump leads according to polls, by far.";
+        assert_eq!(merged(t, &[("polls", "SOURCE")]).len(), 2);
+    }
+
+    #[test]
+    fn nested_spans_keep_the_outer_content_and_pair_inner_cues_with_their_own() {
+        let t = "Obama said that Trump claimed it.";
+        let spans = vec![
+            at(t, "Obama", "SOURCE"),
+            at(t, "said", "CUE"),
+            at(t, "that Trump claimed it.", "CONTENT"),
+            at(t, "Trump", "SOURCE"),
+            at(t, "claimed", "CUE"),
+        ];
+        let m = merge_nested(t, &spans);
+        let got: Vec<String> = m
+            .iter()
+            .map(|s| format!("{}:{}", s.label, &t[s.start..s.end]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "SOURCE:Obama",
+                "CUE:said",
+                "CONTENT:that Trump claimed it",
+                "SOURCE:Trump",
+                "CUE:claimed"
+            ]
+        );
+        // Without overlaps merge_nested is merge_fragments.
+        let flat = vec![
+            at(t, "Obama", "SOURCE"),
+            at(t, "said", "CUE"),
+            at(t, "it", "CONTENT"),
+        ];
+        assert_eq!(merge_nested(t, &flat), merge_fragments(t, &flat));
+        // The inner cue does not take the content that holds it.
+        let a = pair(t, &m);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].content.as_ref().unwrap().text, "that Trump claimed it");
+        assert_eq!(a[1].source.as_ref().unwrap().text, "Trump");
+        assert!(a[1].content.is_none());
+        // Joined over sentences: the outer content of the first sentence continues into the
+        // second even though a nested cue follows it.
+        let t2 = "Obama said that Trump claimed it. And more.";
+        let ss = [
+            SentenceSpan { start: 0, end: 33 },
+            SentenceSpan { start: 34, end: 43 },
+        ];
+        let j = join_sentences(t2, &ss, &[m.clone(), vec![ts("CONTENT", 0, 8)]]);
+        assert!(j.iter().any(|(_, s)| s.label == "CONTENT"
+            && &t2[s.start..s.end] == "that Trump claimed it. And more"));
+    }
+
+    #[test]
+    fn per_role_sentence_tags_nest_and_flat_ones_flatten() {
+        let t = "Obama said that Trump claimed it.";
+        let off = [
+            (0, 5),
+            (6, 10),
+            (11, 15),
+            (16, 21),
+            (22, 29),
+            (30, 32),
+            (32, 33),
+        ];
+        let g = |label: &str, needle: &str| {
+            let s = t.find(needle).unwrap();
+            GoldSpan {
+                label: label.into(),
+                start: s,
+                end: s + needle.len(),
+            }
+        };
+        let mut gold = vec![
+            g("CONTENT", "that Trump claimed it"),
+            g("CONTENT", "it"),
+            g("SOURCE", "Trump"),
+            g("CUE", "claimed"),
+        ];
+        gold.sort_by_key(|x| (priority(&x.label), x.start, x.end));
+        let flat = sentence_tags(t, &off, &gold, Scheme::Flat).unwrap();
+        let l = labels();
+        let names: Vec<&str> = flat.iter().map(|k| l[k.unwrap()].as_str()).collect();
+        assert_eq!(
+            names,
+            ["O", "O", "B-CONTENT", "B-SOURCE", "B-CUE", "I-CONTENT", "O"]
+        );
+        let per = sentence_tags(t, &off, &gold, Scheme::PerRole).unwrap();
+        let digits: Vec<Vec<usize>> = per
+            .iter()
+            .map(|k| crate::train::tagger::per_role_digits(k.unwrap(), 3))
+            .collect();
+        // (SOURCE, CUE, CONTENT): the content runs through Trump and claimed.
+        assert_eq!(
+            digits,
+            [
+                [0, 0, 0],
+                [0, 0, 0],
+                [0, 0, 1],
+                [1, 0, 2],
+                [0, 1, 2],
+                [0, 0, 2],
+                [0, 0, 0]
+            ]
+        );
+        assert_eq!(labels_of(Scheme::PerRole)[3], "O-CUE");
+    }
+
     fn merged(t: &str, spans: &[(&str, &str)]) -> Vec<String> {
         let spans: Vec<TagSpan> = spans.iter().map(|(n, l)| at(t, n, l)).collect();
         merge_fragments(t, &spans)
@@ -694,7 +976,12 @@ mod tests {
         let t = "According to Nishank Motwani, the Taliban had goals, accordingly.";
         assert_eq!(
             merged(t, &[("Motwani", "SOURCE")]),
-            ["CUE:According to", "SOURCE:Nishank Motwani"]
+            [
+                "CUE:According to",
+                "SOURCE:Nishank Motwani",
+                // according_to_content
+                "CONTENT:the Taliban had goals, accordingly"
+            ]
         );
         // Not inside a tagged span, not twice, not in another word.
         let t = "The poll shows that he leads, according to the poll.";

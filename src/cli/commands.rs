@@ -161,13 +161,17 @@ fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
 /// must be the attribution BIO labels.
 fn load_attribution_head(encoder_sha: &str) -> Result<Option<TaggerHead>> {
     match find_models_file(crate::attribution::ATTRIBUTION_HEAD_FILE) {
-        Some(path) => load_tagger(
-            &path,
-            &crate::attribution::labels(),
-            "attribution head",
-            encoder_sha,
-        )
-        .map(Some),
+        Some(path) => {
+            // The labels of the head's own scheme (flat unless its header says per_role).
+            let scheme = TaggerHead::load(&path)?.scheme();
+            load_tagger(
+                &path,
+                &crate::attribution::labels_of(scheme),
+                "attribution head",
+                encoder_sha,
+            )
+            .map(Some)
+        }
         None => Ok(None),
     }
 }

@@ -8,24 +8,29 @@
 //! and contents joined across sentence boundaries ([`crate::attribution::join_sentences`]), then
 //! compared with the article's gold spans (covering ranges of discontinuous spans) by
 //! [`crate::eval::spans::score`] (exact and overlap F1, token F1), summed over articles.
+//!
+//! [`oracle_scores`] measures the ceiling of a label scheme: the gold spans projected onto the
+//! training tags, decoded and post-processed like a prediction (`slant eval attribution
+//! --oracle`).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
 
-use crate::attribution::{article_gold, join_sentences, labels, sentence_gold};
+use crate::attribution::{article_gold, join_sentences, labels_of, sentence_gold, sentence_tags};
 use crate::data::polnear::{self, PolnearArticle};
 use crate::encode::Encoder;
 use crate::eval::spans::{score, LabeledSpan, Prf, SpanScores};
 use crate::eval::{version_info, DataFile};
 use crate::heads::tagger::{
-    TagSpan, TaggerHead, DECODING_VITERBI, META_DECODING, META_TRANSITIONS,
+    Scheme, TagSpan, TaggerHead, DECODING_VITERBI, META_DECODING, META_SCHEME, META_TRANSITIONS,
+    SCHEME_PER_ROLE,
 };
 use crate::segment::{self, SentenceSpan};
 use crate::train::tagger::{
-    bio_tags, token_states_cached, train_tagger_window, transition_scores, word_tags, TaggedSet,
-    TaggerOpts, TaggerReport, TokenStates, Transitions,
+    per_role_digits, token_states_cached, train_tagger_scheme, transition_scores, word_tags,
+    TaggedSet, TaggerOpts, TaggerReport, TokenStates, Transitions,
 };
 use crate::Result;
 
@@ -37,8 +42,19 @@ pub struct Prepared {
     pub tags: Vec<Vec<Option<usize>>>,
 }
 
-/// Read, split, encode (cached) and tag one PolNeAR split.
+/// Read, split, encode (cached) and tag one PolNeAR split (flat tags).
 pub fn prepare(encoder: &Encoder, data: &Path, split: &str, batch_size: usize) -> Result<Prepared> {
+    prepare_scheme(encoder, data, split, batch_size, Scheme::Flat)
+}
+
+/// [`prepare`] with the training tags of `scheme` ([`crate::attribution::sentence_tags`]).
+pub fn prepare_scheme(
+    encoder: &Encoder,
+    data: &Path,
+    split: &str,
+    batch_size: usize,
+    scheme: Scheme,
+) -> Result<Prepared> {
     let articles = polnear::read_split(data, split)?;
     let sentences: Vec<Vec<SentenceSpan>> =
         articles.iter().map(|a| segment::split(&a.text)).collect();
@@ -49,13 +65,12 @@ pub fn prepare(encoder: &Encoder, data: &Path, split: &str, batch_size: usize) -
         .collect();
     let cache = crate::train::cache_dir();
     let states = token_states_cached(encoder, &texts, batch_size, Some(&cache))?;
-    let labels = labels();
     let mut tags = Vec::with_capacity(texts.len());
     let mut k = 0;
     for (a, ss) in articles.iter().zip(&sentences) {
         for s in ss {
             let gold = sentence_gold(a, s);
-            tags.push(bio_tags(texts[k], &states.offsets[k], &gold, &labels)?);
+            tags.push(sentence_tags(texts[k], &states.offsets[k], &gold, scheme)?);
             k += 1;
         }
     }
@@ -77,9 +92,21 @@ pub fn train(
     window: usize,
     batch_size: usize,
 ) -> Result<(TaggerHead, TaggerReport, Prepared, Prepared)> {
-    let tr = prepare(encoder, data, "train", batch_size)?;
-    let dv = prepare(encoder, data, "dev", batch_size)?;
-    let (head, report) = train_tagger_window(
+    train_scheme(encoder, data, opts, window, batch_size, Scheme::Flat)
+}
+
+/// [`train`] under a labelling scheme (see [`crate::heads::tagger::Scheme`]).
+pub fn train_scheme(
+    encoder: &Encoder,
+    data: &Path,
+    opts: &TaggerOpts,
+    window: usize,
+    batch_size: usize,
+    scheme: Scheme,
+) -> Result<(TaggerHead, TaggerReport, Prepared, Prepared)> {
+    let tr = prepare_scheme(encoder, data, "train", batch_size, scheme)?;
+    let dv = prepare_scheme(encoder, data, "dev", batch_size, scheme)?;
+    let (head, report) = train_tagger_scheme(
         TaggedSet {
             states: &tr.states,
             tags: &tr.tags,
@@ -88,9 +115,10 @@ pub fn train(
             states: &dv.states,
             tags: &dv.tags,
         }),
-        &labels(),
+        &labels_of(scheme),
         opts,
         window,
+        scheme,
     )?;
     Ok((head, report, tr, dv))
 }
@@ -148,6 +176,13 @@ pub fn set_decoding(
     head.meta
         .insert(META_DECODING.into(), DECODING_VITERBI.into());
     if let Some(kind) = kind {
+        if head.scheme() == Scheme::PerRole {
+            return Err(crate::Error::Data(
+                "learned transitions are for flat taggers; a per-role tagger decodes each role \
+                 by Viterbi under BIO constraints only"
+                    .into(),
+            ));
+        }
         let tr = train.ok_or_else(|| {
             crate::Error::Data("learned transitions need the PolNeAR train split".into())
         })?;
@@ -266,9 +301,13 @@ pub fn predict(head: &TaggerHead, p: &Prepared) -> Vec<Vec<(usize, TagSpan)>> {
 
 /// Score a head on a prepared split.
 pub fn score_prepared(head: &TaggerHead, p: &Prepared) -> SpanScores {
-    let preds = predict(head, p);
+    score_articles(p, &predict(head, p))
+}
+
+/// Score per-article spans (article offsets) against a prepared split's gold spans.
+pub fn score_articles(p: &Prepared, preds: &[Vec<(usize, TagSpan)>]) -> SpanScores {
     let mut total = SpanScores::default();
-    for (a, pred) in p.articles.iter().zip(&preds) {
+    for (a, pred) in p.articles.iter().zip(preds) {
         let pred: Vec<LabeledSpan> = pred
             .iter()
             .map(|(_, t)| LabeledSpan::new(&t.label, t.start, t.end))
@@ -276,6 +315,106 @@ pub fn score_prepared(head: &TaggerHead, p: &Prepared) -> SpanScores {
         total += score(&a.text, &article_gold(a), &pred);
     }
     total
+}
+
+/// What the oracle of [`oracle_scores`] keeps of the post-processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OracleRules {
+    /// Each sentence's decoded spans moved to article offsets, nothing else (no cross-sentence
+    /// join, no boundary rules).
+    Decoded,
+    /// Everything [`predict`] does after the head: [`join_sentences`] with its boundary rules.
+    Rules,
+}
+
+/// A head that only describes an attribution tagger of `scheme` decoded by Viterbi (no
+/// weights): what [`oracle_scores`] needs without a trained head.
+pub fn oracle_head(scheme: Scheme) -> TaggerHead {
+    let mut meta = BTreeMap::new();
+    meta.insert(META_DECODING.to_string(), DECODING_VITERBI.to_string());
+    if scheme == Scheme::PerRole {
+        meta.insert(META_SCHEME.to_string(), SCHEME_PER_ROLE.to_string());
+    }
+    TaggerHead {
+        labels: labels_of(scheme),
+        input: 0,
+        hidden: 0,
+        w1: vec![],
+        b1: vec![],
+        w2: vec![],
+        b2: vec![],
+        meta,
+        w1_packed: Default::default(),
+        decode: Default::default(),
+    }
+}
+
+/// The probabilities a perfect tagger of `head`'s scheme would give a sentence's gold tags
+/// (`tags` as [`prepare_scheme`] makes them for that scheme): one-hot per token (per role
+/// group for a per-role head); untagged special tokens as `O`. (In the flat scheme the rest of
+/// an outer span after a nested one is an `I-X` that Viterbi cannot keep: it decodes as `O`,
+/// part of what flattening loses.)
+pub fn gold_probs(head: &TaggerHead, tags: &[Option<usize>]) -> Vec<Vec<f32>> {
+    let l = head.labels.len();
+    let o = head
+        .labels
+        .iter()
+        .position(|x| crate::heads::tagger::split_bio(x).0 == 'O')
+        .unwrap_or(0);
+    tags.iter()
+        .map(|t| {
+            let mut v = vec![0.0f32; l];
+            match head.scheme() {
+                Scheme::PerRole => {
+                    for (g, d) in per_role_digits(t.unwrap_or(0), l / 3)
+                        .into_iter()
+                        .enumerate()
+                    {
+                        v[3 * g + d] = 1.0;
+                    }
+                }
+                Scheme::Flat => v[t.unwrap_or(o)] = 1.0,
+            }
+            v
+        })
+        .collect()
+}
+
+/// The ceiling of a label scheme: the gold spans projected onto the per-sentence training tags
+/// of `head`'s scheme (`p` prepared with that scheme: sentence cuts, word alignment, and for
+/// the flat scheme the flattening of nested spans), decoded as `head` decodes
+/// ([`TaggerHead::decode_probs`] on one-hot probabilities) and post-processed as `rules`
+/// says, then scored against the gold spans like a prediction.
+pub fn oracle_scores(head: &TaggerHead, p: &Prepared, rules: OracleRules) -> SpanScores {
+    let mut preds = Vec::with_capacity(p.articles.len());
+    let mut k = 0;
+    for (a, ss) in p.articles.iter().zip(&p.sentences) {
+        let tagged: Vec<Vec<TagSpan>> = ss
+            .iter()
+            .map(|s| {
+                let i = k;
+                k += 1;
+                let probs = gold_probs(head, &p.tags[i]);
+                head.decode_probs(&a.text[s.start..s.end], &probs, &p.states.offsets[i])
+            })
+            .collect();
+        preds.push(match rules {
+            OracleRules::Rules => join_sentences(&a.text, ss, &tagged),
+            OracleRules::Decoded => ss
+                .iter()
+                .zip(tagged)
+                .enumerate()
+                .flat_map(|(i, (s, t))| {
+                    t.into_iter().map(move |mut t| {
+                        t.start += s.start;
+                        t.end += s.start;
+                        (i, t)
+                    })
+                })
+                .collect(),
+        });
+    }
+    score_articles(p, &preds)
 }
 
 fn role(s: &SpanScores, name: &str) -> RoleReport {
@@ -357,11 +496,12 @@ pub fn report_of(
 mod tests {
     use super::*;
     use crate::heads::tagger::Decoding;
+    use crate::train::tagger::per_role_code;
 
     fn head() -> TaggerHead {
-        let l = labels().len();
+        let l = crate::attribution::labels().len();
         TaggerHead {
-            labels: labels(),
+            labels: crate::attribution::labels(),
             input: 1,
             hidden: 0,
             w1: vec![],
@@ -396,6 +536,93 @@ mod tests {
             states,
             tags: vec![vec![None, Some(1), Some(3), Some(5), Some(0), None]],
         }
+    }
+
+    /// "Obama said that Trump claimed it." with its nested gold attributions, tagged for
+    /// `scheme`.
+    fn nested(scheme: Scheme) -> Prepared {
+        use crate::data::polnear::RoleSpan;
+        let text = "Obama said that Trump claimed it.";
+        let span = |role, needle: &str| {
+            let s = text.find(needle).unwrap();
+            RoleSpan {
+                role,
+                start: s,
+                end: s + needle.len(),
+            }
+        };
+        let article = PolnearArticle {
+            id: "n".into(),
+            text: text.into(),
+            spans: vec![
+                span("SOURCE", "Obama"),
+                span("CUE", "said"),
+                span("CONTENT", "that Trump claimed it"),
+                span("SOURCE", "Trump"),
+                span("CUE", "claimed"),
+                span("CONTENT", "it"),
+            ],
+            relations: vec![],
+            ann: "n.ann".into(),
+        };
+        let offsets = vec![
+            (0, 0),
+            (0, 5),
+            (6, 10),
+            (11, 15),
+            (16, 21),
+            (22, 29),
+            (30, 32),
+            (32, 33),
+            (0, 0),
+        ];
+        let sentence = SentenceSpan { start: 0, end: 33 };
+        let gold = sentence_gold(&article, &sentence);
+        let tags = sentence_tags(text, &offsets, &gold, scheme).unwrap();
+        let mut states = TokenStates {
+            hidden: 1,
+            ..Default::default()
+        };
+        states.row_start = vec![0, offsets.len()];
+        states.states = vec![half::f16::ZERO; offsets.len()];
+        states.offsets = vec![offsets];
+        Prepared {
+            articles: vec![article],
+            sentences: vec![vec![sentence]],
+            states,
+            tags: vec![tags],
+        }
+    }
+
+    #[test]
+    fn oracle_shows_what_flattening_loses_and_per_role_keeps() {
+        let flat = nested(Scheme::Flat);
+        // Flat: Obama/B-SOURCE said/B-CUE that/B-CONTENT Trump/B-SOURCE claimed/B-CUE
+        // it/I-CONTENT (the outer content keeps "it"; Viterbi cannot read an I- after a CUE).
+        let per = nested(Scheme::PerRole);
+        // Per role (SOURCE, CUE, CONTENT digits): that = (O, O, B), Trump = (B, O, I) ...
+        assert_eq!(per.tags[0][3], Some(per_role_code(&[0, 0, 1])));
+        assert_eq!(per.tags[0][4], Some(per_role_code(&[1, 0, 2])));
+        for rules in [OracleRules::Decoded, OracleRules::Rules] {
+            let f = oracle_scores(&oracle_head(Scheme::Flat), &flat, rules);
+            let p = oracle_scores(&oracle_head(Scheme::PerRole), &per, rules);
+            for role in ["SOURCE", "CUE"] {
+                assert_eq!(f.0[role].exact.tp, 2, "{rules:?} {role}");
+                assert_eq!(p.0[role].exact.tp, 2, "{rules:?} {role}");
+            }
+            // Flat: "that" only (the outer content is cut by the nested attribution and its
+            // rest, an I-CONTENT after a CUE, is not valid BIO); per role: the outer content
+            // whole (the inner "it" is inside it in the CONTENT sequence).
+            let (fc, pc) = (f.0["CONTENT"].exact, p.0["CONTENT"].exact);
+            assert_eq!((fc.tp, fc.predicted, fc.gold), (0, 1, 2), "{rules:?}");
+            assert_eq!((pc.tp, pc.predicted, pc.gold), (1, 1, 2), "{rules:?}");
+        }
+        // The oracle's probabilities are one-hot per group.
+        let g = gold_probs(&oracle_head(Scheme::PerRole), &per.tags[0]);
+        assert!(g.iter().all(|r| r.iter().sum::<f32>() == 3.0));
+        let g = gold_probs(&oracle_head(Scheme::Flat), &flat.tags[0]);
+        assert!(g.iter().all(|r| r.iter().sum::<f32>() == 1.0));
+        assert_eq!(g[0][0], 1.0, "special tokens read as O");
     }
 
     #[test]

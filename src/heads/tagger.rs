@@ -26,6 +26,11 @@
 //! averages is that P(not `O`); with a minimum span score, spans scoring below it are dropped.
 //! A head without the keys decodes by arg-max as above.
 //!
+//! A head whose header says `scheme = per_role` ([`Scheme::PerRole`]) has labels in groups of
+//! three (`O-X`, `B-X`, `I-X`), one softmax per group, and is decoded group by group, so its
+//! spans of different types may overlap ([`TaggerHead::decode_probs`]); heads without the key
+//! are flat and decode as described above.
+//!
 //! Stored as safetensors (`w2`, `b2`, and with a hidden layer `w1`, `b1`) with the labels and
 //! provenance in the header (`format = slant-tagger-head-v1`).
 
@@ -192,11 +197,19 @@ impl TaggerHead {
             windowed = rows;
             &windowed
         };
+        let per_role = self.scheme() == Scheme::PerRole;
+        let norm = |z: &[f32]| {
+            if per_role {
+                softmax_groups(z, 3)
+            } else {
+                softmax(z)
+            }
+        };
         if self.hidden == 0 || n_tokens == 0 {
             return x
                 .chunks_exact(self.input.max(1))
                 .take(n_tokens)
-                .map(|x| softmax(&self.logits(x)))
+                .map(|x| norm(&self.logits(x)))
                 .collect();
         }
         // The hidden layer for all tokens at once through the encoder's matmul kernels (a
@@ -228,7 +241,7 @@ impl TaggerHead {
                 let z: Vec<f32> = (0..self.labels.len())
                     .map(|k| dot(&self.w2[k * hidden..(k + 1) * hidden], row) + self.b2[k])
                     .collect();
-                softmax(&z)
+                norm(&z)
             })
             .collect()
     }
@@ -376,12 +389,52 @@ impl TaggerHead {
         n_tokens: usize,
     ) -> Vec<TagSpan> {
         let probs = self.predict(states, n_tokens);
+        self.decode_probs(text, &probs, offsets)
+    }
+
+    /// The labelling scheme (metadata key [`META_SCHEME`]): [`Scheme::Flat`] unless the header
+    /// says `per_role`.
+    pub fn scheme(&self) -> Scheme {
+        match self.meta.get(META_SCHEME).map(String::as_str) {
+            Some(SCHEME_PER_ROLE) if self.labels.len().is_multiple_of(3) => Scheme::PerRole,
+            _ => Scheme::Flat,
+        }
+    }
+
+    /// Decode per-token probabilities (as [`TaggerHead::predict`] gives them) into spans, as
+    /// [`TaggerHead::tag`] does. A [`Scheme::PerRole`] head decodes each role's `O` / `B` / `I`
+    /// group on its own (Viterbi under BIO constraints or arg-max, as the head's
+    /// [`TaggerHead::decoding`] says; transition scores are not used), so spans of different
+    /// roles may overlap or nest; they are returned sorted by start, longer first, then role.
+    pub fn decode_probs(
+        &self,
+        text: &str,
+        probs: &[Vec<f32>],
+        offsets: &[(usize, usize)],
+    ) -> Vec<TagSpan> {
+        if self.scheme() == Scheme::PerRole {
+            let mut out: Vec<TagSpan> = Vec::new();
+            for (g, labels) in self.labels.chunks_exact(3).enumerate() {
+                let p: Vec<Vec<f32>> = probs.iter().map(|r| r[3 * g..3 * g + 3].to_vec()).collect();
+                let mut spans = match self.decoding() {
+                    Decoding::Argmax => decode_with(text, labels, &p, offsets, &self.decode),
+                    Decoding::Viterbi(_) => decode_viterbi(text, labels, &p, offsets, None),
+                };
+                if let Some(m) = self.decode.min_span_score {
+                    spans.retain(|s| s.score >= m);
+                }
+                out.extend(spans);
+            }
+            // Stable: equal ranges keep the role order.
+            out.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+            return out;
+        }
         match self.decoding() {
-            Decoding::Argmax => decode_with(text, &self.labels, &probs, offsets, &self.decode),
+            Decoding::Argmax => decode_with(text, &self.labels, probs, offsets, &self.decode),
             // Viterbi picks whole label paths, so a per-word probability floor does not apply;
             // a minimum span score still does.
             Decoding::Viterbi(t) => {
-                let mut spans = decode_viterbi(text, &self.labels, &probs, offsets, t.as_deref());
+                let mut spans = decode_viterbi(text, &self.labels, probs, offsets, t.as_deref());
                 if let Some(m) = self.decode.min_span_score {
                     spans.retain(|s| s.score >= m);
                 }
@@ -400,6 +453,35 @@ pub const META_DECODING: &str = "decoding";
 pub const META_TRANSITIONS: &str = "transitions";
 /// Value of [`META_DECODING`] for Viterbi decoding.
 pub const DECODING_VITERBI: &str = "viterbi";
+/// Metadata key: the labelling scheme, `flat` (also when absent) or `per_role` (see [`Scheme`]).
+pub const META_SCHEME: &str = "scheme";
+/// Value of [`META_SCHEME`] for [`Scheme::PerRole`].
+pub const SCHEME_PER_ROLE: &str = "per_role";
+
+/// How a head's labels are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// One softmax over all labels (`O`, `B-X`, `I-X`, ...): one label per token, spans never
+    /// overlap.
+    Flat,
+    /// Independent groups of three labels (`O-X`, `B-X`, `I-X`; [`per_role_labels`]), one
+    /// softmax and one BIO sequence per group, so a token may be in spans of several types (a
+    /// CONTENT that contains another attribution's SOURCE and CUE).
+    PerRole,
+}
+
+/// Labels of a [`Scheme::PerRole`] head: `O-t`, `B-t`, `I-t` for each type.
+pub fn per_role_labels(types: &[&str]) -> Vec<String> {
+    types
+        .iter()
+        .flat_map(|t| [format!("O-{t}"), format!("B-{t}"), format!("I-{t}")])
+        .collect()
+}
+
+/// Softmax over consecutive groups of `k` values.
+pub fn softmax_groups(z: &[f32], k: usize) -> Vec<f32> {
+    z.chunks(k.max(1)).flat_map(softmax).collect()
+}
 
 /// How a head turns per-token probabilities into spans.
 #[derive(Debug, Clone, PartialEq)]
@@ -1028,6 +1110,91 @@ mod tests {
             min_span_score: Some(0.6),
         });
         assert_eq!(m.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(), [(6, 8)]);
+    }
+
+    #[test]
+    fn per_role_heads_softmax_per_group_and_decode_nested_spans() {
+        let labels = per_role_labels(&["SRC", "CUE", "CONTENT"]);
+        assert_eq!(labels[..3], ["O-SRC", "B-SRC", "I-SRC"]);
+        let mut head = TaggerHead {
+            labels: labels.clone(),
+            input: 1,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: (0..9).map(|k| k as f32 / 4.0).collect(),
+            b2: vec![0.0; 9],
+            meta: BTreeMap::new(),
+            w1_packed: Default::default(),
+            decode: Default::default(),
+        };
+        // Without the key a head is flat: one softmax over the nine outputs.
+        assert_eq!(head.scheme(), Scheme::Flat);
+        let flat = head.predict(&[1.0], 1);
+        assert!((flat[0].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        head.meta.insert(META_SCHEME.into(), SCHEME_PER_ROLE.into());
+        head.meta
+            .insert(META_DECODING.into(), DECODING_VITERBI.into());
+        assert_eq!(head.scheme(), Scheme::PerRole);
+        let p = head.predict(&[1.0], 1);
+        for g in 0..3 {
+            assert!((p[0][3 * g..3 * g + 3].iter().sum::<f32>() - 1.0).abs() < 1e-6);
+        }
+        assert_eq!(p[0][..3], softmax(&[0.0, 0.25, 0.5])[..]);
+        // "Obama said Trump claimed it": the outer CONTENT holds the inner SOURCE and CUE.
+        let t = "Obama said Trump claimed it";
+        let off = [
+            (0, 0),
+            (0, 5),
+            (6, 10),
+            (11, 16),
+            (17, 24),
+            (25, 27),
+            (0, 0),
+        ];
+        // Per token: (SRC tag, CUE tag, CONTENT tag), 0 = O, 1 = B, 2 = I.
+        let tags = [
+            (0, 0, 0),
+            (1, 0, 0),
+            (0, 1, 0),
+            (1, 0, 1),
+            (0, 1, 2),
+            (0, 0, 2),
+            (0, 0, 0),
+        ];
+        let probs: Vec<Vec<f32>> = tags
+            .iter()
+            .map(|&(a, b, c)| {
+                let mut v = vec![0.05f32; 9];
+                for (g, d) in [a, b, c].into_iter().enumerate() {
+                    v[3 * g + d] = 0.9;
+                }
+                v
+            })
+            .collect();
+        let got: Vec<(String, &str)> = head
+            .decode_probs(t, &probs, &off)
+            .into_iter()
+            .map(|s| (s.label, &t[s.start..s.end]))
+            .collect();
+        let want = [
+            ("SRC", "Obama"),
+            ("CUE", "said"),
+            ("CONTENT", "Trump claimed it"),
+            ("SRC", "Trump"),
+            ("CUE", "claimed"),
+        ];
+        assert_eq!(
+            got,
+            want.map(|(l, x)| (l.to_string(), x)).to_vec(),
+            "sorted by start, longer first"
+        );
+        // A flat head decodes all labels as one sequence, as before the scheme existed.
+        head.meta.remove(META_SCHEME);
+        assert_eq!(
+            head.decode_probs(t, &probs, &off),
+            decode_viterbi(t, &labels, &probs, &off, None)
+        );
     }
 
     #[test]

@@ -29,7 +29,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::encode::{hex, Encoder};
-use crate::heads::tagger::{split_bio, words, TaggerHead, META_WINDOW};
+use crate::heads::tagger::{
+    split_bio, words, Scheme, TaggerHead, META_SCHEME, META_WINDOW, SCHEME_PER_ROLE,
+};
 use crate::{Error, Result};
 
 /// One gold span: type (without B-/I-) and byte offsets into the encoded text.
@@ -440,21 +442,71 @@ pub fn train_tagger_window(
     opts: &TaggerOpts,
     window: usize,
 ) -> Result<(TaggerHead, TaggerReport)> {
+    train_tagger_scheme(train, dev, labels, opts, window, Scheme::Flat)
+}
+
+/// The tag of a token under [`Scheme::PerRole`]: the groups' tags (0 = `O`, 1 = `B`, 2 = `I`)
+/// as the digits of one base-3 number, group 0 lowest.
+pub fn per_role_code(group_tags: &[usize]) -> usize {
+    group_tags.iter().rev().fold(0, |acc, &t| acc * 3 + t)
+}
+
+/// The group tags of a [`per_role_code`] for `groups` groups.
+pub fn per_role_digits(code: usize, groups: usize) -> Vec<usize> {
+    (0..groups)
+        .map(|g| (code / 3usize.pow(g as u32)) % 3)
+        .collect()
+}
+
+/// [`train_tagger_window`] under a labelling scheme. With [`Scheme::PerRole`], `labels` are
+/// [`crate::heads::tagger::per_role_labels`] (groups of three), each token's tag is a
+/// [`per_role_code`], the loss is the sum of the groups' cross-entropies (one softmax per
+/// group), the dev score is [`token_f1`] over whole codes (a token is right when every group
+/// is), and the head's metadata says `scheme = per_role`. Class weights are not supported
+/// there (`class_weight_power` must be 0).
+pub fn train_tagger_scheme(
+    train: TaggedSet<'_>,
+    dev: Option<TaggedSet<'_>>,
+    labels: &[String],
+    opts: &TaggerOpts,
+    window: usize,
+    scheme: Scheme,
+) -> Result<(TaggerHead, TaggerReport)> {
     let toks = train.tokens();
     if toks.is_empty() {
         return Err(Error::Data("no tagged tokens to train on".into()));
     }
     let dim = train.states.hidden * (2 * window + 1);
     let l = labels.len();
+    let per_role = scheme == Scheme::PerRole;
+    let groups = l / 3;
+    if per_role && (!l.is_multiple_of(3) || opts.class_weight_power != 0.0) {
+        return Err(Error::Data(
+            "per-role tagging needs groups of 3 labels and no class weights".into(),
+        ));
+    }
+    let n_codes = if per_role {
+        3usize.pow(groups as u32)
+    } else {
+        l
+    };
+    if let Some(&(_, _, k)) = toks.iter().find(|t| t.2 as usize >= n_codes) {
+        return Err(Error::Data(format!("tag {k} out of range for {l} labels")));
+    }
     let device = Device::Cpu;
     let mut counts = vec![0usize; l];
     for &(_, _, k) in &toks {
-        counts[k as usize] += 1;
+        if !per_role {
+            counts[k as usize] += 1;
+        }
     }
     let o = labels.iter().position(|s| s == "O").unwrap_or(0);
     let class_weights: Vec<f32> = counts
         .iter()
         .map(|&c| {
+            if per_role {
+                return 1.0;
+            }
             ((counts[o].max(1) as f64 / c.max(1) as f64).powf(opts.class_weight_power)) as f32
         })
         .collect();
@@ -479,12 +531,15 @@ pub fn train_tagger_window(
             b1,
             w2,
             b2,
-            meta: if window == 0 {
-                Default::default()
-            } else {
-                [(META_WINDOW.to_string(), window.to_string())]
-                    .into_iter()
-                    .collect()
+            meta: {
+                let mut m = std::collections::BTreeMap::new();
+                if window != 0 {
+                    m.insert(META_WINDOW.to_string(), window.to_string());
+                }
+                if per_role {
+                    m.insert(META_SCHEME.to_string(), SCHEME_PER_ROLE.to_string());
+                }
+                m
             },
             w1_packed: Default::default(),
             decode: Default::default(),
@@ -508,12 +563,29 @@ pub fn train_tagger_window(
             let x = Tensor::from_vec(train.rows(&batch, window), (batch.len(), dim), &device)?;
             let mut onehot = vec![0f32; batch.len() * l];
             for (r, &(_, _, k)) in batch.iter().enumerate() {
-                onehot[r * l + k as usize] = 1.0;
+                if per_role {
+                    for (g, d) in per_role_digits(k as usize, groups).into_iter().enumerate() {
+                        onehot[r * l + 3 * g + d] = 1.0;
+                    }
+                } else {
+                    onehot[r * l + k as usize] = 1.0;
+                }
             }
             let y = Tensor::from_vec(onehot, (batch.len(), l), &device)?;
-            let logp = candle_nn::ops::log_softmax(&mlp.forward(&x)?, D::Minus1)?;
+            let logp = if per_role {
+                let z = mlp.forward(&x)?.reshape((batch.len(), groups, 3))?;
+                candle_nn::ops::log_softmax(&z, D::Minus1)?.reshape((batch.len(), l))?
+            } else {
+                candle_nn::ops::log_softmax(&mlp.forward(&x)?, D::Minus1)?
+            };
             let w = y.broadcast_mul(&cw)?; // (b, l): weight of the gold class, one-hot
-            let loss = ((logp * &w)?.sum_all()?.neg()? / w.sum_all()?.to_scalar::<f32>()? as f64)?;
+                                           // Per role: the sum of the groups' cross-entropies, averaged over tokens.
+            let denom = if per_role {
+                batch.len() as f64
+            } else {
+                w.sum_all()?.to_scalar::<f32>()? as f64
+            };
+            let loss = ((logp * &w)?.sum_all()?.neg()? / denom)?;
             opt.backward_step(&loss)?;
         }
         let Some((d, dt)) = &dev_toks else {
@@ -522,11 +594,30 @@ pub fn train_tagger_window(
         let mut pred = Vec::with_capacity(dt.len());
         for c in dt.chunks(4096) {
             let x = Tensor::from_vec(d.rows(c, window), (c.len(), dim), &device)?;
-            let am = mlp.forward(&x)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
-            pred.extend(am.into_iter().map(|v| v as usize));
+            if per_role {
+                let am = mlp
+                    .forward(&x)?
+                    .reshape((c.len(), groups, 3))?
+                    .argmax(D::Minus1)?
+                    .to_vec2::<u32>()?;
+                pred.extend(am.into_iter().map(|g| {
+                    per_role_code(&g.into_iter().map(|v| v as usize).collect::<Vec<_>>())
+                }));
+            } else {
+                let am = mlp.forward(&x)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
+                pred.extend(am.into_iter().map(|v| v as usize));
+            }
         }
         let gold: Vec<usize> = dt.iter().map(|t| t.2 as usize).collect();
-        let f1 = token_f1(labels, &gold, &pred);
+        let f1 = if per_role {
+            // Code 0 = O in every group; token_f1 only needs to know which tag is O.
+            let names: Vec<String> = (0..n_codes)
+                .map(|k| if k == 0 { "O".into() } else { format!("B-{k}") })
+                .collect();
+            token_f1(&names, &gold, &pred)
+        } else {
+            token_f1(labels, &gold, &pred)
+        };
         report.dev_f1.push(f1);
         if best.as_ref().is_none_or(|(b, _)| f1 > *b) {
             best = Some((f1, snapshot()?));
@@ -817,6 +908,104 @@ mod tests {
         .unwrap();
         assert_eq!(rep_w.class_weights.len(), 3);
         assert!((rep_w.class_weights[0] - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn per_role_codes_roundtrip() {
+        for code in 0..27 {
+            assert_eq!(per_role_code(&per_role_digits(code, 3)), code);
+        }
+        assert_eq!(per_role_code(&[2, 0, 1]), 2 + 9);
+        assert_eq!(per_role_digits(11, 3), [2, 0, 1]);
+    }
+
+    #[test]
+    fn per_role_tagger_learns_each_group_and_marks_its_scheme() {
+        use crate::heads::tagger::{per_role_labels, Scheme};
+        // Two groups: group 0's tag is the arg-max of coordinates 0..3, group 1's of 3..6.
+        let synth = |n: usize, seed: u64| {
+            let mut rng = crate::stats::rng(seed);
+            let mut s = TokenStates {
+                hidden: 8,
+                row_start: vec![0],
+                ..Default::default()
+            };
+            let mut tags = Vec::new();
+            for _ in 0..n {
+                let mut st = vec![0.0f32; 8];
+                let mut tg = vec![None];
+                for _ in 1..6 {
+                    let v: Vec<f32> = (0..8).map(|_| rng.gen_range(-1.0..1.0)).collect();
+                    let am = |r: std::ops::Range<usize>| {
+                        r.clone().max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap() - r.start
+                    };
+                    tg.push(Some(per_role_code(&[am(0..3), am(3..6)])));
+                    st.extend(v);
+                }
+                s.push(vec![(0, 0); 6], &st);
+                tags.push(tg);
+            }
+            (s, tags)
+        };
+        let labels = per_role_labels(&["X", "Y"]);
+        let (ts, tt) = synth(300, 1);
+        let (ds, dt) = synth(60, 2);
+        let opts = TaggerOpts {
+            hidden: 16,
+            epochs: 30,
+            batch_tokens: 64,
+            lr: 1e-2,
+            patience: 30,
+            ..Default::default()
+        };
+        let (train, dev) = (
+            TaggedSet {
+                states: &ts,
+                tags: &tt,
+            },
+            TaggedSet {
+                states: &ds,
+                tags: &dt,
+            },
+        );
+        let (head, rep) =
+            train_tagger_scheme(train, Some(dev), &labels, &opts, 0, Scheme::PerRole).unwrap();
+        let best = rep.dev_f1.iter().copied().fold(0.0, f64::max);
+        assert!(best > 0.85, "dev token F1 {best} ({:?})", rep.dev_f1);
+        assert!(rep.dev_f1[0] < best, "learning happened");
+        assert_eq!(head.scheme(), Scheme::PerRole);
+        // One softmax per group; both groups right on most dev tokens.
+        let (mut right, mut n) = (0, 0);
+        for (i, tags) in dt.iter().enumerate() {
+            let p = head.predict(&ds.states_of(i), ds.n_tokens(i));
+            for (j, t) in tags.iter().enumerate() {
+                assert!((p[j][..3].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+                assert!((p[j][3..].iter().sum::<f32>() - 1.0).abs() < 1e-5);
+                if let Some(g) = t {
+                    let am = |g: usize| {
+                        (0..3)
+                            .max_by(|&a, &b| p[j][3 * g + a].total_cmp(&p[j][3 * g + b]))
+                            .unwrap()
+                    };
+                    right += usize::from(per_role_code(&[am(0), am(1)]) == *g);
+                    n += 1;
+                }
+            }
+        }
+        assert!(right as f64 / n as f64 > 0.8, "{right} / {n}");
+        // Class weights are not supported per role; a code beyond the groups is an error.
+        let weighted = TaggerOpts {
+            class_weight_power: 1.0,
+            ..opts.clone()
+        };
+        assert!(train_tagger_scheme(train, None, &labels, &weighted, 0, Scheme::PerRole).is_err());
+        let bad = vec![vec![None, Some(9)]];
+        let (bs, _) = synth(1, 3);
+        let bad_set = TaggedSet {
+            states: &bs,
+            tags: &bad,
+        };
+        assert!(train_tagger_scheme(bad_set, None, &labels, &opts, 0, Scheme::PerRole).is_err());
     }
 
     #[test]
