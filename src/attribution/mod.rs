@@ -141,7 +141,7 @@ pub fn article_gold(article: &PolnearArticle) -> Vec<LabeledSpan> {
 /// Spans of one article: each sentence's tagged spans in article offsets, fragments merged
 /// ([`merge_fragments`]), CONTENT joined across sentence boundaries (module doc) unless the
 /// later sentence opens a new quotation, a quotation split by its attribution over two
-/// sentences covered as one CONTENT ([`split_quote_head`]), and SOURCE / CONTENT spans dropped
+/// sentences covered as one CONTENT (`split_quote_head`), and SOURCE / CONTENT spans dropped
 /// when no sentence they touch has a CUE (they belong to no attribution). `tagged[i]` are the
 /// sentence-relative spans of `sentences[i]`. Returned in order; `sentence` is the index of the sentence a span starts in.
 pub fn join_sentences(
@@ -279,10 +279,10 @@ pub fn merge_nested(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
 /// long content; an attribution nested inside a content keeps its SOURCE/CUE between the
 /// fragments and so is not joined), and two SOURCE or two CUE spans separated only by spaces and
 /// punctuation become one. SOURCE / CUE spans of punctuation alone are dropped first; after the
-/// edge rules ([`extend_contents`], [`extend_names`]) cues take the auxiliaries and adverbs
+/// edge rules (`extend_contents`, `extend_names`) cues take the auxiliaries and adverbs
 /// before them ([`CUE_PREFIXES`]: "has learned") and sources their determiner or title
 /// ([`SOURCE_PREFIXES`]: "the campaign", "Mr. Obama"), as PolNeAR's spans do; contents end
-/// before a final period or comma ([`trim_content_ends`]).
+/// before a final period or comma (`trim_content_ends`).
 pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
     let mut out: Vec<TagSpan> = Vec::new();
     for t in spans {
@@ -432,13 +432,13 @@ fn trim_content_ends(text: &str, spans: &mut [TagSpan]) {
     }
 }
 
-/// Words a CUE span is grown over to its left ([`extend_left`]): auxiliaries and the adverbs
+/// Words a CUE span is grown over to its left (`extend_left`): auxiliaries and the adverbs
 /// PolNeAR's annotators include in a cue ("has learned", "also said", "is saying").
 pub const CUE_PREFIXES: &[&str] = &[
     "has", "have", "had", "is", "are", "was", "were", "also", "now", "then", "even", "once",
 ];
 
-/// Words a SOURCE span is grown over to its left ([`extend_left`]): determiners and titles,
+/// Words a SOURCE span is grown over to its left (`extend_left`): determiners and titles,
 /// which PolNeAR's source spans include ("the Trump campaign", "Mr. Obama").
 pub const SOURCE_PREFIXES: &[&str] = &[
     "the", "a", "an", "one", "mr.", "mrs.", "ms.", "dr.", "mr", "mrs", "ms", "dr",
@@ -562,7 +562,7 @@ fn extend_contents(text: &str, spans: &mut [TagSpan]) {
     }
 }
 
-/// Most words a CONTENT span is grown by at either edge ([`extend_contents`]).
+/// Most words a CONTENT span is grown by at either edge (`extend_contents`).
 pub const MAX_EDGE_WORDS: usize = 2;
 
 /// Tag every sentence of an article (`enc[i]` is the token encoding of `sentences[i]`) and join
