@@ -69,24 +69,48 @@ impl QLinear {
         kernel: Kernel,
     ) -> Self {
         assert_eq!(w_t.len(), n_in * n_out);
+        let mut rows = vec![0.0f32; n_in * n_out];
+        for i in 0..n_in {
+            for o in 0..n_out {
+                rows[o * n_in + i] = w_t[i * n_out + o];
+            }
+        }
+        Self::from_rows_with_kernel(&rows, bias, n_in, n_out, kernel)
+    }
+
+    /// Quantise an fp32 layer given as `w` (`[out × in]` row-major, a checkpoint's layout: one
+    /// output channel per row), for the fastest kernel of this CPU. Same result as
+    /// [`Self::from_transposed`] on the transpose.
+    pub(crate) fn from_rows(w: &[f32], bias: &[f32], n_in: usize, n_out: usize) -> Self {
+        Self::from_rows_with_kernel(w, bias, n_in, n_out, Kernel::detect())
+    }
+
+    /// As [`Self::from_rows`] for a given kernel.
+    pub(crate) fn from_rows_with_kernel(
+        w_rows: &[f32],
+        bias: &[f32],
+        n_in: usize,
+        n_out: usize,
+        kernel: Kernel,
+    ) -> Self {
+        assert_eq!(w_rows.len(), n_in * n_out);
         assert_eq!(bias.len(), n_out);
         let k_pad = n_in.div_ceil(64) * 64;
         let mut w = vec![0i8; n_out * k_pad];
         let mut scale = vec![0.0f32; n_out];
         let mut wsum = vec![0i32; n_out];
         for o in 0..n_out {
-            let amax = (0..n_in)
-                .map(|i| w_t[i * n_out + o].abs())
-                .fold(0.0f32, f32::max);
+            let src = &w_rows[o * n_in..(o + 1) * n_in];
+            let amax = src.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
             let s = amax / QMAX;
             scale[o] = s;
             if s > 0.0 {
                 let inv = QMAX / amax;
-                for i in 0..n_in {
-                    let q = round_even(w_t[i * n_out + o] * inv).clamp(-QMAX, QMAX) as i8;
-                    w[o * k_pad + i] = q;
-                    wsum[o] += q as i32;
+                let dst = &mut w[o * k_pad..o * k_pad + n_in];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = round_even(v * inv).clamp(-QMAX, QMAX) as i8;
                 }
+                wsum[o] = dst.iter().map(|&q| q as i32).sum();
             }
         }
         // Panels of `cols` channels; within a panel, for each group of `g` inputs, the `g`
@@ -561,6 +585,28 @@ mod tests {
                 again.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
+        }
+    }
+
+    #[test]
+    fn from_rows_equals_from_transposed() {
+        for &(k, n) in &[(5, 1), (40, 9), (384, 100), (130, 48)] {
+            let (w_t, b) = random_layer(k, n, 5 + k as u64);
+            let mut rows = vec![0.0f32; k * n];
+            for i in 0..k {
+                for o in 0..n {
+                    rows[o * k + i] = w_t[i * n + o];
+                }
+            }
+            for kern in Kernel::available() {
+                let a = QLinear::with_kernel(&w_t, &b, k, n, kern);
+                let r = QLinear::from_rows_with_kernel(&rows, &b, k, n, kern);
+                assert_eq!(a.w, r.w);
+                assert_eq!(a.packed, r.packed);
+                assert_eq!(a.wsum, r.wsum);
+                assert_eq!(a.scale, r.scale);
+                assert_eq!(a.bias, r.bias);
+            }
         }
     }
 
