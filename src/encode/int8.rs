@@ -161,6 +161,17 @@ impl QLinear {
         if m == 0 {
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx512Vnni {
+            // Each task quantises its own rows (straight to the kernel's unsigned bytes) and
+            // multiplies them while they are in L1.
+            out[..m * n]
+                .par_chunks_mut(ROWS * n)
+                .zip(x[..m * k].par_chunks(ROWS * k))
+                // SAFETY: only chosen when the CPU has AVX-512 F, BW and VNNI.
+                .for_each(|(o, xr)| unsafe { vnni::rows_f32(self, xr, o) });
+            return;
+        }
         let mut xq = vec![0i8; m * kp];
         let mut sx = vec![0.0f32; m];
         xq.par_chunks_mut(kp)
@@ -179,12 +190,6 @@ impl QLinear {
     fn rows(&self, q: &[i8], s: &[f32], o: &mut [f32]) {
         let r = s.len();
         let n = self.n_out;
-        #[cfg(target_arch = "x86_64")]
-        if self.kernel == Kernel::Avx512Vnni {
-            // SAFETY: only chosen when the CPU has AVX-512 F, BW and VNNI.
-            unsafe { vnni::rows(self, q, s, o) };
-            return;
-        }
         let mut acc = vec![0i32; ROWS * n];
         self.dots(q, r, &mut acc);
         for ((orow, arow), &sx) in o.chunks_exact_mut(n).zip(acc.chunks_exact(n)).zip(s) {
@@ -359,6 +364,82 @@ mod vnni {
         xu
     }
 
+    /// [`super::quantize_row`] fused with the +128 offset: quantises `row` into `xu` (`q + 128`
+    /// as u8, `xu.len() == row.len()`) and returns the scale. Bit-identical to the scalar
+    /// quantiser (max is exact in any order; `v · inv` is the same product; `vcvtps2dq` rounds
+    /// half to even like [`super::round_even`]); rows with NaN or infinity take the scalar path.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn quantize_row_u8(row: &[f32], xu: &mut [u8]) -> f32 {
+        let k = row.len();
+        assert_eq!(xu.len(), k);
+        let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+        let mut amax = _mm512_setzero_ps();
+        let mut bad: u16 = 0;
+        let mut i = 0;
+        while i < k {
+            let mask: u16 = if k - i >= 16 {
+                0xffff
+            } else {
+                (1u16 << (k - i)) - 1
+            };
+            let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(i));
+            let a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), abs_mask));
+            // Not finite: |v| >= inf or NaN (unordered).
+            bad |= _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a, _mm512_set1_ps(f32::INFINITY));
+            amax = _mm512_max_ps(amax, a);
+            i += 16;
+        }
+        let amax = _mm512_reduce_max_ps(amax);
+        if bad != 0 || amax == 0.0 {
+            let mut q = vec![0i8; k];
+            let s = super::quantize_row(row, &mut q);
+            for (d, &v) in xu.iter_mut().zip(&q) {
+                *d = (v as u8) ^ 0x80;
+            }
+            return s;
+        }
+        let inv = super::QMAX / amax;
+        let invv = _mm512_set1_ps(inv);
+        let lo = _mm512_set1_epi32(-127);
+        let hi = _mm512_set1_epi32(127);
+        let off = _mm512_set1_epi32(128);
+        let mut i = 0;
+        while i < k {
+            let mask: u16 = if k - i >= 16 {
+                0xffff
+            } else {
+                (1u16 << (k - i)) - 1
+            };
+            let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(i));
+            let q = _mm512_cvtps_epi32(_mm512_mul_ps(v, invv));
+            let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);
+            _mm512_mask_cvtepi32_storeu_epi8(xu.as_mut_ptr().add(i) as *mut _, mask, q);
+            i += 16;
+        }
+        amax / super::QMAX
+    }
+
+    /// Quantise up to [`ROWS`] rows of `x` (`n_in` floats each) and multiply them, fused:
+    /// the same bits as quantising with [`super::quantize_row`] and calling [`rows_u8`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, BW and VNNI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn rows_f32(l: &QLinear, x: &[f32], o: &mut [f32]) {
+        let (k, kp) = (l.n_in, l.k_pad);
+        let r = x.len() / k;
+        assert!(r <= ROWS && r * k == x.len());
+        let mut xu = vec![0u8; ROWS * kp];
+        let mut sx = [0.0f32; ROWS];
+        for i in 0..r {
+            sx[i] = quantize_row_u8(&x[i * k..(i + 1) * k], &mut xu[i * kp..i * kp + k]);
+        }
+        rows_u8(l, &xu, &sx[..r], o);
+    }
+
     /// The offset i32 sums of [`ROWS`] rows of `xu` (row stride `k_pad`) against packed panel
     /// `p`: 24 accumulators, one `vpdpbusd` per 4 inputs per 16 channels.
     ///
@@ -421,18 +502,18 @@ mod vnni {
         }
     }
 
-    /// As [`dots`] followed by [`QLinear::rows`]'s epilogue, fused: each tile's i32 sums are
+    /// As [`dots`] (on activations already offset to unsigned: `xu`, [`ROWS`] rows of
+    /// `k_pad`) followed by [`QLinear::rows`]'s epilogue, fused: each tile's i32 sums are
     /// corrected for the +128 offset, converted and scaled in registers
     /// (`acc as f32 · (scale_row · scale_channel) + bias`, the same three roundings as the
     /// scalar epilogue, no FMA), and stored straight into the output rows.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn rows(l: &QLinear, q: &[i8], sx: &[f32], o: &mut [f32]) {
+    unsafe fn rows_u8(l: &QLinear, xu: &[u8], sx: &[f32], o: &mut [f32]) {
         let (n, kp) = (l.n_out, l.k_pad);
         let r = sx.len();
-        assert!(r <= ROWS && q.len() >= r * kp && o.len() >= r * n);
+        assert!(r <= ROWS && xu.len() >= ROWS * kp && o.len() >= r * n);
         let panels = n.div_ceil(VNNI_COLS);
         assert!(l.packed.len() >= panels * VNNI_COLS * kp);
-        let xu = unsigned(q, r, kp);
         let mut tile = [0.0f32; ROWS * VNNI_COLS];
         let mut corr = [0i32; VNNI_COLS];
         let mut scale = [0.0f32; VNNI_COLS];
@@ -585,6 +666,44 @@ mod tests {
                 again.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
+        }
+    }
+
+    #[test]
+    fn fused_unsigned_quantiser_equals_the_scalar_one() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !Kernel::available().contains(&Kernel::Avx512Vnni) {
+                eprintln!("skipping: no AVX-512 VNNI");
+                return;
+            }
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+            let mut rows: Vec<Vec<f32>> = Vec::new();
+            for &k in &[1usize, 5, 16, 17, 40, 384, 1536] {
+                rows.push((0..k).map(|_| rng.gen_range(-3.0f32..3.0)).collect());
+                // Ties: with amax 127 every integer and half-integer is exact after scaling.
+                rows.push((0..k).map(|i| (i as f32 * 0.5) % 127.0 - 63.5).collect());
+                let mut t: Vec<f32> = (0..k).map(|i| ((i % 255) as f32 - 127.0) * 0.5).collect();
+                t[0] = 127.0;
+                rows.push(t);
+                rows.push(vec![0.0; k]);
+                let mut nan: Vec<f32> = (0..k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                nan[k / 2] = f32::NAN;
+                rows.push(nan);
+                let mut inf: Vec<f32> = (0..k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                inf[k - 1] = f32::NEG_INFINITY;
+                rows.push(inf);
+            }
+            for row in &rows {
+                let mut q = vec![0i8; row.len()];
+                let want = quantize_row(row, &mut q);
+                let mut u = vec![0u8; row.len()];
+                // SAFETY: AVX-512 F/BW checked above (VNNI implies them in `available`).
+                let got = unsafe { vnni::quantize_row_u8(row, &mut u) };
+                assert_eq!(got.to_bits(), want.to_bits(), "scale, k={}", row.len());
+                let qu: Vec<u8> = q.iter().map(|&v| (v as u8) ^ 0x80).collect();
+                assert_eq!(u, qu, "k={}", row.len());
+            }
         }
     }
 
