@@ -506,7 +506,8 @@ mod vnni {
     /// `k_pad`) followed by [`QLinear::rows`]'s epilogue, fused: each tile's i32 sums are
     /// corrected for the +128 offset, converted and scaled in registers
     /// (`acc as f32 · (scale_row · scale_channel) + bias`, the same three roundings as the
-    /// scalar epilogue, no FMA), and stored straight into the output rows.
+    /// scalar epilogue, no FMA), and stored straight from the registers into the output rows
+    /// (masked stores for a last, partial panel).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     unsafe fn rows_u8(l: &QLinear, xu: &[u8], sx: &[f32], o: &mut [f32]) {
         let (n, kp) = (l.n_out, l.k_pad);
@@ -514,36 +515,40 @@ mod vnni {
         assert!(r <= ROWS && xu.len() >= ROWS * kp && o.len() >= r * n);
         let panels = n.div_ceil(VNNI_COLS);
         assert!(l.packed.len() >= panels * VNNI_COLS * kp);
-        let mut tile = [0.0f32; ROWS * VNNI_COLS];
-        let mut corr = [0i32; VNNI_COLS];
-        let mut scale = [0.0f32; VNNI_COLS];
-        let mut bias = [0.0f32; VNNI_COLS];
         for p in 0..panels {
             let c0 = p * VNNI_COLS;
             let cols = VNNI_COLS.min(n - c0);
-            for j in 0..cols {
-                corr[j] = 128 * l.wsum[c0 + j];
-                scale[j] = l.scale[c0 + j];
-                bias[j] = l.bias[c0 + j];
-            }
+            // Per 16-lane vector of the panel: which lanes are real channels (masked-off lanes
+            // are neither read nor written, so the pointers may run past the end).
+            let masks: [u16; 3] = std::array::from_fn(|v| {
+                let lanes = cols.saturating_sub(v * 16).min(16);
+                ((1u32 << lanes) - 1) as u16
+            });
+            let corr: [__m512i; 3] = std::array::from_fn(|v| {
+                let w =
+                    _mm512_maskz_loadu_epi32(masks[v], l.wsum.as_ptr().wrapping_add(c0 + v * 16));
+                _mm512_slli_epi32::<7>(w)
+            });
+            let scale: [__m512; 3] = std::array::from_fn(|v| {
+                _mm512_maskz_loadu_ps(masks[v], l.scale.as_ptr().wrapping_add(c0 + v * 16))
+            });
+            let bias: [__m512; 3] = std::array::from_fn(|v| {
+                _mm512_maskz_loadu_ps(masks[v], l.bias.as_ptr().wrapping_add(c0 + v * 16))
+            });
             let a = panel_sums(l, xu.as_ptr(), p);
             for (i, ai) in a.iter().enumerate().take(r) {
                 let sv = _mm512_set1_ps(sx[i]);
+                let orow = o.as_mut_ptr().add(i * n + c0);
                 for (v, av) in ai.iter().enumerate() {
-                    let c = _mm512_loadu_si512(corr.as_ptr().add(v * 16) as *const _);
-                    let exact = _mm512_sub_epi32(*av, c);
+                    if masks[v] == 0 {
+                        continue;
+                    }
+                    let exact = _mm512_sub_epi32(*av, corr[v]);
                     let f = _mm512_cvtepi32_ps(exact);
-                    let sw = _mm512_mul_ps(sv, _mm512_loadu_ps(scale.as_ptr().add(v * 16)));
-                    let y = _mm512_add_ps(
-                        _mm512_mul_ps(f, sw),
-                        _mm512_loadu_ps(bias.as_ptr().add(v * 16)),
-                    );
-                    _mm512_storeu_ps(tile.as_mut_ptr().add(i * VNNI_COLS + v * 16), y);
+                    let sw = _mm512_mul_ps(sv, scale[v]);
+                    let y = _mm512_add_ps(_mm512_mul_ps(f, sw), bias[v]);
+                    _mm512_mask_storeu_ps(orow.wrapping_add(v * 16), masks[v], y);
                 }
-            }
-            for i in 0..r {
-                o[i * n + c0..i * n + c0 + cols]
-                    .copy_from_slice(&tile[i * VNNI_COLS..i * VNNI_COLS + cols]);
             }
         }
     }
@@ -727,6 +732,67 @@ mod tests {
                 assert_eq!(a.bias, r.bias);
             }
         }
+    }
+
+    /// Throughput of [`QLinear::forward`] on the encoder's four shapes (GOP/s, one thread):
+    /// `cargo test --release --lib int8_shapes_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn int8_shapes_throughput() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let m = 512;
+        for &(name, k, n) in &[
+            ("qkv", 384, 1152),
+            ("out", 384, 384),
+            ("ff1", 384, 1536),
+            ("ff2", 1536, 384),
+        ] {
+            let (w_t, b) = random_layer(k, n, 1);
+            let (x, _) = random_layer(m, k, 2);
+            let l = QLinear::from_transposed(&w_t, &b, k, n);
+            let mut out = vec![0.0f32; m * n];
+            let reps = 40;
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                pool.install(|| {
+                    for _ in 0..reps {
+                        l.forward(&x, m, &mut out);
+                    }
+                });
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let ops = 2.0 * (m * k * n * reps) as f64;
+            eprintln!("{name} k={k} n={n}: {:.1} GOP/s", ops / best / 1e9);
+        }
+        // As in the encoder: 6 layers × 4 maps, each used once per batch (weights from L3).
+        let shapes = [(384, 1152), (384, 384), (384, 1536), (1536, 384)];
+        let layers: Vec<QLinear> = (0..24)
+            .map(|i| {
+                let (k, n) = shapes[i % 4];
+                let (w_t, b) = random_layer(k, n, i as u64);
+                QLinear::from_transposed(&w_t, &b, k, n)
+            })
+            .collect();
+        let (x, _) = random_layer(m, 1536, 2);
+        let mut out = vec![0.0f32; m * 1536];
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            pool.install(|| {
+                for _ in 0..5 {
+                    for l in &layers {
+                        l.forward(&x, m, &mut out);
+                    }
+                }
+            });
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let ops: usize = shapes.iter().map(|&(k, n)| 2 * m * k * n * 6 * 5).sum();
+        eprintln!("24 layers in turn: {:.1} GOP/s", ops as f64 / best / 1e9);
     }
 
     #[test]
