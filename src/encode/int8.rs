@@ -4,7 +4,7 @@
 //!   quantised once at load time from the fp32 checkpoint.
 //! * **Activations**: quantised per row at run time (dynamic, symmetric, `max|x| / 127`, round
 //!   half to even), so no calibration data is needed. With the VNNI kernel each task of
-//!   [`ROWS`] rows quantises its rows (AVX-512, straight to the kernel's unsigned bytes) right
+//!   8 rows quantises its rows (AVX-512, straight to the kernel's unsigned bytes) right
 //!   before multiplying them; the bits are those of the scalar quantiser (tested).
 //! * **Products**: exact `i32` sums of `i8 × i8` products, then
 //!   `y = acc · scale_row · scale_channel + bias` in f32.
