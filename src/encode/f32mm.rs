@@ -51,6 +51,24 @@ impl PackedW {
         Self { data, k, n }
     }
 
+    /// Pack a matrix given by its `n` rows of `k` (`[n × k]`, i.e. the transpose of
+    /// [`Self::pack`]'s input: a checkpoint's `[out × in]` layout). Same result as transposing
+    /// and calling [`Self::pack`].
+    pub(crate) fn pack_rows(w: &[f32], n: usize, k: usize) -> Self {
+        assert_eq!(w.len(), k * n, "matrix of {n} × {k} expected");
+        let panels = n.div_ceil(NR);
+        let mut data = vec![0.0f32; panels * k * NR];
+        for c in 0..n {
+            let (p, j) = (c / NR, c % NR);
+            let src = &w[c * k..(c + 1) * k];
+            let dst = &mut data[p * k * NR..(p + 1) * k * NR];
+            for (r, &v) in src.iter().enumerate() {
+                dst[r * NR + j] = v;
+            }
+        }
+        Self { data, k, n }
+    }
+
     /// The row-major `[k × n]` matrix back (for int8 quantisation).
     pub(crate) fn unpack(&self) -> Vec<f32> {
         let (k, n) = (self.k, self.n);
@@ -423,6 +441,23 @@ mod tests {
     fn random(len: usize, seed: u64) -> Vec<f32> {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect()
+    }
+
+    #[test]
+    fn pack_rows_equals_pack_of_the_transpose() {
+        for &(k, n) in &[(1, 1), (5, 47), (384, 100), (7, 96)] {
+            let w_t = random(k * n, (k * n) as u64);
+            let mut rows = vec![0.0f32; k * n];
+            for r in 0..k {
+                for c in 0..n {
+                    rows[c * k + r] = w_t[r * n + c];
+                }
+            }
+            let a = PackedW::pack(&w_t, k, n);
+            let b = PackedW::pack_rows(&rows, n, k);
+            assert_eq!((a.k, a.n), (b.k, b.n));
+            assert_eq!(a.data, b.data);
+        }
     }
 
     /// The definition: one in-order FMA chain per output, from the bias.

@@ -160,6 +160,22 @@ fn cfg_usize(cfg: &serde_json::Value, key: &str) -> Result<usize> {
 impl FastBert {
     /// Load `model.safetensors` of a BERT folder; `config` is the parsed `config.json`.
     pub fn load(weights: &Path, config: &serde_json::Value) -> Result<Self> {
+        let file = std::fs::File::open(weights).map_err(|e| Error::io(weights, e))?;
+        // SAFETY: mapped read-only and only read while loading.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(weights, e))?;
+        Self::from_bytes(&map, weights, config, false)
+    }
+
+    /// Load from the bytes of a `model.safetensors` (`weights` names it in errors). With
+    /// `int8`, the linear maps are quantised straight from the checkpoint's `[out × in]` rows
+    /// (see [`super::int8`]) and no fp32 copy of them is built; otherwise they are packed for
+    /// [`super::f32mm`]. Layers are converted in parallel (rayon).
+    pub fn from_bytes(
+        bytes: &[u8],
+        weights: &Path,
+        config: &serde_json::Value,
+        int8: bool,
+    ) -> Result<Self> {
         let act = config
             .get("hidden_act")
             .and_then(|v| v.as_str())
@@ -196,8 +212,7 @@ impl FastBert {
                 "hidden_size is not a multiple of the heads".into(),
             ));
         }
-        let bytes = std::fs::read(weights).map_err(|e| Error::io(weights, e))?;
-        let st = SafeTensors::deserialize(&bytes)
+        let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
         // Plain BERT checkpoints name tensors "embeddings.…"; pre-training ones "bert.embeddings.…".
         let prefix = if st.tensor("embeddings.word_embeddings.weight").is_ok() {
@@ -228,25 +243,34 @@ impl FastBert {
                 beta: get(&format!("{name}.bias"), &[d.hidden])?,
             })
         };
-        // Transpose `[out × in]` row blocks into one `[in × out_total]` matrix (fuses Q, K, V).
-        let linear = |names: &[String], n_in: usize, n_out_each: usize| -> Result<Linear> {
-            let n_out = n_out_each * names.len();
-            let mut w_t = vec![0.0f32; n_in * n_out];
-            let mut bias = Vec::with_capacity(n_out);
-            for (p, name) in names.iter().enumerate() {
-                let w = get(&format!("{name}.weight"), &[n_out_each, n_in])?;
-                for o in 0..n_out_each {
-                    for i in 0..n_in {
-                        w_t[i * n_out + p * n_out_each + o] = w[o * n_in + i];
-                    }
+        // Q, K and V (or one map) as one `[out_total × in]` row-major matrix and its bias.
+        let rows =
+            |names: &[String], n_in: usize, n_out_each: usize| -> Result<(Vec<f32>, Vec<f32>)> {
+                let mut w = Vec::with_capacity(n_in * n_out_each * names.len());
+                let mut bias = Vec::with_capacity(n_out_each * names.len());
+                for name in names {
+                    w.extend(get(&format!("{name}.weight"), &[n_out_each, n_in])?);
+                    bias.extend(get(&format!("{name}.bias"), &[n_out_each])?);
                 }
-                bias.extend(get(&format!("{name}.bias"), &[n_out_each])?);
-            }
-            Ok(Linear {
-                w: PackedW::pack(&w_t, n_in, n_out),
-                bias,
-            })
-        };
+                Ok((w, bias))
+            };
+        type Q = super::int8::QLinear;
+        let linear =
+            |names: &[String], n_in: usize, n_out_each: usize| -> Result<(Linear, Option<Q>)> {
+                let (w, bias) = rows(names, n_in, n_out_each)?;
+                let n_out = n_out_each * names.len();
+                Ok(if int8 {
+                    let q = Q::from_rows(&w, &bias, n_in, n_out);
+                    let empty = Linear {
+                        w: PackedW::pack(&[], 0, 0),
+                        bias,
+                    };
+                    (empty, Some(q))
+                } else {
+                    let packed = PackedW::pack_rows(&w, n_out, n_in);
+                    (Linear { w: packed, bias }, None)
+                })
+            };
         let vocab = st
             .tensor(&format!("{prefix}embeddings.word_embeddings.weight"))
             .map_err(|e| Error::Model(e.to_string()))?
@@ -266,12 +290,12 @@ impl FastBert {
         )?[..d.hidden]
             .to_vec();
         let emb_ln = ln("embeddings.LayerNorm")?;
-        let mut layers = Vec::with_capacity(d.layers);
-        for l in 0..d.layers {
-            let p = format!("encoder.layer.{l}");
-            let s = |x: &str| format!("{p}.{x}");
-            layers.push(Layer {
-                qkv: linear(
+        let built: Vec<(Layer, Option<[Q; 4]>)> = (0..d.layers)
+            .into_par_iter()
+            .map(|l| -> Result<_> {
+                let p = format!("encoder.layer.{l}");
+                let s = |x: &str| format!("{p}.{x}");
+                let (qkv, q0) = linear(
                     &[
                         s("attention.self.query"),
                         s("attention.self.key"),
@@ -279,14 +303,32 @@ impl FastBert {
                     ],
                     d.hidden,
                     d.hidden,
-                )?,
-                attn_out: linear(&[s("attention.output.dense")], d.hidden, d.hidden)?,
-                ln1: ln(&s("attention.output.LayerNorm"))?,
-                ff1: linear(&[s("intermediate.dense")], d.hidden, d.inter)?,
-                ff2: linear(&[s("output.dense")], d.inter, d.hidden)?,
-                ln2: ln(&s("output.LayerNorm"))?,
-            });
+                )?;
+                let (attn_out, q1) = linear(&[s("attention.output.dense")], d.hidden, d.hidden)?;
+                let (ff1, q2) = linear(&[s("intermediate.dense")], d.hidden, d.inter)?;
+                let (ff2, q3) = linear(&[s("output.dense")], d.inter, d.hidden)?;
+                let q = match (q0, q1, q2, q3) {
+                    (Some(a), Some(b), Some(c), Some(e)) => Some([a, b, c, e]),
+                    _ => None,
+                };
+                let layer = Layer {
+                    qkv,
+                    attn_out,
+                    ln1: ln(&s("attention.output.LayerNorm"))?,
+                    ff1,
+                    ff2,
+                    ln2: ln(&s("output.LayerNorm"))?,
+                };
+                Ok((layer, q))
+            })
+            .collect::<Result<_>>()?;
+        let mut layers = Vec::with_capacity(d.layers);
+        let mut q8 = Vec::with_capacity(d.layers);
+        for (layer, q) in built {
+            layers.push(layer);
+            q8.extend(q);
         }
+        let int8 = int8.then_some(q8);
         Ok(Self {
             d,
             word,
@@ -295,7 +337,7 @@ impl FastBert {
             emb_ln,
             layers,
             ws: Mutex::new(Workspace::default()),
-            int8: None,
+            int8,
             kernel: Kernel::detect(),
         })
     }
@@ -304,6 +346,9 @@ impl FastBert {
     /// row; see [`super::int8`]). Embeddings, attention, LayerNorm and GELU stay fp32.
     pub fn quantize_int8(&mut self) {
         use super::int8::QLinear;
+        if self.int8.is_some() {
+            return;
+        }
         let q = |l: &Linear| QLinear::from_transposed(&l.w.unpack(), &l.bias, l.w.k(), l.w.n());
         self.int8 = Some(
             self.layers
@@ -810,6 +855,33 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn int8_quantised_at_load_equals_quantised_after_an_fp32_load() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(super::super::DEFAULT_ENCODER_DIR);
+        let weights = dir.join("model.safetensors");
+        if !weights.is_file() {
+            eprintln!("skipping: encoder not fetched (run models/fetch)");
+            return;
+        }
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        let bytes = std::fs::read(&weights).unwrap();
+        let direct = FastBert::from_bytes(&bytes, &weights, &cfg, true).unwrap();
+        let mut after = FastBert::load(&weights, &cfg).unwrap();
+        after.quantize_int8();
+        assert!(direct.is_int8() && after.is_int8());
+        // Token ids of two short sentences (CLS ... SEP), any valid ids will do.
+        let a: Vec<u32> = vec![101, 7592, 2088, 2003, 1037, 3231, 1012, 102];
+        let b: Vec<u32> = vec![101, 2023, 2003, 2178, 102];
+        let seqs: Vec<&[u32]> = vec![&a, &b];
+        let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(
+            bits(direct.token_states(&seqs).unwrap()),
+            bits(after.token_states(&seqs).unwrap())
+        );
+    }
 
     #[test]
     fn exp_matches_std() {

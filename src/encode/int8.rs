@@ -3,7 +3,9 @@
 //! * **Weights**: int8, symmetric, one scale per output channel (`scale = max|w| / 127`),
 //!   quantised once at load time from the fp32 checkpoint.
 //! * **Activations**: quantised per row at run time (dynamic, symmetric, `max|x| / 127`, round
-//!   half to even), so no calibration data is needed.
+//!   half to even), so no calibration data is needed. With the VNNI kernel each task of
+//!   8 rows quantises its rows (AVX-512, straight to the kernel's unsigned bytes) right
+//!   before multiplying them; the bits are those of the scalar quantiser (tested).
 //! * **Products**: exact `i32` sums of `i8 × i8` products, then
 //!   `y = acc · scale_row · scale_channel + bias` in f32.
 //!
@@ -69,24 +71,48 @@ impl QLinear {
         kernel: Kernel,
     ) -> Self {
         assert_eq!(w_t.len(), n_in * n_out);
+        let mut rows = vec![0.0f32; n_in * n_out];
+        for i in 0..n_in {
+            for o in 0..n_out {
+                rows[o * n_in + i] = w_t[i * n_out + o];
+            }
+        }
+        Self::from_rows_with_kernel(&rows, bias, n_in, n_out, kernel)
+    }
+
+    /// Quantise an fp32 layer given as `w` (`[out × in]` row-major, a checkpoint's layout: one
+    /// output channel per row), for the fastest kernel of this CPU. Same result as
+    /// [`Self::from_transposed`] on the transpose.
+    pub(crate) fn from_rows(w: &[f32], bias: &[f32], n_in: usize, n_out: usize) -> Self {
+        Self::from_rows_with_kernel(w, bias, n_in, n_out, Kernel::detect())
+    }
+
+    /// As [`Self::from_rows`] for a given kernel.
+    pub(crate) fn from_rows_with_kernel(
+        w_rows: &[f32],
+        bias: &[f32],
+        n_in: usize,
+        n_out: usize,
+        kernel: Kernel,
+    ) -> Self {
+        assert_eq!(w_rows.len(), n_in * n_out);
         assert_eq!(bias.len(), n_out);
         let k_pad = n_in.div_ceil(64) * 64;
         let mut w = vec![0i8; n_out * k_pad];
         let mut scale = vec![0.0f32; n_out];
         let mut wsum = vec![0i32; n_out];
         for o in 0..n_out {
-            let amax = (0..n_in)
-                .map(|i| w_t[i * n_out + o].abs())
-                .fold(0.0f32, f32::max);
+            let src = &w_rows[o * n_in..(o + 1) * n_in];
+            let amax = src.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
             let s = amax / QMAX;
             scale[o] = s;
             if s > 0.0 {
                 let inv = QMAX / amax;
-                for i in 0..n_in {
-                    let q = round_even(w_t[i * n_out + o] * inv).clamp(-QMAX, QMAX) as i8;
-                    w[o * k_pad + i] = q;
-                    wsum[o] += q as i32;
+                let dst = &mut w[o * k_pad..o * k_pad + n_in];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = round_even(v * inv).clamp(-QMAX, QMAX) as i8;
                 }
+                wsum[o] = dst.iter().map(|&q| q as i32).sum();
             }
         }
         // Panels of `cols` channels; within a panel, for each group of `g` inputs, the `g`
@@ -137,6 +163,17 @@ impl QLinear {
         if m == 0 {
             return;
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.kernel == Kernel::Avx512Vnni {
+            // Each task quantises its own rows (straight to the kernel's unsigned bytes) and
+            // multiplies them while they are in L1.
+            out[..m * n]
+                .par_chunks_mut(ROWS * n)
+                .zip(x[..m * k].par_chunks(ROWS * k))
+                // SAFETY: only chosen when the CPU has AVX-512 F, BW and VNNI.
+                .for_each(|(o, xr)| unsafe { vnni::rows_f32(self, xr, o) });
+            return;
+        }
         let mut xq = vec![0i8; m * kp];
         let mut sx = vec![0.0f32; m];
         xq.par_chunks_mut(kp)
@@ -155,12 +192,6 @@ impl QLinear {
     fn rows(&self, q: &[i8], s: &[f32], o: &mut [f32]) {
         let r = s.len();
         let n = self.n_out;
-        #[cfg(target_arch = "x86_64")]
-        if self.kernel == Kernel::Avx512Vnni {
-            // SAFETY: only chosen when the CPU has AVX-512 F, BW and VNNI.
-            unsafe { vnni::rows(self, q, s, o) };
-            return;
-        }
         let mut acc = vec![0i32; ROWS * n];
         self.dots(q, r, &mut acc);
         for ((orow, arow), &sx) in o.chunks_exact_mut(n).zip(acc.chunks_exact(n)).zip(s) {
@@ -335,6 +366,82 @@ mod vnni {
         xu
     }
 
+    /// [`super::quantize_row`] fused with the +128 offset: quantises `row` into `xu` (`q + 128`
+    /// as u8, `xu.len() == row.len()`) and returns the scale. Bit-identical to the scalar
+    /// quantiser (max is exact in any order; `v · inv` is the same product; `vcvtps2dq` rounds
+    /// half to even like [`super::round_even`]); rows with NaN or infinity take the scalar path.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F and BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn quantize_row_u8(row: &[f32], xu: &mut [u8]) -> f32 {
+        let k = row.len();
+        assert_eq!(xu.len(), k);
+        let abs_mask = _mm512_set1_epi32(0x7fff_ffff);
+        let mut amax = _mm512_setzero_ps();
+        let mut bad: u16 = 0;
+        let mut i = 0;
+        while i < k {
+            let mask: u16 = if k - i >= 16 {
+                0xffff
+            } else {
+                (1u16 << (k - i)) - 1
+            };
+            let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(i));
+            let a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), abs_mask));
+            // Not finite: |v| >= inf or NaN (unordered).
+            bad |= _mm512_cmp_ps_mask::<_CMP_NLT_UQ>(a, _mm512_set1_ps(f32::INFINITY));
+            amax = _mm512_max_ps(amax, a);
+            i += 16;
+        }
+        let amax = _mm512_reduce_max_ps(amax);
+        if bad != 0 || amax == 0.0 {
+            let mut q = vec![0i8; k];
+            let s = super::quantize_row(row, &mut q);
+            for (d, &v) in xu.iter_mut().zip(&q) {
+                *d = (v as u8) ^ 0x80;
+            }
+            return s;
+        }
+        let inv = super::QMAX / amax;
+        let invv = _mm512_set1_ps(inv);
+        let lo = _mm512_set1_epi32(-127);
+        let hi = _mm512_set1_epi32(127);
+        let off = _mm512_set1_epi32(128);
+        let mut i = 0;
+        while i < k {
+            let mask: u16 = if k - i >= 16 {
+                0xffff
+            } else {
+                (1u16 << (k - i)) - 1
+            };
+            let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(i));
+            let q = _mm512_cvtps_epi32(_mm512_mul_ps(v, invv));
+            let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);
+            _mm512_mask_cvtepi32_storeu_epi8(xu.as_mut_ptr().add(i) as *mut _, mask, q);
+            i += 16;
+        }
+        amax / super::QMAX
+    }
+
+    /// Quantise up to [`ROWS`] rows of `x` (`n_in` floats each) and multiply them, fused:
+    /// the same bits as quantising with [`super::quantize_row`] and calling [`rows_u8`].
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, BW and VNNI.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn rows_f32(l: &QLinear, x: &[f32], o: &mut [f32]) {
+        let (k, kp) = (l.n_in, l.k_pad);
+        let r = x.len() / k;
+        assert!(r <= ROWS && r * k == x.len());
+        let mut xu = vec![0u8; ROWS * kp];
+        let mut sx = [0.0f32; ROWS];
+        for i in 0..r {
+            sx[i] = quantize_row_u8(&x[i * k..(i + 1) * k], &mut xu[i * kp..i * kp + k]);
+        }
+        rows_u8(l, &xu, &sx[..r], o);
+    }
+
     /// The offset i32 sums of [`ROWS`] rows of `xu` (row stride `k_pad`) against packed panel
     /// `p`: 24 accumulators, one `vpdpbusd` per 4 inputs per 16 channels.
     ///
@@ -397,48 +504,53 @@ mod vnni {
         }
     }
 
-    /// As [`dots`] followed by [`QLinear::rows`]'s epilogue, fused: each tile's i32 sums are
+    /// As [`dots`] (on activations already offset to unsigned: `xu`, [`ROWS`] rows of
+    /// `k_pad`) followed by [`QLinear::rows`]'s epilogue, fused: each tile's i32 sums are
     /// corrected for the +128 offset, converted and scaled in registers
     /// (`acc as f32 · (scale_row · scale_channel) + bias`, the same three roundings as the
-    /// scalar epilogue, no FMA), and stored straight into the output rows.
+    /// scalar epilogue, no FMA), and stored straight from the registers into the output rows
+    /// (masked stores for a last, partial panel).
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn rows(l: &QLinear, q: &[i8], sx: &[f32], o: &mut [f32]) {
+    unsafe fn rows_u8(l: &QLinear, xu: &[u8], sx: &[f32], o: &mut [f32]) {
         let (n, kp) = (l.n_out, l.k_pad);
         let r = sx.len();
-        assert!(r <= ROWS && q.len() >= r * kp && o.len() >= r * n);
+        assert!(r <= ROWS && xu.len() >= ROWS * kp && o.len() >= r * n);
         let panels = n.div_ceil(VNNI_COLS);
         assert!(l.packed.len() >= panels * VNNI_COLS * kp);
-        let xu = unsigned(q, r, kp);
-        let mut tile = [0.0f32; ROWS * VNNI_COLS];
-        let mut corr = [0i32; VNNI_COLS];
-        let mut scale = [0.0f32; VNNI_COLS];
-        let mut bias = [0.0f32; VNNI_COLS];
         for p in 0..panels {
             let c0 = p * VNNI_COLS;
             let cols = VNNI_COLS.min(n - c0);
-            for j in 0..cols {
-                corr[j] = 128 * l.wsum[c0 + j];
-                scale[j] = l.scale[c0 + j];
-                bias[j] = l.bias[c0 + j];
-            }
+            // Per 16-lane vector of the panel: which lanes are real channels (masked-off lanes
+            // are neither read nor written, so the pointers may run past the end).
+            let masks: [u16; 3] = std::array::from_fn(|v| {
+                let lanes = cols.saturating_sub(v * 16).min(16);
+                ((1u32 << lanes) - 1) as u16
+            });
+            let corr: [__m512i; 3] = std::array::from_fn(|v| {
+                let w =
+                    _mm512_maskz_loadu_epi32(masks[v], l.wsum.as_ptr().wrapping_add(c0 + v * 16));
+                _mm512_slli_epi32::<7>(w)
+            });
+            let scale: [__m512; 3] = std::array::from_fn(|v| {
+                _mm512_maskz_loadu_ps(masks[v], l.scale.as_ptr().wrapping_add(c0 + v * 16))
+            });
+            let bias: [__m512; 3] = std::array::from_fn(|v| {
+                _mm512_maskz_loadu_ps(masks[v], l.bias.as_ptr().wrapping_add(c0 + v * 16))
+            });
             let a = panel_sums(l, xu.as_ptr(), p);
             for (i, ai) in a.iter().enumerate().take(r) {
                 let sv = _mm512_set1_ps(sx[i]);
+                let orow = o.as_mut_ptr().add(i * n + c0);
                 for (v, av) in ai.iter().enumerate() {
-                    let c = _mm512_loadu_si512(corr.as_ptr().add(v * 16) as *const _);
-                    let exact = _mm512_sub_epi32(*av, c);
+                    if masks[v] == 0 {
+                        continue;
+                    }
+                    let exact = _mm512_sub_epi32(*av, corr[v]);
                     let f = _mm512_cvtepi32_ps(exact);
-                    let sw = _mm512_mul_ps(sv, _mm512_loadu_ps(scale.as_ptr().add(v * 16)));
-                    let y = _mm512_add_ps(
-                        _mm512_mul_ps(f, sw),
-                        _mm512_loadu_ps(bias.as_ptr().add(v * 16)),
-                    );
-                    _mm512_storeu_ps(tile.as_mut_ptr().add(i * VNNI_COLS + v * 16), y);
+                    let sw = _mm512_mul_ps(sv, scale[v]);
+                    let y = _mm512_add_ps(_mm512_mul_ps(f, sw), bias[v]);
+                    _mm512_mask_storeu_ps(orow.wrapping_add(v * 16), masks[v], y);
                 }
-            }
-            for i in 0..r {
-                o[i * n + c0..i * n + c0 + cols]
-                    .copy_from_slice(&tile[i * VNNI_COLS..i * VNNI_COLS + cols]);
             }
         }
     }
@@ -562,6 +674,127 @@ mod tests {
                 got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
             );
         }
+    }
+
+    #[test]
+    fn fused_unsigned_quantiser_equals_the_scalar_one() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !Kernel::available().contains(&Kernel::Avx512Vnni) {
+                eprintln!("skipping: no AVX-512 VNNI");
+                return;
+            }
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(17);
+            let mut rows: Vec<Vec<f32>> = Vec::new();
+            for &k in &[1usize, 5, 16, 17, 40, 384, 1536] {
+                rows.push((0..k).map(|_| rng.gen_range(-3.0f32..3.0)).collect());
+                // Ties: with amax 127 every integer and half-integer is exact after scaling.
+                rows.push((0..k).map(|i| (i as f32 * 0.5) % 127.0 - 63.5).collect());
+                let mut t: Vec<f32> = (0..k).map(|i| ((i % 255) as f32 - 127.0) * 0.5).collect();
+                t[0] = 127.0;
+                rows.push(t);
+                rows.push(vec![0.0; k]);
+                let mut nan: Vec<f32> = (0..k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                nan[k / 2] = f32::NAN;
+                rows.push(nan);
+                let mut inf: Vec<f32> = (0..k).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+                inf[k - 1] = f32::NEG_INFINITY;
+                rows.push(inf);
+            }
+            for row in &rows {
+                let mut q = vec![0i8; row.len()];
+                let want = quantize_row(row, &mut q);
+                let mut u = vec![0u8; row.len()];
+                // SAFETY: AVX-512 F/BW checked above (VNNI implies them in `available`).
+                let got = unsafe { vnni::quantize_row_u8(row, &mut u) };
+                assert_eq!(got.to_bits(), want.to_bits(), "scale, k={}", row.len());
+                let qu: Vec<u8> = q.iter().map(|&v| (v as u8) ^ 0x80).collect();
+                assert_eq!(u, qu, "k={}", row.len());
+            }
+        }
+    }
+
+    #[test]
+    fn from_rows_equals_from_transposed() {
+        for &(k, n) in &[(5, 1), (40, 9), (384, 100), (130, 48)] {
+            let (w_t, b) = random_layer(k, n, 5 + k as u64);
+            let mut rows = vec![0.0f32; k * n];
+            for i in 0..k {
+                for o in 0..n {
+                    rows[o * k + i] = w_t[i * n + o];
+                }
+            }
+            for kern in Kernel::available() {
+                let a = QLinear::with_kernel(&w_t, &b, k, n, kern);
+                let r = QLinear::from_rows_with_kernel(&rows, &b, k, n, kern);
+                assert_eq!(a.w, r.w);
+                assert_eq!(a.packed, r.packed);
+                assert_eq!(a.wsum, r.wsum);
+                assert_eq!(a.scale, r.scale);
+                assert_eq!(a.bias, r.bias);
+            }
+        }
+    }
+
+    /// Throughput of [`QLinear::forward`] on the encoder's four shapes (GOP/s, one thread):
+    /// `cargo test --release --lib int8_shapes_throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn int8_shapes_throughput() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let m = 512;
+        for &(name, k, n) in &[
+            ("qkv", 384, 1152),
+            ("out", 384, 384),
+            ("ff1", 384, 1536),
+            ("ff2", 1536, 384),
+        ] {
+            let (w_t, b) = random_layer(k, n, 1);
+            let (x, _) = random_layer(m, k, 2);
+            let l = QLinear::from_transposed(&w_t, &b, k, n);
+            let mut out = vec![0.0f32; m * n];
+            let reps = 40;
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = std::time::Instant::now();
+                pool.install(|| {
+                    for _ in 0..reps {
+                        l.forward(&x, m, &mut out);
+                    }
+                });
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            let ops = 2.0 * (m * k * n * reps) as f64;
+            eprintln!("{name} k={k} n={n}: {:.1} GOP/s", ops / best / 1e9);
+        }
+        // As in the encoder: 6 layers × 4 maps, each used once per batch (weights from L3).
+        let shapes = [(384, 1152), (384, 384), (384, 1536), (1536, 384)];
+        let layers: Vec<QLinear> = (0..24)
+            .map(|i| {
+                let (k, n) = shapes[i % 4];
+                let (w_t, b) = random_layer(k, n, i as u64);
+                QLinear::from_transposed(&w_t, &b, k, n)
+            })
+            .collect();
+        let (x, _) = random_layer(m, 1536, 2);
+        let mut out = vec![0.0f32; m * 1536];
+        let mut best = f64::MAX;
+        for _ in 0..5 {
+            let t = std::time::Instant::now();
+            pool.install(|| {
+                for _ in 0..5 {
+                    for l in &layers {
+                        l.forward(&x, m, &mut out);
+                    }
+                }
+            });
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let ops: usize = shapes.iter().map(|&(k, n)| 2 * m * k * n * 6 * 5).sum();
+        eprintln!("24 layers in turn: {:.1} GOP/s", ops as f64 / best / 1e9);
     }
 
     #[test]

@@ -281,27 +281,40 @@ impl Encoder {
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         let weights = dir.join("model.safetensors");
-        let weights_sha256 = sha256_file(&weights)?;
         let device = Device::Cpu;
-        let backend = match engine {
-            Engine::Candle => {
-                // SAFETY: the file is memory-mapped read-only and not modified while the model
-                // lives.
-                let vb = unsafe {
-                    VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)?
-                };
-                Backend::Candle(Box::new(BertModel::load(vb, &config)?))
-            }
-            Engine::Fast => {
-                let cfg_json: serde_json::Value = serde_json::from_str(&cfg_text)
-                    .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
-                let mut f = fast::FastBert::load(&weights, &cfg_json)?;
-                if precision == Precision::Int8 {
-                    f.quantize_int8();
-                }
-                Backend::Fast(Box::new(f))
-            }
-        };
+        // The weights file is mapped once: its sha256 is computed on a second thread while the
+        // engine reads (and for int8 quantises) the weights from the same pages.
+        let file = std::fs::File::open(&weights).map_err(|e| Error::io(&weights, e))?;
+        // SAFETY: the file is mapped read-only and only read while loading; a file changed by
+        // another process meanwhile could give torn weights, as a plain read could.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&weights, e))?;
+        let (weights_sha256, backend) = std::thread::scope(|s| {
+            let sha = s.spawn(|| hex(&Sha256::digest(&map[..])));
+            let backend = (|| -> Result<Backend> {
+                Ok(match engine {
+                    Engine::Candle => {
+                        // SAFETY: the file is memory-mapped read-only and not modified while
+                        // the model lives.
+                        let vb = unsafe {
+                            VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)?
+                        };
+                        Backend::Candle(Box::new(BertModel::load(vb, &config)?))
+                    }
+                    Engine::Fast => {
+                        let cfg_json: serde_json::Value = serde_json::from_str(&cfg_text)
+                            .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
+                        Backend::Fast(Box::new(fast::FastBert::from_bytes(
+                            &map,
+                            &weights,
+                            &cfg_json,
+                            precision == Precision::Int8,
+                        )?))
+                    }
+                })
+            })();
+            (sha.join().expect("sha256 thread panicked"), backend)
+        });
+        let backend = backend?;
         let profile = std::env::var_os("SLANT_PROFILE")
             .filter(|v| !v.is_empty() && v != "0")
             .map(|_| std::sync::Mutex::new(Profile::default()));
