@@ -391,6 +391,29 @@ impl TaggerHead {
     }
 }
 
+impl TaggerHead {
+    /// [`TaggerHead::tag`] from per-token probabilities already computed by
+    /// [`TaggerHead::predict`] (so a caller that also reads the probabilities, e.g. for
+    /// sentence-level evidence, predicts once). Same spans as `tag`.
+    pub fn tag_probs(
+        &self,
+        text: &str,
+        probs: &[Vec<f32>],
+        offsets: &[(usize, usize)],
+    ) -> Vec<TagSpan> {
+        match self.decoding() {
+            Decoding::Argmax => decode_with(text, &self.labels, probs, offsets, &self.decode),
+            Decoding::Viterbi(t) => {
+                let mut spans = decode_viterbi(text, &self.labels, probs, offsets, t.as_deref());
+                if let Some(m) = self.decode.min_span_score {
+                    spans.retain(|s| s.score >= m);
+                }
+                spans
+            }
+        }
+    }
+}
+
 /// Metadata key: the context window (see [`TaggerHead::window`]); absent = 0.
 pub const META_WINDOW: &str = "window";
 /// Metadata key: `argmax` (also when absent) or `viterbi` (see [`Decoding`]).
@@ -979,6 +1002,52 @@ mod tests {
         };
         assert_eq!(body(&plain), body(&with));
         assert_ne!(plain, with);
+    }
+
+    #[test]
+    fn tag_probs_gives_the_spans_of_tag() {
+        let (input, hidden, labels) = (5, 4, bio_labels(&["X"]));
+        let val = |i: usize| ((i * 7919) % 1000) as f32 / 250.0 - 2.0;
+        let mut head = TaggerHead {
+            input,
+            hidden,
+            w1: (0..hidden * input).map(val).collect(),
+            b1: (0..hidden).map(|i| val(i + 3)).collect(),
+            w2: (0..labels.len() * hidden).map(|i| val(i + 11)).collect(),
+            b2: (0..labels.len()).map(|i| val(i + 5)).collect(),
+            labels,
+            meta: Default::default(),
+            w1_packed: Default::default(),
+            decode: DecodeOpts::default(),
+        };
+        let text = "aa bb cc dd ee ff";
+        let off = [
+            (0, 0),
+            (0, 2),
+            (3, 5),
+            (6, 8),
+            (9, 11),
+            (12, 14),
+            (15, 17),
+            (0, 0),
+        ];
+        let n = off.len();
+        let states: Vec<f32> = (0..n * input).map(|i| val(i + 101)).collect();
+        let mut seen = 0;
+        for decode in [
+            DecodeOpts::default(),
+            DecodeOpts {
+                min_word_prob: Some(0.3),
+                min_span_score: Some(0.2),
+            },
+        ] {
+            head.decode = decode;
+            let want = head.tag(text, &states, &off, n);
+            let probs = head.predict(&states, n);
+            assert_eq!(head.tag_probs(text, &probs, &off), want);
+            seen += want.len();
+        }
+        assert!(seen > 0, "the example should tag something");
     }
 
     #[test]
