@@ -364,6 +364,10 @@ pub struct EvalLoadedArgs {
     /// (`slant train loaded-spans --no-babe`).
     #[arg(long, value_name = "FILE")]
     pub span_evidence: Option<PathBuf>,
+    /// With --cv: append the L2-normalised max over the sentence's word pieces of this span
+    /// head's hidden-layer activations (an experiment; use a head trained without BABE).
+    #[arg(long, value_name = "FILE")]
+    pub span_hidden: Option<PathBuf>,
     /// With --cv: append the 15 lexicon features of `--lexicon` (read from --data) to the
     /// encoder features (an experiment; `slant score` has no lexicons).
     #[arg(long)]

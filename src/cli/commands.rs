@@ -1018,6 +1018,15 @@ fn model_card(
         "\nwhere DIR is laid out like the shared data folder. Reproduced on the same machine type and \
          thread count, the head is byte-identical (seeded shuffling and initialisation).\n",
     );
+    if kind.span_sha256().is_some() {
+        s.push_str(
+            "\nThe span head comes first: `target/release/slant train loaded-spans --data DIR --no-babe` \
+             (see `models/LOADED_SPANS_CARD.md`; it never sees BABE, so the BABE figures above stay \
+             zero-shot). The same features in BABE SG2 5-fold CV (each fold's head trained on the \
+             other folds plus anno-lexical train): `target/release/slant eval loaded --data DIR \
+             --dataset babe --cv 5 --span-evidence models/loaded_spans.safetensors`.\n",
+        );
+    }
     s
 }
 

@@ -136,11 +136,12 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
     let experiment = a.pooling != crate::heads::Pooling::Mean
         || a.span_evidence.is_some()
         || a.append_lexicon
+        || a.span_hidden.is_some()
         || training != loaded::HeadTraining::default();
     if experiment && (a.cv.is_none() || a.lexicon || a.tune.tune_layers > 0) {
         bail!(
-            "--pooling, --span-evidence, --append-lexicon, --ensemble, --weight-decay and \
-             --babe-repeat change the heads trained in --cv \
+            "--pooling and --span-evidence (like --append-lexicon, --ensemble, --weight-decay \
+             and --babe-repeat) change the heads trained in --cv \
              (frozen encoder, no --lexicon, no --tune-layers); a fixed head reads the features its header names"
         );
     }
@@ -261,18 +262,31 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 } else {
                     None
                 };
-                let with_lex = |mut x: Vec<Vec<f32>>, rows: &[crate::data::LabelledSentence]| {
+                let hid_head = match &a.span_hidden {
+                    Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
+                    None => None,
+                };
+                let with_lex = |mut x: Vec<Vec<f32>>,
+                                rows: &[crate::data::LabelledSentence]|
+                 -> Result<Vec<Vec<f32>>> {
                     if let Some(l) = &lex {
                         for (f, r) in x.iter_mut().zip(rows) {
                             f.extend(l.features(&r.text));
                         }
                     }
-                    x
+                    if let Some((h, sha)) = &hid_head {
+                        let hx =
+                            loaded::span_hidden_features(&enc, rows, bs, "span hidden", h, sha)?;
+                        for (f, e) in x.iter_mut().zip(hx) {
+                            f.extend(e);
+                        }
+                    }
+                    Ok(x)
                 };
                 let x = with_lex(
                     loaded::token_features(&enc, &rows, bs, "BABE SG2", a.pooling, ev)?,
                     &rows,
-                );
+                )?;
                 let y = loaded::labels(&rows);
                 let mut files = vec![DataFile::new(&data_dir, &path)?];
                 let extra = if a.no_anno_lexical {
@@ -291,7 +305,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                                 ev,
                             )?,
                             &tr,
-                        ),
+                        )?,
                         loaded::labels(&tr),
                     ))
                 };
@@ -317,6 +331,11 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 }
                 if a.append_lexicon {
                     split.push_str("; plus the 15 lexicon features");
+                }
+                if let Some((_, sha)) = &hid_head {
+                    split.push_str(&format!(
+                        "; plus the max of the span head's hidden activations (head sha256 {sha})"
+                    ));
                 }
                 if training != loaded::HeadTraining::default() {
                     split.push_str(&format!(

@@ -139,6 +139,81 @@ pub fn token_features(
     Ok(out)
 }
 
+/// Experiment features: the L2-normalised element-wise max, over each sentence's word-piece
+/// tokens, of a span head's hidden-layer activations ([`TaggerHead::hidden_activations`]),
+/// cached by encoder, texts and the span head's sha256.
+pub fn span_hidden_features(
+    enc: &Encoder,
+    rows: &[LabelledSentence],
+    batch: usize,
+    what: &str,
+    head: &TaggerHead,
+    sha: &str,
+) -> Result<Vec<Vec<f32>>> {
+    let t0 = Instant::now();
+    let texts: Vec<&str> = rows.iter().map(|s| s.text.as_str()).collect();
+    let dir = train::cache_dir();
+    let mut h = Sha256::new();
+    h.update(b"slant-span-hidden-max-v1\0");
+    h.update(enc.weights_sha256().as_bytes());
+    h.update(enc.max_tokens().to_le_bytes());
+    h.update(enc.variant().as_bytes());
+    h.update(sha.as_bytes());
+    for t in &texts {
+        h.update((t.len() as u64).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    let path = dir.join(format!("{}.f32", crate::encode::hex(&h.finalize())));
+    let w = head.hidden;
+    if w == 0 {
+        return Err(crate::Error::Model(
+            "--span-hidden needs a span head with a hidden layer".into(),
+        ));
+    }
+    if let Ok(b) = std::fs::read(&path) {
+        if b.len() == texts.len() * w * 4 {
+            let flat: Vec<f32> = b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            return Ok(flat.chunks(w).map(<[f32]>::to_vec).collect());
+        }
+    }
+    let dim = enc.hidden_size();
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(1024) {
+        let (encs, _) = enc.encode_tokens(chunk, batch)?;
+        for e in &encs {
+            let n = e.n_tokens.min(e.offsets.len());
+            let act = head
+                .hidden_activations(&e.states[..n * dim], n)
+                .ok_or_else(|| {
+                    crate::Error::Model("span head without a plain hidden layer".into())
+                })?;
+            let mut mx = vec![0.0f32; w];
+            for (row, &(a, b)) in act.chunks_exact(w).zip(&e.offsets[..n]) {
+                if a < b {
+                    for (m, v) in mx.iter_mut().zip(row) {
+                        *m = m.max(*v);
+                    }
+                }
+            }
+            out.push(crate::heads::sentence_features(&mx));
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
+    let bytes: Vec<u8> = out.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+    let tmp = path.with_extension("f32.part");
+    std::fs::write(&tmp, bytes).map_err(|e| crate::Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| crate::Error::io(&path, e))?;
+    eprintln!(
+        "  span-head hidden max features of {what}: {} sentences in {:.1}s",
+        rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
 /// Index of the `O` label of a span head (0 when it has none).
 pub fn outside_label(head: &TaggerHead) -> usize {
     head.labels.iter().position(|l| l == "O").unwrap_or(0)

@@ -392,6 +392,28 @@ impl TaggerHead {
 }
 
 impl TaggerHead {
+    /// The hidden layer's ReLU activations of every token (`n_tokens × hidden`, row-major; the
+    /// rows [`TaggerHead::predict`] feeds its output layer), for heads with a hidden layer and
+    /// no window; `None` otherwise.
+    pub fn hidden_activations(&self, states: &[f32], n_tokens: usize) -> Option<Vec<f32>> {
+        if self.hidden == 0 || self.window() != 0 {
+            return None;
+        }
+        assert_eq!(
+            states.len(),
+            n_tokens * self.input,
+            "states must be n_tokens × input"
+        );
+        let mut h = vec![0.0f32; n_tokens * self.hidden];
+        for (t, row) in h.chunks_exact_mut(self.hidden).enumerate() {
+            let x = &states[t * self.input..(t + 1) * self.input];
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (dot(&self.w1[j * self.input..(j + 1) * self.input], x) + self.b1[j]).max(0.0);
+            }
+        }
+        Some(h)
+    }
+
     /// [`TaggerHead::tag`] from per-token probabilities already computed by
     /// [`TaggerHead::predict`] (so a caller that also reads the probabilities, e.g. for
     /// sentence-level evidence, predicts once). Same spans as `tag`.
@@ -1048,6 +1070,22 @@ mod tests {
             seen += want.len();
         }
         assert!(seen > 0, "the example should tag something");
+        // The hidden activations are the rows predict() feeds its output layer.
+        let act = head.hidden_activations(&states, n).unwrap();
+        let probs = head.predict(&states, n);
+        for (row, p) in act.chunks_exact(hidden).zip(&probs) {
+            let z: Vec<f32> = (0..head.labels.len())
+                .map(|k| dot(&head.w2[k * hidden..(k + 1) * hidden], row) + head.b2[k])
+                .collect();
+            for (a, b) in softmax(&z).iter().zip(p) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+        let linear = TaggerHead {
+            hidden: 0,
+            ..head.clone()
+        };
+        assert!(linear.hidden_activations(&states, n).is_none());
     }
 
     #[test]
