@@ -13,7 +13,7 @@ use crate::attribution;
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::frames::{article_vector, FramesHead, FRAMES};
 use crate::heads::tagger::{TagSpan, TaggerHead};
-use crate::heads::{sentence_features, MlpHead};
+use crate::heads::{sentence_features, span_evidence, MlpHead, SPAN_EVIDENCE_DIM};
 use crate::ingest::Article;
 use crate::Result;
 use crate::{segment, terms};
@@ -41,6 +41,18 @@ pub struct Scorer {
     /// The loaded-language span head ([`crate::train::loaded_spans`]); `None` finds no spans.
     /// Without it and without the attribution tagger the encoder keeps no token states.
     pub spans: Option<TaggerHead>,
+    /// Where the loaded head's span evidence comes from ([`crate::heads::SentenceFeatures`]);
+    /// `None` when it reads mean pooling only.
+    pub evidence: Option<EvidenceHead>,
+}
+
+/// The span head whose token evidence the loaded-language sentence head reads.
+#[derive(Debug)]
+pub enum EvidenceHead {
+    /// [`Scorer::spans`] itself: one prediction per token serves spans and evidence.
+    Spans,
+    /// A span head kept for evidence only (e.g. `--no-spans`: no spans are reported).
+    Own(Box<TaggerHead>),
 }
 
 /// Which sources get word counts, and whether bigrams are counted too.
@@ -66,6 +78,11 @@ impl ScoredArticle {
             .map(|(f, p)| (f.to_string(), *p))
             .collect()
     }
+}
+
+/// Index of a span head's `O` label.
+fn outside(head: &TaggerHead) -> usize {
+    crate::eval::loaded::outside_label(head)
 }
 
 fn round4(x: f32) -> f64 {
@@ -97,41 +114,79 @@ impl Scorer {
             .zip(&spans)
             .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
             .collect();
+        let evidence_head: Option<&TaggerHead> = match &self.evidence {
+            None => None,
+            Some(EvidenceHead::Spans) => self.spans.as_ref(),
+            Some(EvidenceHead::Own(h)) => Some(h),
+        };
+        if self.evidence.is_some() && evidence_head.is_none() {
+            return Err(crate::Error::Model(
+                "the loaded head reads span evidence, but the scorer has no span head".into(),
+            ));
+        }
         // One encoder pass: token states are kept only when a token head reads them.
-        let (enc, stats) = if self.attribution.is_some() || self.spans.is_some() {
-            self.encoder.encode_tokens(&texts, self.batch_size)?
-        } else {
-            let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
-            let e = e
-                .into_iter()
-                .map(|e| crate::encode::TokenEncoding {
-                    pooled: e.pooled,
-                    states: Vec::new(),
-                    offsets: Vec::new(),
-                    n_tokens: e.n_tokens,
-                    truncated: e.truncated,
-                })
-                .collect();
-            (e, st)
-        };
-        let spans_of: Vec<Vec<TagSpan>> = match &self.spans {
-            None => vec![Vec::new(); texts.len()],
-            Some(head) => enc
-                .par_iter()
-                .zip(&texts)
-                .map(|(e, t)| {
-                    let n = e.n_tokens.min(e.offsets.len());
-                    let mut v = head.tag(t, &e.states[..n * head.state_dim()], &e.offsets[..n], n);
-                    v.retain(|s| s.label == crate::data::spans::LOADED);
-                    v
-                })
-                .collect(),
-        };
+        let (enc, stats) =
+            if self.attribution.is_some() || self.spans.is_some() || evidence_head.is_some() {
+                self.encoder.encode_tokens(&texts, self.batch_size)?
+            } else {
+                let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
+                let e = e
+                    .into_iter()
+                    .map(|e| crate::encode::TokenEncoding {
+                        pooled: e.pooled,
+                        states: Vec::new(),
+                        offsets: Vec::new(),
+                        n_tokens: e.n_tokens,
+                        truncated: e.truncated,
+                    })
+                    .collect();
+                (e, st)
+            };
+        // Per sentence: the span head's spans and, when the loaded head reads it, its evidence
+        // (one prediction per token when both come from the same head).
+        let evidence_is_spans = matches!(self.evidence, Some(EvidenceHead::Spans));
+        let (spans_of, evidence): (Vec<Vec<TagSpan>>, Vec<Option<[f32; SPAN_EVIDENCE_DIM]>>) = enc
+            .par_iter()
+            .zip(&texts)
+            .map(|(e, t)| {
+                let n = e.n_tokens.min(e.offsets.len());
+                let mut ev = None;
+                let spans = match &self.spans {
+                    None => Vec::new(),
+                    Some(head) => {
+                        let probs = head.predict(&e.states[..n * head.state_dim()], n);
+                        if evidence_is_spans {
+                            ev = Some(span_evidence(&probs, &e.offsets[..n], outside(head)));
+                        }
+                        let mut v = head.tag_probs(t, &probs, &e.offsets[..n]);
+                        v.retain(|s| s.label == crate::data::spans::LOADED);
+                        v
+                    }
+                };
+                if let (None, Some(EvidenceHead::Own(head))) = (&ev, &self.evidence) {
+                    let probs = head.predict(&e.states[..n * head.state_dim()], n);
+                    ev = Some(span_evidence(&probs, &e.offsets[..n], outside(head)));
+                }
+                (spans, ev)
+            })
+            .unzip();
         let feats: Vec<Vec<f32>> = enc
             .par_iter()
             .map(|e| sentence_features(&e.pooled))
             .collect();
-        let probs: Vec<f32> = feats.par_iter().map(|f| self.loaded.prob(f)).collect();
+        let probs: Vec<f32> = feats
+            .par_iter()
+            .zip(&evidence)
+            .map(|(f, ev)| match ev {
+                None => self.loaded.prob(f),
+                Some(ev) => {
+                    let mut x = Vec::with_capacity(f.len() + ev.len());
+                    x.extend_from_slice(f);
+                    x.extend_from_slice(ev);
+                    self.loaded.prob(&x)
+                }
+            })
+            .collect();
         let mut out = Vec::with_capacity(articles.len());
         let mut k = 0;
         // Attributions per article (tagging is per sentence; linking and content joining need

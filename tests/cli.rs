@@ -761,6 +761,60 @@ fn int8_precision_with_the_candle_engine_is_refused() {
     assert!(run.stderr.contains("fast engine"), "{}", run.stderr);
 }
 
+/// The committed loaded head's header metadata.
+fn head_meta(path: &Path) -> serde_json::Map<String, Value> {
+    let b = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let h: Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    h["__metadata__"].as_object().cloned().unwrap_or_default()
+}
+
+#[test]
+fn sentence_head_reading_span_evidence_refuses_another_span_head() {
+    need_encoder!();
+    let loaded = root().join("models/loaded.safetensors");
+    let spans = root().join("models/loaded_spans.safetensors");
+    let meta = head_meta(&loaded);
+    if meta.get("features").and_then(Value::as_str) != Some("mean+span_evidence") {
+        eprintln!("skipping: the committed loaded head reads no span evidence");
+        return;
+    }
+    // The header names the committed span head by its sha256.
+    let sha = format!("{:x}", Sha256::digest(std::fs::read(&spans).unwrap()));
+    assert_eq!(meta["span_evidence_sha256"], Value::String(sha.clone()));
+    // Another span head (same tensors, one more header key: another sha256) is refused with a
+    // message naming both checksums, and nothing is written to stdout.
+    let b = std::fs::read(&spans).unwrap();
+    let n = u64::from_le_bytes(b[..8].try_into().unwrap()) as usize;
+    let mut h: Value = serde_json::from_slice(&b[8..8 + n]).unwrap();
+    h["__metadata__"]["note"] = Value::String("a copy".into());
+    let mut hs = serde_json::to_vec(&h).unwrap();
+    while !hs.len().is_multiple_of(8) {
+        hs.push(b' ');
+    }
+    let mut other = (hs.len() as u64).to_le_bytes().to_vec();
+    other.extend(&hs);
+    other.extend(&b[8 + n..]);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("other_spans.safetensors");
+    std::fs::write(&p, &other).unwrap();
+    let run = slant(&[
+        "score",
+        SEED0,
+        "--format",
+        "json",
+        "--spans-head",
+        p.to_str().unwrap(),
+    ]);
+    assert_ne!(run.code, 0, "{}", run.show());
+    assert!(
+        run.stderr.contains(&sha) && run.stderr.contains("token evidence of the span head"),
+        "{}",
+        run.show()
+    );
+    assert!(run.stdout.is_empty(), "{}", run.show());
+}
+
 #[test]
 fn token_heads_can_be_switched_off_without_changing_the_sentence_scores() {
     need_encoder!();

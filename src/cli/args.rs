@@ -243,6 +243,19 @@ pub struct TrainLoadedArgs {
     /// Training seed (shuffling and initialisation).
     #[arg(long, default_value_t = 13)]
     pub seed: u64,
+    /// Also read this span head's token evidence (max and mean over the sentence's word pieces
+    /// of P(not O)) from the same encoder pass; the head records the span head's sha256, and
+    /// `slant score` then needs that span head (use one trained with `--no-babe`, so BABE stays
+    /// unseen).
+    #[arg(long, value_name = "FILE")]
+    pub span_evidence: Option<PathBuf>,
+    /// Average this many heads trained with seeds SEED, SEED+1, ... into one head file (a seed
+    /// ensemble; its hidden layer is the members' side by side).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub ensemble: usize,
+    /// AdamW weight decay.
+    #[arg(long, default_value_t = 0.01, value_name = "F")]
+    pub weight_decay: f64,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -351,6 +364,24 @@ pub struct EvalLoadedArgs {
     /// (`slant train loaded-spans --no-babe`).
     #[arg(long, value_name = "FILE")]
     pub span_evidence: Option<PathBuf>,
+    /// With --cv: append the L2-normalised max over the sentence's word pieces of this span
+    /// head's hidden-layer activations (an experiment; use a head trained without BABE).
+    #[arg(long, value_name = "FILE")]
+    pub span_hidden: Option<PathBuf>,
+    /// With --cv: append the 15 lexicon features of `--lexicon` (read from --data) to the
+    /// encoder features (an experiment; `slant score` has no lexicons).
+    #[arg(long)]
+    pub append_lexicon: bool,
+    /// With --cv: average this many heads trained with seeds SEED, SEED+1, ... (one head file).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub ensemble: usize,
+    /// With --cv: AdamW weight decay of the heads.
+    #[arg(long, default_value_t = 0.01, value_name = "F")]
+    pub weight_decay: f64,
+    /// With --cv: repeat each BABE training row this many times (weights BABE against
+    /// anno-lexical train).
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub babe_repeat: usize,
     /// Lexicon-only baseline instead of the encoder (lexicons read from --data): without --cv
     /// the rule "a word of the Recasens et al. 2013 bias lexicon"; with --cv a
     /// logistic regression on lexicon counts and scores.

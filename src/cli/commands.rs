@@ -14,13 +14,13 @@ use super::args::*;
 use crate::aggregate::{Corpus, SentenceRecord, SourceProfile};
 use crate::data;
 use crate::encode::{self, sha256_file, EncodeStats, Encoder};
-use crate::eval::loaded::{ece_of, features as feats, labels, metrics_at, probs, train_opts};
+use crate::eval::loaded::{ece_of, labels, metrics_at, probs, train_opts};
 use crate::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
 use crate::heads::frames::{FramesHead, FRAMES, FRAMES_HEAD_FILE};
 use crate::heads::tagger::TaggerHead;
-use crate::heads::{MlpHead, LOADED_HEAD_FILE};
+use crate::heads::{MlpHead, SentenceFeatures, LOADED_HEAD_FILE};
 use crate::ingest::{self, Article, RecordError};
-use crate::pipeline::{Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
+use crate::pipeline::{EvidenceHead, Scorer, TermOpts, DEFAULT_CHUNK_ARTICLES};
 use crate::train::tune::fit_temperature;
 use crate::train::{self, TrainOpts};
 use crate::{compare, segment};
@@ -89,15 +89,57 @@ pub(super) fn load_head(m: &ModelArgs) -> Result<(MlpHead, PathBuf)> {
     Ok((head, path))
 }
 
+/// The span head a sentence head of kind `kind` reads evidence from (`--spans-head`, else
+/// `models/loaded_spans.safetensors`), checked against the sha256 in the sentence head's
+/// header: `(head, sha256, shown path)`; `None` for a mean-pooling head.
+pub(super) fn evidence_span_head(
+    kind: &SentenceFeatures,
+    m: &ModelArgs,
+) -> Result<Option<(TaggerHead, String, String)>> {
+    if kind.span_sha256().is_none() {
+        return Ok(None);
+    }
+    let path = super::spans_cmd::spans_head_path(m.spans_head.as_ref())
+        .context("the loaded-language head reads span evidence")?;
+    let sha = sha256_file(&path)?;
+    kind.check_span_head(Some(&sha), &path.display().to_string())?;
+    let head = TaggerHead::load(&path)?;
+    Ok(Some((head, sha, path.display().to_string())))
+}
+
+/// The features the sentence head `head` reads for `rows` (mean pooling, or mean pooling plus
+/// the evidence of its span head, found as in [`evidence_span_head`]).
+pub(super) fn sentence_head_features(
+    enc: &Encoder,
+    head: &MlpHead,
+    m: &ModelArgs,
+    rows: &[crate::data::LabelledSentence],
+    what: &str,
+) -> Result<Vec<Vec<f32>>> {
+    let kind = SentenceFeatures::of(head)?;
+    let span = evidence_span_head(&kind, m)?;
+    Ok(crate::eval::loaded::head_features(
+        enc,
+        rows,
+        m.batch_size,
+        what,
+        &kind,
+        span.as_ref().map(|(h, s, p)| (h, s.as_str(), p.as_str())),
+    )?)
+}
+
 fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
     let encoder = load_encoder(m)?;
     let (loaded, head_path) = load_head(m)?;
-    if loaded.input != encoder.hidden_size() {
+    let kind = SentenceFeatures::of(&loaded)
+        .with_context(|| format!("loaded-language head {}", head_path.display()))?;
+    if loaded.input != kind.dim(encoder.hidden_size()) {
         bail!(
-            "head {} expects {}-dimensional features but the encoder gives {}",
+            "head {} expects {}-dimensional features but its features ({}) on this encoder have {}",
             head_path.display(),
             loaded.input,
-            encoder.hidden_size()
+            kind.name(),
+            kind.dim(encoder.hidden_size())
         );
     }
     if let Some(want) = loaded.meta.get("encoder_sha256") {
@@ -112,6 +154,23 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
     }
     let head_sha = sha256_file(&head_path)?;
     let encoder_sha = encoder.weights_sha256().to_string();
+    let spans = if m.no_spans {
+        None
+    } else {
+        load_spans_head(&encoder_sha, m.spans_head.as_ref())?
+    };
+    // A head reading span evidence gets it from the span head of the same pass when that is
+    // the head it was trained with (checked by sha256), else from its own copy (--no-spans).
+    let evidence = match evidence_span_head(&kind, m)
+        .with_context(|| format!("loaded-language head {}", head_path.display()))?
+    {
+        None => None,
+        Some((head, _, _)) if spans.is_some() => {
+            debug_assert_eq!(spans.as_ref(), Some(&head));
+            Some(EvidenceHead::Spans)
+        }
+        Some((head, _, _)) => Some(EvidenceHead::Own(Box::new(head))),
+    };
     Ok((
         Scorer {
             encoder,
@@ -124,11 +183,8 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             } else {
                 load_attribution_head(&encoder_sha)?
             },
-            spans: if m.no_spans {
-                None
-            } else {
-                load_spans_head(&encoder_sha, m.spans_head.as_ref())?
-            },
+            spans,
+            evidence,
         },
         head_sha,
     ))
@@ -687,16 +743,51 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
         train::cache_dir().display()
     );
     let bs = a.model.batch_size;
+    let span = match &a.span_evidence {
+        None => None,
+        Some(p) => {
+            let head = TaggerHead::load(p)?;
+            if head.labels != crate::train::loaded_spans::labels() {
+                bail!("{}: not a loaded-language span head", p.display());
+            }
+            Some((head, sha256_file(p)?, p.display().to_string()))
+        }
+    };
+    let kind = match &span {
+        None => SentenceFeatures::Mean,
+        Some((_, sha, _)) => SentenceFeatures::MeanSpanEvidence {
+            span_sha256: sha.clone(),
+        },
+    };
+    let span_ref = span.as_ref().map(|(h, s, p)| (h, s.as_str(), p.as_str()));
+    let f = |rows: &[crate::data::LabelledSentence], what: &str| {
+        crate::eval::loaded::head_features(&enc, rows, bs, what, &kind, span_ref)
+    };
     let (xtr, xdv, xte, xbabe) = (
-        feats(&enc, &tr, bs, "anno-lexical train")?,
-        feats(&enc, &dv, bs, "anno-lexical dev")?,
-        feats(&enc, &te, bs, "anno-lexical test")?,
-        feats(&enc, &babe, bs, "BABE SG2")?,
+        f(&tr, "anno-lexical train")?,
+        f(&dv, "anno-lexical dev")?,
+        f(&te, "anno-lexical test")?,
+        f(&babe, "BABE SG2")?,
     );
     let (ytr, ydv, yte, ybabe) = (labels(&tr), labels(&dv), labels(&te), labels(&babe));
-    let opts = train_opts(a.hidden, a.seed);
+    let training = crate::eval::loaded::HeadTraining {
+        ensemble: a.ensemble.max(1),
+        weight_decay: a.weight_decay,
+        repeat: 1,
+    };
+    let opts = TrainOpts {
+        weight_decay: a.weight_decay,
+        ..train_opts(a.hidden, a.seed)
+    };
     let t1 = Instant::now();
-    let mut head = train::train_mlp(&xtr, &ytr, Some((&xdv, &ydv)), &opts)?;
+    let mut head = crate::eval::loaded::train_head(
+        &xtr,
+        &ytr,
+        Some((&xdv, &ydv)),
+        a.hidden,
+        a.seed,
+        &training,
+    )?;
     eprintln!("  trained in {:.1}s", t1.elapsed().as_secs_f64());
     // Threshold on the raw dev probabilities; then one temperature fitted on dev (NLL), with the
     // threshold mapped through the same monotone map, so every decision stays as it was.
@@ -725,12 +816,8 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
         DataFile::new(&data_dir, &te_path)?,
         DataFile::new(&data_dir, &babe_path)?,
     ];
-    let meta: BTreeMap<String, String> = [
+    let mut meta: BTreeMap<String, String> = [
         ("head", "loaded-language sentence head".to_string()),
-        (
-            "features",
-            "mean-pooled final hidden states, L2-normalised".into(),
-        ),
         ("encoder_sha256", enc.weights_sha256().to_string()),
         ("trained_on", "anno-lexical train (MIT)".into()),
         (
@@ -742,6 +829,7 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
             "anno-lexical dev (min NLL over 2^-2..2^2)".into(),
         ),
         ("train_opts", serde_json::to_string(&opts)?),
+        ("ensemble", training.ensemble.to_string()),
         ("data_files", serde_json::to_string(&files)?),
         ("dev_macro_f1", format!("{:.4}", m_dev.macro_f1)),
         ("test_macro_f1", format!("{:.4}", m_test.macro_f1)),
@@ -752,11 +840,12 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    kind.write(&mut meta);
     head.meta = meta;
     head.save(&a.out)?;
     let head_sha = sha256_file(&a.out)?;
     let card = model_card(
-        &head, &head_sha, &enc, &opts, &files, &m_dev, &m_test, &m_babe, &cal, &a,
+        &head, &head_sha, &enc, &opts, &files, &m_dev, &m_test, &m_babe, &cal, &a, &kind,
     );
     std::fs::write(&a.card, card).with_context(|| format!("writing {}", a.card.display()))?;
     println!(
@@ -815,6 +904,7 @@ fn model_card(
     babe: &BinaryMetrics,
     cal: &Calibration,
     a: &TrainLoadedArgs,
+    kind: &SentenceFeatures,
 ) -> String {
     let row = |name: &str, m: &BinaryMetrics| {
         format!(
@@ -834,9 +924,19 @@ fn model_card(
     s.push_str("# Model card: loaded-language sentence head (`models/loaded.safetensors`)\n\n");
     s.push_str("Generated by `slant train loaded`; do not edit by hand.\n\n");
     s.push_str("## What it is\n");
+    let evidence = match kind.span_sha256() {
+        None => String::new(),
+        Some(sha) => format!(
+            ", followed by two span-evidence features read from the token states of the same \
+             encoder pass: the max and the mean, over the sentence's word-piece tokens, of P(not `O`) \
+             of the span head with sha256 `{sha}` (header `features` = `{}`; `slant score` refuses \
+             another span head)",
+            kind.name()
+        ),
+    };
     s.push_str(&format!(
         "A {} on the L2-normalised mean-pooled final hidden states of the frozen encoder \
-         (all-MiniLM-L6-v2, `model.safetensors` sha256 `{}`). Output: P(sentence uses loaded / \
+         (all-MiniLM-L6-v2, `model.safetensors` sha256 `{}`){evidence}. Output: P(sentence uses loaded / \
          lexically biased language), temperature-scaled (T = {}, fitted on anno-lexical dev). \
          Decision threshold {:.4} (= {:.2} on the uncalibrated probability, chosen on anno-lexical dev to \
          maximise macro-F1; the temperature changes no decision).\n\n",
@@ -861,8 +961,25 @@ fn model_card(
     }
     s.push_str(&format!(
         "\n## Training\nAdamW (lr {}, weight decay {}), batch {}, at most {} epochs, early stopping \
-         on dev loss (patience {}), seed {}. Features are cached by encoder checksum and text.\n\n",
-        opts.lr, opts.weight_decay, opts.batch_size, opts.epochs, opts.patience, opts.seed
+         on dev loss (patience {}), seed {}{}. Features are cached by encoder checksum and text.\n\n",
+        opts.lr,
+        opts.weight_decay,
+        opts.batch_size,
+        opts.epochs,
+        opts.patience,
+        opts.seed,
+        if a.ensemble > 1 {
+            format!(
+                "; a seed ensemble: {} heads (seeds {}..={}) each early-stopped on dev, their logits \
+                 averaged (stored as one head of {} hidden units)",
+                a.ensemble,
+                opts.seed,
+                opts.seed + a.ensemble as u64 - 1,
+                head.hidden
+            )
+        } else {
+            String::new()
+        }
     ));
     s.push_str("## Metrics (positive class = loaded)\n\n");
     s.push_str("| set | n | TP | FP | FN | TN | P | R | F1 | macro-F1 |\n|---|---|---|---|---|---|---|---|---|---|\n");
@@ -882,13 +999,38 @@ fn model_card(
     ));
     s.push_str("## Reproduce\n\n```\nmodels/fetch\ncargo build --release\n");
     s.push_str(&format!(
-        "target/release/slant train loaded --data DIR --hidden {} --seed {}\n```\n",
-        a.hidden, a.seed
+        "target/release/slant train loaded --data DIR --hidden {} --seed {}{}{}{}\n```\n",
+        a.hidden,
+        a.seed,
+        if kind.span_sha256().is_some() {
+            " --span-evidence models/loaded_spans.safetensors"
+        } else {
+            ""
+        },
+        if a.ensemble > 1 {
+            format!(" --ensemble {}", a.ensemble)
+        } else {
+            String::new()
+        },
+        if a.weight_decay != TrainOpts::default().weight_decay {
+            format!(" --weight-decay {}", a.weight_decay)
+        } else {
+            String::new()
+        }
     ));
     s.push_str(
         "\nwhere DIR is laid out like the shared data folder. Reproduced on the same machine type and \
          thread count, the head is byte-identical (seeded shuffling and initialisation).\n",
     );
+    if kind.span_sha256().is_some() {
+        s.push_str(
+            "\nThe span head comes first: `target/release/slant train loaded-spans --data DIR --no-babe` \
+             (see `models/LOADED_SPANS_CARD.md`; it never sees BABE, so the BABE figures above stay \
+             zero-shot). The same features in BABE SG2 5-fold CV (each fold's head trained on the \
+             other folds plus anno-lexical train): `target/release/slant eval loaded --data DIR \
+             --dataset babe --cv 5 --span-evidence models/loaded_spans.safetensors`.\n",
+        );
+    }
     s
 }
 

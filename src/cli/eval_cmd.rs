@@ -8,7 +8,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::args::*;
-use super::commands::{find_checkout_file, load_encoder, load_head, threads};
+use super::commands::{
+    find_checkout_file, load_encoder, load_head, sentence_head_features, threads,
+};
 use crate::data;
 use crate::encode::sha256_file;
 use crate::eval::labels::{self, Labels};
@@ -126,11 +128,21 @@ fn dataset_name(d: LoadedDataset) -> &'static str {
 }
 
 fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
-    let experiment = a.pooling != crate::heads::Pooling::Mean || a.span_evidence.is_some();
+    let training = loaded::HeadTraining {
+        ensemble: a.ensemble.max(1),
+        weight_decay: a.weight_decay,
+        repeat: a.babe_repeat.max(1),
+    };
+    let experiment = a.pooling != crate::heads::Pooling::Mean
+        || a.span_evidence.is_some()
+        || a.append_lexicon
+        || a.span_hidden.is_some()
+        || training != loaded::HeadTraining::default();
     if experiment && (a.cv.is_none() || a.lexicon || a.tune.tune_layers > 0) {
         bail!(
-            "--pooling and --span-evidence change the features of the heads trained in --cv \
-             (frozen encoder, no --lexicon, no --tune-layers); the committed head reads mean pooling"
+            "--pooling and --span-evidence (like --append-lexicon, --ensemble, --weight-decay \
+             and --babe-repeat) change the heads trained in --cv \
+             (frozen encoder, no --lexicon, no --tune-layers); a fixed head reads the features its header names"
         );
     }
     let enc_needed = || load_encoder(&a.model);
@@ -170,7 +182,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
         };
         let enc = enc_needed()?;
         let (head, head_path) = load_head(&a.model)?;
-        let x = loaded::features(&enc, &rows, bs, "labelled file")?;
+        let x = sentence_head_features(&enc, &head, &a.model, &rows, "labelled file")?;
         let outcome = loaded::evaluate_head(&head, &x, &loaded::labels(&rows));
         let split = format!("every sentence of {}", path.display());
         let file = DataFile {
@@ -209,7 +221,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                         )
                     }
                 };
-                let x = loaded::features(&enc, &rows, bs, "evaluation set")?;
+                let x = sentence_head_features(&enc, &head, &a.model, &rows, "evaluation set")?;
                 let outcome = loaded::evaluate_head(&head, &x, &loaded::labels(&rows));
                 let m = manifest(
                     enc.weights_sha256(),
@@ -236,8 +248,45 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                     Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
                     None => None,
                 };
+                if let Some((h, _)) = &ev_head {
+                    if crate::train::loaded_spans::saw_babe(h) {
+                        eprintln!(
+                            "warning: the --span-evidence head was trained on BABE folds; its \
+                             evidence leaks into this CV (train one with --no-babe)"
+                        );
+                    }
+                }
                 let ev = ev_head.as_ref().map(|(h, s)| (h, s.as_str()));
-                let x = loaded::token_features(&enc, &rows, bs, "BABE SG2", a.pooling, ev)?;
+                let lex = if a.append_lexicon {
+                    Some(crate::eval::lexicon::Lexicons::load(&data_dir)?)
+                } else {
+                    None
+                };
+                let hid_head = match &a.span_hidden {
+                    Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
+                    None => None,
+                };
+                let with_lex = |mut x: Vec<Vec<f32>>,
+                                rows: &[crate::data::LabelledSentence]|
+                 -> Result<Vec<Vec<f32>>> {
+                    if let Some(l) = &lex {
+                        for (f, r) in x.iter_mut().zip(rows) {
+                            f.extend(l.features(&r.text));
+                        }
+                    }
+                    if let Some((h, sha)) = &hid_head {
+                        let hx =
+                            loaded::span_hidden_features(&enc, rows, bs, "span hidden", h, sha)?;
+                        for (f, e) in x.iter_mut().zip(hx) {
+                            f.extend(e);
+                        }
+                    }
+                    Ok(x)
+                };
+                let x = with_lex(
+                    loaded::token_features(&enc, &rows, bs, "BABE SG2", a.pooling, ev)?,
+                    &rows,
+                )?;
                 let y = loaded::labels(&rows);
                 let mut files = vec![DataFile::new(&data_dir, &path)?];
                 let extra = if a.no_anno_lexical {
@@ -246,7 +295,17 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                     let (tr, p) = data::anno_lexical(&data_dir, "train")?;
                     files.push(DataFile::new(&data_dir, &p)?);
                     Some((
-                        loaded::token_features(&enc, &tr, bs, "anno-lexical train", a.pooling, ev)?,
+                        with_lex(
+                            loaded::token_features(
+                                &enc,
+                                &tr,
+                                bs,
+                                "anno-lexical train",
+                                a.pooling,
+                                ev,
+                            )?,
+                            &tr,
+                        )?,
                         loaded::labels(&tr),
                     ))
                 };
@@ -256,7 +315,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                     hidden: a.hidden,
                 };
                 let extra_ref = extra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
-                let outcome = loaded::cross_validate(&x, &y, extra_ref, &opts)?;
+                let outcome = loaded::cross_validate_with(&x, &y, extra_ref, &opts, &training)?;
                 let mut split = loaded::cv_split(
                     &opts,
                     "BABE SG2",
@@ -268,6 +327,20 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 if let Some((_, sha)) = &ev_head {
                     split.push_str(&format!(
                         "; plus span-head token evidence (max, mean P(not O); head sha256 {sha})"
+                    ));
+                }
+                if a.append_lexicon {
+                    split.push_str("; plus the 15 lexicon features");
+                }
+                if let Some((_, sha)) = &hid_head {
+                    split.push_str(&format!(
+                        "; plus the max of the span head's hidden activations (head sha256 {sha})"
+                    ));
+                }
+                if training != loaded::HeadTraining::default() {
+                    split.push_str(&format!(
+                        "; heads: ensemble of {}, weight decay {}, BABE rows x{}",
+                        training.ensemble, training.weight_decay, training.repeat
                     ));
                 }
                 let m = manifest(enc.weights_sha256(), None, files, &split);

@@ -36,7 +36,11 @@ pub fn eval_outlets(a: EvalOutletsArgs) -> Result<i32> {
             .ok_or_else(|| anyhow::anyhow!("no models/{LOADED_HEAD_FILE}; pass --head FILE"))?,
     };
     let head = MlpHead::load(&head_path)?;
-    let scored = outlets::score(&enc, &head, &data_dir, a.model.batch_size)?;
+    let feats = |rows: &[crate::data::LabelledSentence], what: &str| {
+        super::commands::sentence_head_features(&enc, &head, &a.model, rows, what)
+            .map_err(|e| crate::Error::Model(format!("{e:#}")))
+    };
+    let scored = outlets::score(&head, &data_dir, &feats)?;
     let report = scored.report(a.min_n, enc.weights_sha256(), &sha256_file(&head_path)?);
     let mut out = std::io::stdout().lock();
     match a.format {

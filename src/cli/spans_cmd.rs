@@ -294,6 +294,13 @@ fn card(
         },
         ls::decode_text(&head.decode)
     ));
+    if a.hyper.no_babe {
+        s.push_str(
+            "Trained without BABE (`--no-babe`): the loaded-language sentence head reads this head's \
+             token evidence (`slant train loaded --span-evidence`), so BABE stays unseen by both and \
+             their BABE figures are zero-shot (the BABE span rows below included).\n\n",
+        );
+    }
     s.push_str("## Data and split\nTexts are cut into sentences by slant's splitter, gold spans clipped to sentences and \
         widened to whole words. Fixed split of PTC / SemEval-2023 **articles** by `sha256(\"slant-spans-split-v1\\0\" + id)`: \
         first 8 bytes big-endian mod 100, 0–19 test (held out), 20–29 dev (epoch selection), 30–99 train; BABE SG2 \
@@ -363,8 +370,10 @@ fn card(
                 e.texts, e.gold_spans
             ),
             SpansDataset::Babe => format!(
-                "BABE fold 0 ({} sentences, {} gold spans)",
-                e.texts, e.gold_spans
+                "BABE fold 0 ({} sentences, {} gold spans){}",
+                e.texts,
+                e.gold_spans,
+                if a.hyper.no_babe { ", zero-shot" } else { "" }
             ),
         };
         let sys = format!("span head{decoding}");

@@ -10,7 +10,7 @@ use super::{best_threshold, BinaryMetrics, DataFile};
 use crate::data::LabelledSentence;
 use crate::encode::Encoder;
 use crate::heads::tagger::TaggerHead;
-use crate::heads::{MlpHead, Pooling};
+use crate::heads::{span_evidence, MlpHead, Pooling, SentenceFeatures};
 use crate::train::tune::{fit_temperature, sigmoid};
 use crate::train::{self, TrainOpts};
 use crate::{stats, Result};
@@ -92,21 +92,9 @@ pub fn token_features(
                 let states = &e.states[..n * dim];
                 m_out.push(Pooling::MeanMax.features(&e.pooled, states));
                 if let Some((head, _)) = evidence {
-                    let probs = head.predict(states, n);
-                    let o = head.labels.iter().position(|l| l == "O").unwrap_or(0);
-                    let p: Vec<f32> = probs
-                        .iter()
-                        .zip(&e.offsets[..n])
-                        .filter(|(_, &(a, b))| a < b)
-                        .map(|(p, _)| 1.0 - p[o])
-                        .collect();
-                    let mx = p.iter().copied().fold(0.0f32, f32::max);
-                    let mean = if p.is_empty() {
-                        0.0
-                    } else {
-                        p.iter().sum::<f32>() / p.len() as f32
-                    };
-                    e_out.push(vec![mx, mean]);
+                    let probs = head.predict(&e.states[..n * head.state_dim()], n);
+                    e_out
+                        .push(span_evidence(&probs, &e.offsets[..n], outside_label(head)).to_vec());
                 }
             }
         }
@@ -149,6 +137,117 @@ pub fn token_features(
         t0.elapsed().as_secs_f64()
     );
     Ok(out)
+}
+
+/// Experiment features: the L2-normalised element-wise max, over each sentence's word-piece
+/// tokens, of a span head's hidden-layer activations ([`TaggerHead::hidden_activations`]),
+/// cached by encoder, texts and the span head's sha256.
+pub fn span_hidden_features(
+    enc: &Encoder,
+    rows: &[LabelledSentence],
+    batch: usize,
+    what: &str,
+    head: &TaggerHead,
+    sha: &str,
+) -> Result<Vec<Vec<f32>>> {
+    let t0 = Instant::now();
+    let texts: Vec<&str> = rows.iter().map(|s| s.text.as_str()).collect();
+    let dir = train::cache_dir();
+    let mut h = Sha256::new();
+    h.update(b"slant-span-hidden-max-v1\0");
+    h.update(enc.weights_sha256().as_bytes());
+    h.update(enc.max_tokens().to_le_bytes());
+    h.update(enc.variant().as_bytes());
+    h.update(sha.as_bytes());
+    for t in &texts {
+        h.update((t.len() as u64).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    let path = dir.join(format!("{}.f32", crate::encode::hex(&h.finalize())));
+    let w = head.hidden;
+    if w == 0 {
+        return Err(crate::Error::Model(
+            "--span-hidden needs a span head with a hidden layer".into(),
+        ));
+    }
+    if let Ok(b) = std::fs::read(&path) {
+        if b.len() == texts.len() * w * 4 {
+            let flat: Vec<f32> = b
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            return Ok(flat.chunks(w).map(<[f32]>::to_vec).collect());
+        }
+    }
+    let dim = enc.hidden_size();
+    let mut out = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(1024) {
+        let (encs, _) = enc.encode_tokens(chunk, batch)?;
+        for e in &encs {
+            let n = e.n_tokens.min(e.offsets.len());
+            let act = head
+                .hidden_activations(&e.states[..n * dim], n)
+                .ok_or_else(|| {
+                    crate::Error::Model("span head without a plain hidden layer".into())
+                })?;
+            let mut mx = vec![0.0f32; w];
+            for (row, &(a, b)) in act.chunks_exact(w).zip(&e.offsets[..n]) {
+                if a < b {
+                    for (m, v) in mx.iter_mut().zip(row) {
+                        *m = m.max(*v);
+                    }
+                }
+            }
+            out.push(crate::heads::sentence_features(&mx));
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| crate::Error::io(&dir, e))?;
+    let bytes: Vec<u8> = out.iter().flatten().flat_map(|x| x.to_le_bytes()).collect();
+    let tmp = path.with_extension("f32.part");
+    std::fs::write(&tmp, bytes).map_err(|e| crate::Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| crate::Error::io(&path, e))?;
+    eprintln!(
+        "  span-head hidden max features of {what}: {} sentences in {:.1}s",
+        rows.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(out)
+}
+
+/// Index of the `O` label of a span head (0 when it has none).
+pub fn outside_label(head: &TaggerHead) -> usize {
+    head.labels.iter().position(|l| l == "O").unwrap_or(0)
+}
+
+/// The features a sentence head of kind `kind` reads for `rows` (cached): mean pooling, or mean
+/// pooling plus the token evidence of `span_head` (which must be the head `kind` names: its
+/// sha256 is checked; `span_head` is `(head, sha256, where it came from)`).
+pub fn head_features(
+    enc: &Encoder,
+    rows: &[LabelledSentence],
+    batch: usize,
+    what: &str,
+    kind: &SentenceFeatures,
+    span_head: Option<(&TaggerHead, &str, &str)>,
+) -> Result<Vec<Vec<f32>>> {
+    match kind {
+        SentenceFeatures::Mean => features(enc, rows, batch, what),
+        SentenceFeatures::MeanSpanEvidence { span_sha256 } => {
+            kind.check_span_head(
+                span_head.map(|(_, sha, _)| sha),
+                span_head.map_or("no span head", |(_, _, w)| w),
+            )?;
+            let (head, _, _) = span_head.expect("checked above");
+            token_features(
+                enc,
+                rows,
+                batch,
+                what,
+                Pooling::Mean,
+                Some((head, span_sha256)),
+            )
+        }
+    }
 }
 
 /// Gold labels of `rows`.
@@ -315,6 +414,64 @@ pub fn cross_validate(
     extra: Option<(&[Vec<f32>], &[bool])>,
     opts: &CvOpts,
 ) -> Result<LoadedOutcome> {
+    cross_validate_with(x, y, extra, opts, &HeadTraining::default())
+}
+
+/// How a sentence head is trained beyond [`TrainOpts`]' defaults (`slant train loaded` and the
+/// `--cv` experiments): a seed ensemble, weight decay, and how often each BABE training row is
+/// repeated against the extra (anno-lexical) data.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HeadTraining {
+    /// Heads trained with seeds `seed, seed + 1, ...`, averaged into one ([`MlpHead::average`]).
+    pub ensemble: usize,
+    pub weight_decay: f64,
+    /// Each in-domain training row appears this many times (1 = as is).
+    pub repeat: usize,
+}
+
+impl Default for HeadTraining {
+    fn default() -> Self {
+        Self {
+            ensemble: 1,
+            weight_decay: TrainOpts::default().weight_decay,
+            repeat: 1,
+        }
+    }
+}
+
+/// Train a sentence head (a seed ensemble when `t.ensemble > 1`, early-stopping each member on
+/// `dev`); threshold and temperature are left to the caller.
+pub fn train_head(
+    x: &[Vec<f32>],
+    y: &[bool],
+    dev: Option<(&[Vec<f32>], &[bool])>,
+    hidden: usize,
+    seed: u64,
+    t: &HeadTraining,
+) -> Result<MlpHead> {
+    let heads = (0..t.ensemble.max(1) as u64)
+        .map(|i| {
+            let opts = TrainOpts {
+                weight_decay: t.weight_decay,
+                ..train_opts(hidden, seed.wrapping_add(i))
+            };
+            train::train_mlp(x, y, dev, &opts)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if heads.len() == 1 {
+        return Ok(heads.into_iter().next().expect("one head"));
+    }
+    MlpHead::average(&heads)
+}
+
+/// [`cross_validate`] with the heads trained as `t` says.
+pub fn cross_validate_with(
+    x: &[Vec<f32>],
+    y: &[bool],
+    extra: Option<(&[Vec<f32>], &[bool])>,
+    opts: &CvOpts,
+    t: &HeadTraining,
+) -> Result<LoadedOutcome> {
     let k = opts.k;
     if k < 2 {
         return Err(crate::Error::Input("--cv needs at least 2 folds".into()));
@@ -339,16 +496,18 @@ pub fn cross_validate(
                 ytr.push(y[i]);
             }
         }
+        if t.repeat > 1 {
+            let n = xtr.len();
+            for _ in 1..t.repeat {
+                xtr.extend_from_within(..n);
+                ytr.extend_from_within(..n);
+            }
+        }
         if let Some((ex, ey)) = extra {
             xtr.extend(ex.iter().cloned());
             ytr.extend(ey.iter().copied());
         }
-        let head = train::train_mlp(
-            &xtr,
-            &ytr,
-            Some((&xdv, &ydv)),
-            &train_opts(opts.hidden, opts.seed),
-        )?;
+        let head = train_head(&xtr, &ytr, Some((&xdv, &ydv)), opts.hidden, opts.seed, t)?;
         // Temperature scaling fitted on the development part of the training folds; the
         // threshold is chosen on the calibrated development probabilities.
         let zdv = logits(&head, &xdv);

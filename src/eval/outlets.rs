@@ -21,10 +21,10 @@ use serde::Serialize;
 
 use super::{version_info, DataFile};
 use crate::data::{self, LabelledSentence};
-use crate::encode::Encoder;
+
 use crate::heads::MlpHead;
 use crate::stats::{self, percentile_sorted};
-use crate::{train, Result};
+use crate::Result;
 
 /// Default `min_n`: outlets with fewer labelled sentences are listed but left out of ρ.
 pub const DEFAULT_MIN_N: usize = 30;
@@ -226,19 +226,21 @@ pub struct Scored {
     pub data_files: Vec<DataFile>,
 }
 
-/// Read BABE SG2 and MBIC from `data_dir` and score every sentence with `head`.
-pub fn score(enc: &Encoder, head: &MlpHead, data_dir: &Path, batch: usize) -> Result<Scored> {
+/// The features a head reads for a set of sentences (named by the second argument).
+pub type FeaturesFn<'a> = dyn Fn(&[LabelledSentence], &str) -> Result<Vec<Vec<f32>>> + 'a;
+
+/// Read BABE SG2 and MBIC from `data_dir` and score every sentence with `head`, on the features
+/// `features` gives (see [`crate::eval::loaded::head_features`]).
+pub fn score(head: &MlpHead, data_dir: &Path, features: &FeaturesFn) -> Result<Scored> {
     let (sg2, sg2_path) = data::babe_sg2(data_dir)?;
     let (mbic, mbic_path) = data::mbic(data_dir)?;
-    let cache = train::cache_dir();
-    let probs = |v: &[LabelledSentence]| -> Result<Vec<f32>> {
-        let texts: Vec<&str> = v.iter().map(|s| s.text.as_str()).collect();
-        let f = train::embed_cached(enc, &texts, batch, Some(&cache))?;
+    let probs = |v: &[LabelledSentence], what: &str| -> Result<Vec<f32>> {
+        let f = features(v, what)?;
         Ok(f.iter().map(|x| head.prob(x)).collect())
     };
     Ok(Scored {
-        p_sg2: probs(&sg2)?,
-        p_mbic: probs(&mbic)?,
+        p_sg2: probs(&sg2, "BABE SG2")?,
+        p_mbic: probs(&mbic, "MBIC")?,
         sg2,
         mbic,
         threshold: head.threshold,

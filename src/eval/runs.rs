@@ -29,7 +29,7 @@ use super::{version_info, DataFile};
 use crate::data::{self, LabelledSentence};
 use crate::encode::{sha256_file, Encoder};
 use crate::heads::tagger::TaggerHead;
-use crate::heads::MlpHead;
+use crate::heads::{MlpHead, SentenceFeatures};
 use crate::segment::eval as seg_eval;
 use crate::{Error, Result};
 
@@ -87,6 +87,23 @@ impl Context<'_> {
 
     fn head(&self) -> std::result::Result<&(MlpHead, String, String), String> {
         self.models.head.as_ref().map_err(Clone::clone)
+    }
+
+    /// The span head a sentence head of kind `kind` reads, checked by sha256; `Ok(None)` for
+    /// mean pooling, `Err(why)` when the right span head is missing.
+    fn evidence_head(
+        &self,
+        kind: &SentenceFeatures,
+    ) -> std::result::Result<Option<(&TaggerHead, &str, &str)>, String> {
+        if kind.span_sha256().is_none() {
+            return Ok(None);
+        }
+        let (h, sha, shown) = self.models.spans.as_ref().map_err(|e| {
+            format!("the loaded head reads span evidence, but there is no span head: {e}")
+        })?;
+        kind.check_span_head(Some(sha), shown)
+            .map_err(|e| e.to_string())?;
+        Ok(Some((h, sha.as_str(), shown.as_str())))
     }
 
     fn data(&self) -> std::result::Result<&Path, String> {
@@ -533,7 +550,31 @@ impl Evaluation for LoadedEval {
         let enc = or_skip!(ctx.encoder());
         let set = or_skip!(self.load(ctx)?);
         let mut files = set.files;
-        let x = loaded::features(enc, &set.rows, cfg.batch_size, &self.name)?;
+        // Features: those the committed head reads. CV trains heads of the same kind, with
+        // span evidence only from a span head that never saw BABE (else mean pooling).
+        let kind = match (self.cv, ctx.head()) {
+            (None, Ok((h, _, _))) => match SentenceFeatures::of(h) {
+                Ok(k) => k,
+                Err(e) => return Ok(Outcome::Skipped(e.to_string())),
+            },
+            (None, Err(why)) => return Ok(Outcome::Skipped(why)),
+            (Some(_), Ok((h, _, _))) => match SentenceFeatures::of(h) {
+                Ok(k)
+                    if ctx.evidence_head(&k).is_ok_and(|s| {
+                        s.is_some_and(|(t, _, _)| !crate::train::loaded_spans::saw_babe(t))
+                    }) =>
+                {
+                    k
+                }
+                _ => SentenceFeatures::Mean,
+            },
+            (Some(_), Err(_)) => SentenceFeatures::Mean,
+        };
+        let span = match ctx.evidence_head(&kind) {
+            Ok(s) => s,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let x = loaded::head_features(enc, &set.rows, cfg.batch_size, &self.name, &kind, span)?;
         let y = loaded::labels(&set.rows);
         let (outcome, head_sha): (LoadedOutcome, Option<String>) = match self.cv {
             None => {
@@ -552,7 +593,14 @@ impl Evaluation for LoadedEval {
                     }
                     let (tr, p) = data::anno_lexical(dir, "train")?;
                     files.push(DataFile::new(dir, &p)?);
-                    let xt = loaded::features(enc, &tr, cfg.batch_size, "anno-lexical train")?;
+                    let xt = loaded::head_features(
+                        enc,
+                        &tr,
+                        cfg.batch_size,
+                        "anno-lexical train",
+                        &kind,
+                        span,
+                    )?;
                     Some((xt, loaded::labels(&tr)))
                 } else {
                     None
@@ -565,7 +613,14 @@ impl Evaluation for LoadedEval {
         let p = &outcome.predictions;
         let (est, docs) = binary_estimates(&p.prob, &p.pred, &p.gold, &keys, cfg.reps, cfg.seed);
         let m = &outcome.metrics;
-        let split = self.split(cfg, &set.dataset);
+        let mut split = self.split(cfg, &set.dataset);
+        let mut command = self.single_command(cfg);
+        if let (Some(_), Some(sha)) = (self.cv, kind.span_sha256()) {
+            split.push_str(&format!(
+                "; plus span-head token evidence (max, mean P(not O); head sha256 {sha})"
+            ));
+            command.push_str(" --span-evidence models/loaded_spans.safetensors");
+        }
         let mut results = json!({
             "status": "ok",
             "dataset": set.dataset,
@@ -642,7 +697,7 @@ impl Evaluation for LoadedEval {
                 fmt_est(&est["accuracy"]),
                 fmt_est(&est["ece"]),
                 self.reference(),
-                format!("`{}`", self.single_command(cfg)),
+                format!("`{command}`"),
             ],
             notes,
         };
@@ -651,7 +706,7 @@ impl Evaluation for LoadedEval {
             "files": files,
             "unit": set.unit,
             "bootstrap_seed": cfg.seed,
-            "command": self.single_command(cfg),
+            "command": command,
         });
         if let Some(sha) = head_sha {
             manifest["head_sha256"] = json!(sha);
@@ -973,7 +1028,18 @@ impl Evaluation for OutletsEval {
         }
         let (head, head_sha, _) = or_skip!(ctx.head());
         let min_n = cfg.outlets_min_n;
-        let scored = outlets::score(enc, head, dir, cfg.batch_size)?;
+        let kind = match SentenceFeatures::of(head) {
+            Ok(k) => k,
+            Err(e) => return Ok(Outcome::Skipped(e.to_string())),
+        };
+        let span = match ctx.evidence_head(&kind) {
+            Ok(s) => s,
+            Err(why) => return Ok(Outcome::Skipped(why)),
+        };
+        let feats = |rows: &[LabelledSentence], what: &str| {
+            loaded::head_features(enc, rows, cfg.batch_size, what, &kind, span)
+        };
+        let scored = outlets::score(head, dir, &feats)?;
         let rows = scored.sets();
         let report = scored.report(min_n, enc.weights_sha256(), head_sha);
         let cis: Vec<Option<[f64; 2]>> = rows

@@ -25,6 +25,129 @@ pub fn sentence_features(pooled: &[f32]) -> Vec<f32> {
     pooled.iter().map(|x| x / norm).collect()
 }
 
+/// Header key of a sentence head naming the features it reads ([`SentenceFeatures`]).
+pub const FEATURES_KEY: &str = "features";
+/// Header key: sha256 of the span head whose token evidence a
+/// [`SentenceFeatures::MeanSpanEvidence`] head reads.
+pub const SPAN_EVIDENCE_SHA_KEY: &str = "span_evidence_sha256";
+/// The `features` value written by heads from before feature kinds were recorded: mean pooling.
+const LEGACY_MEAN_FEATURES: &str = "mean-pooled final hidden states, L2-normalised";
+
+/// What a loaded-language sentence head reads, from its header (`features`, absent = mean).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SentenceFeatures {
+    /// [`sentence_features`]: the L2-normalised mean-pooled vector.
+    Mean,
+    /// The mean-pooled vector followed by [`span_evidence`] of the span head with this sha256,
+    /// computed from the token states of the same encoder pass.
+    MeanSpanEvidence { span_sha256: String },
+}
+
+impl SentenceFeatures {
+    /// Header value of `features`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SentenceFeatures::Mean => "mean",
+            SentenceFeatures::MeanSpanEvidence { .. } => "mean+span_evidence",
+        }
+    }
+
+    /// The kind `head` reads; an unknown `features` value or a missing span sha256 is an error.
+    pub fn of(head: &MlpHead) -> Result<Self> {
+        match head.meta.get(FEATURES_KEY).map(String::as_str) {
+            None | Some("mean") | Some(LEGACY_MEAN_FEATURES) => Ok(SentenceFeatures::Mean),
+            Some("mean+span_evidence") => match head.meta.get(SPAN_EVIDENCE_SHA_KEY) {
+                Some(sha) if !sha.is_empty() => Ok(SentenceFeatures::MeanSpanEvidence {
+                    span_sha256: sha.clone(),
+                }),
+                _ => Err(Error::Model(format!(
+                    "the sentence head reads span evidence but its header has no `{SPAN_EVIDENCE_SHA_KEY}`"
+                ))),
+            },
+            Some(other) => Err(Error::Model(format!(
+                "the sentence head reads unknown features {other:?} (this slant knows `mean` and \
+                 `mean+span_evidence`)"
+            ))),
+        }
+    }
+
+    /// Record the kind in a head's header.
+    pub fn write(&self, meta: &mut BTreeMap<String, String>) {
+        meta.insert(FEATURES_KEY.into(), self.name().into());
+        match self {
+            SentenceFeatures::Mean => {
+                meta.remove(SPAN_EVIDENCE_SHA_KEY);
+            }
+            SentenceFeatures::MeanSpanEvidence { span_sha256 } => {
+                meta.insert(SPAN_EVIDENCE_SHA_KEY.into(), span_sha256.clone());
+            }
+        }
+    }
+
+    /// Length of the feature vector for an encoder of `hidden` dimensions.
+    pub fn dim(&self, hidden: usize) -> usize {
+        match self {
+            SentenceFeatures::Mean => hidden,
+            SentenceFeatures::MeanSpanEvidence { .. } => hidden + SPAN_EVIDENCE_DIM,
+        }
+    }
+
+    /// The span head sha256 this kind needs, if any.
+    pub fn span_sha256(&self) -> Option<&str> {
+        match self {
+            SentenceFeatures::Mean => None,
+            SentenceFeatures::MeanSpanEvidence { span_sha256 } => Some(span_sha256),
+        }
+    }
+
+    /// Check that the span head with sha256 `have` (`None`: no span head found) is the one this
+    /// kind reads; `what` names where the span head came from, for the error.
+    pub fn check_span_head(&self, have: Option<&str>, what: &str) -> Result<()> {
+        let Some(want) = self.span_sha256() else {
+            return Ok(());
+        };
+        match have {
+            Some(h) if h == want => Ok(()),
+            Some(h) => Err(Error::Model(format!(
+                "the sentence head reads the token evidence of the span head with sha256 {want}, \
+                 but {what} has sha256 {h}; pass --spans-head with the span head it was trained \
+                 with, or retrain it with `slant train loaded --span-evidence FILE`"
+            ))),
+            None => Err(Error::Model(format!(
+                "the sentence head reads the token evidence of the span head with sha256 {want}, \
+                 but no span head was found ({what}); pass --spans-head FILE"
+            ))),
+        }
+    }
+}
+
+/// Number of span-evidence features.
+pub const SPAN_EVIDENCE_DIM: usize = 2;
+
+/// A span head's token evidence for one sentence: the max and the mean, over the sentence's
+/// word-piece tokens (offsets `a < b`; special tokens left out), of P(not `O`), from the
+/// head's per-token probabilities `probs` (label `o` is `O`). Zeros for a sentence without
+/// word pieces.
+pub fn span_evidence(
+    probs: &[Vec<f32>],
+    offsets: &[(usize, usize)],
+    o: usize,
+) -> [f32; SPAN_EVIDENCE_DIM] {
+    let p: Vec<f32> = probs
+        .iter()
+        .zip(offsets)
+        .filter(|(_, &(a, b))| a < b)
+        .map(|(p, _)| 1.0 - p[o])
+        .collect();
+    let mx = p.iter().copied().fold(0.0f32, f32::max);
+    let mean = if p.is_empty() {
+        0.0
+    } else {
+        p.iter().sum::<f32>() / p.len() as f32
+    };
+    [mx, mean]
+}
+
 /// How a sentence head pools the encoder's final token states into its features.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -230,6 +353,43 @@ impl MlpHead {
     }
 }
 
+impl MlpHead {
+    /// One head whose logit is the mean of the logits of `heads` (same input, hidden layers
+    /// side by side, output weights divided by their number): a seed ensemble stored in the
+    /// ordinary head format. Threshold, temperature and meta come from the first head.
+    pub fn average(heads: &[MlpHead]) -> Result<MlpHead> {
+        let first = heads
+            .first()
+            .ok_or_else(|| Error::Model("an ensemble needs at least one head".into()))?;
+        if heads
+            .iter()
+            .any(|h| h.input != first.input || (h.hidden == 0) != (first.hidden == 0))
+        {
+            return Err(Error::Model(
+                "ensemble heads must share their input size and all have (or all lack) a hidden layer"
+                    .into(),
+            ));
+        }
+        let k = heads.len() as f32;
+        let mut out = first.clone();
+        out.b2 = heads.iter().map(|h| h.b2).sum::<f32>() / k;
+        if first.hidden == 0 {
+            out.w2 = (0..first.input)
+                .map(|i| heads.iter().map(|h| h.w2[i]).sum::<f32>() / k)
+                .collect();
+            return Ok(out);
+        }
+        out.hidden = heads.iter().map(|h| h.hidden).sum();
+        out.w1 = heads.iter().flat_map(|h| h.w1.iter().copied()).collect();
+        out.b1 = heads.iter().flat_map(|h| h.b1.iter().copied()).collect();
+        out.w2 = heads
+            .iter()
+            .flat_map(|h| h.w2.iter().map(|w| w / k))
+            .collect();
+        Ok(out)
+    }
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -369,6 +529,96 @@ mod tests {
             "{f:?}"
         );
         assert!((f[0] - 0.5f32.sqrt()).abs() < 1e-6);
+    }
+
+    #[test]
+    fn feature_kind_comes_from_the_header_and_old_heads_read_mean() {
+        let mut head = MlpHead {
+            input: 2,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: vec![1.0, 1.0],
+            b2: 0.0,
+            threshold: 0.5,
+            temperature: 1.0,
+            meta: BTreeMap::new(),
+        };
+        assert_eq!(SentenceFeatures::of(&head).unwrap(), SentenceFeatures::Mean);
+        head.meta
+            .insert(FEATURES_KEY.into(), LEGACY_MEAN_FEATURES.into());
+        assert_eq!(SentenceFeatures::of(&head).unwrap(), SentenceFeatures::Mean);
+        let ev = SentenceFeatures::MeanSpanEvidence {
+            span_sha256: "ab12".into(),
+        };
+        ev.write(&mut head.meta);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("h.safetensors");
+        head.save(&p).unwrap();
+        let back = MlpHead::load(&p).unwrap();
+        assert_eq!(SentenceFeatures::of(&back).unwrap(), ev);
+        assert_eq!(ev.dim(384), 386);
+        assert!(ev.check_span_head(Some("ab12"), "x").is_ok());
+        let e = ev
+            .check_span_head(Some("ff00"), "models/x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ab12") && e.contains("ff00"), "{e}");
+        assert!(ev.check_span_head(None, "none").is_err());
+        assert!(SentenceFeatures::Mean.check_span_head(None, "none").is_ok());
+        head.meta.remove(SPAN_EVIDENCE_SHA_KEY);
+        assert!(SentenceFeatures::of(&head).is_err());
+        head.meta.insert(FEATURES_KEY.into(), "mean+lexicon".into());
+        let e = SentenceFeatures::of(&head).unwrap_err().to_string();
+        assert!(e.contains("mean+lexicon"), "{e}");
+    }
+
+    #[test]
+    fn span_evidence_by_hand_skips_special_tokens() {
+        // Label 0 is O. Tokens: [CLS], "vile" (P(O) 0.2), "men" (0.9), [SEP].
+        let probs = vec![
+            vec![0.0, 1.0],
+            vec![0.2, 0.8],
+            vec![0.9, 0.1],
+            vec![0.0, 1.0],
+        ];
+        let offsets = [(0, 0), (0, 4), (5, 8), (0, 0)];
+        let [mx, mean] = span_evidence(&probs, &offsets, 0);
+        assert!(
+            (mx - 0.8).abs() < 1e-6 && (mean - 0.45).abs() < 1e-6,
+            "{mx} {mean}"
+        );
+        assert_eq!(span_evidence(&probs[..1], &offsets[..1], 0), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn averaged_head_gives_the_mean_logit() {
+        let mk = |seed: f32, hidden: usize| MlpHead {
+            input: 3,
+            hidden,
+            w1: (0..hidden * 3)
+                .map(|i| (i as f32 * 0.37 + seed).sin())
+                .collect(),
+            b1: (0..hidden).map(|i| (i as f32 + seed).cos() * 0.1).collect(),
+            w2: (0..if hidden > 0 { hidden } else { 3 })
+                .map(|i| (i as f32 * 1.3 - seed).sin())
+                .collect(),
+            b2: seed * 0.1,
+            threshold: 0.5,
+            temperature: 1.0,
+            meta: BTreeMap::new(),
+        };
+        for hidden in [0, 4] {
+            let heads = [mk(0.5, hidden), mk(1.5, hidden), mk(-2.0, hidden)];
+            let avg = MlpHead::average(&heads).unwrap();
+            for x in [[1.0, -0.5, 0.25], [0.0, 2.0, -1.0]] {
+                let want = heads.iter().map(|h| h.logit(&x)).sum::<f32>() / 3.0;
+                assert!((avg.logit(&x) - want).abs() < 1e-5, "hidden {hidden}");
+            }
+            assert_eq!(avg.hidden, 3 * hidden);
+        }
+        assert!(MlpHead::average(&[]).is_err());
+        assert!(MlpHead::average(&[mk(0.0, 0), mk(0.0, 2)]).is_err());
     }
 
     #[test]

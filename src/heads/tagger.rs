@@ -444,6 +444,51 @@ impl TaggerHead {
     }
 }
 
+impl TaggerHead {
+    /// The hidden layer's ReLU activations of every token (`n_tokens × hidden`, row-major; the
+    /// rows [`TaggerHead::predict`] feeds its output layer), for heads with a hidden layer and
+    /// no window; `None` otherwise.
+    pub fn hidden_activations(&self, states: &[f32], n_tokens: usize) -> Option<Vec<f32>> {
+        if self.hidden == 0 || self.window() != 0 {
+            return None;
+        }
+        assert_eq!(
+            states.len(),
+            n_tokens * self.input,
+            "states must be n_tokens × input"
+        );
+        let mut h = vec![0.0f32; n_tokens * self.hidden];
+        for (t, row) in h.chunks_exact_mut(self.hidden).enumerate() {
+            let x = &states[t * self.input..(t + 1) * self.input];
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (dot(&self.w1[j * self.input..(j + 1) * self.input], x) + self.b1[j]).max(0.0);
+            }
+        }
+        Some(h)
+    }
+
+    /// [`TaggerHead::tag`] from per-token probabilities already computed by
+    /// [`TaggerHead::predict`] (so a caller that also reads the probabilities, e.g. for
+    /// sentence-level evidence, predicts once). Same spans as `tag`.
+    pub fn tag_probs(
+        &self,
+        text: &str,
+        probs: &[Vec<f32>],
+        offsets: &[(usize, usize)],
+    ) -> Vec<TagSpan> {
+        match self.decoding() {
+            Decoding::Argmax => decode_with(text, &self.labels, probs, offsets, &self.decode),
+            Decoding::Viterbi(t) => {
+                let mut spans = decode_viterbi(text, &self.labels, probs, offsets, t.as_deref());
+                if let Some(m) = self.decode.min_span_score {
+                    spans.retain(|s| s.score >= m);
+                }
+                spans
+            }
+        }
+    }
+}
+
 /// Metadata key: the context window (see [`TaggerHead::window`]); absent = 0.
 pub const META_WINDOW: &str = "window";
 /// Metadata key: `argmax` (also when absent) or `viterbi` (see [`Decoding`]).
@@ -1061,6 +1106,68 @@ mod tests {
         };
         assert_eq!(body(&plain), body(&with));
         assert_ne!(plain, with);
+    }
+
+    #[test]
+    fn tag_probs_gives_the_spans_of_tag() {
+        let (input, hidden, labels) = (5, 4, bio_labels(&["X"]));
+        let val = |i: usize| ((i * 7919) % 1000) as f32 / 250.0 - 2.0;
+        let mut head = TaggerHead {
+            input,
+            hidden,
+            w1: (0..hidden * input).map(val).collect(),
+            b1: (0..hidden).map(|i| val(i + 3)).collect(),
+            w2: (0..labels.len() * hidden).map(|i| val(i + 11)).collect(),
+            b2: (0..labels.len()).map(|i| val(i + 5)).collect(),
+            labels,
+            meta: Default::default(),
+            w1_packed: Default::default(),
+            decode: DecodeOpts::default(),
+        };
+        let text = "aa bb cc dd ee ff";
+        let off = [
+            (0, 0),
+            (0, 2),
+            (3, 5),
+            (6, 8),
+            (9, 11),
+            (12, 14),
+            (15, 17),
+            (0, 0),
+        ];
+        let n = off.len();
+        let states: Vec<f32> = (0..n * input).map(|i| val(i + 101)).collect();
+        let mut seen = 0;
+        for decode in [
+            DecodeOpts::default(),
+            DecodeOpts {
+                min_word_prob: Some(0.3),
+                min_span_score: Some(0.2),
+            },
+        ] {
+            head.decode = decode;
+            let want = head.tag(text, &states, &off, n);
+            let probs = head.predict(&states, n);
+            assert_eq!(head.tag_probs(text, &probs, &off), want);
+            seen += want.len();
+        }
+        assert!(seen > 0, "the example should tag something");
+        // The hidden activations are the rows predict() feeds its output layer.
+        let act = head.hidden_activations(&states, n).unwrap();
+        let probs = head.predict(&states, n);
+        for (row, p) in act.chunks_exact(hidden).zip(&probs) {
+            let z: Vec<f32> = (0..head.labels.len())
+                .map(|k| dot(&head.w2[k * hidden..(k + 1) * hidden], row) + head.b2[k])
+                .collect();
+            for (a, b) in softmax(&z).iter().zip(p) {
+                assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+            }
+        }
+        let linear = TaggerHead {
+            hidden: 0,
+            ..head.clone()
+        };
+        assert!(linear.hidden_activations(&states, n).is_none());
     }
 
     #[test]

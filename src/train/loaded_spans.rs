@@ -605,6 +605,16 @@ impl SpansReport {
     }
 }
 
+/// Whether a span head's header says it was trained on BABE (`config.babe`; a head without
+/// the key counts as not). Its token evidence then leaks into a BABE cross-validation.
+pub fn saw_babe(head: &TaggerHead) -> bool {
+    head.meta
+        .get("config")
+        .and_then(|c| serde_json::from_str::<serde_json::Value>(c).ok())
+        .and_then(|v| v.get("babe").and_then(serde_json::Value::as_bool))
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
