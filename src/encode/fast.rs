@@ -606,13 +606,91 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: usize, h: usiz
 /// transposed K, context 32 dimensions wide straight from the V columns of `q`.
 #[cfg(target_arch = "x86_64")]
 mod avx512_attention {
-    use super::{exp, max_of, sum};
+    use super::max_of;
     use std::arch::x86_64::*;
 
     /// Head size this kernel handles.
     pub(super) const HD: usize = 32;
     /// Query rows per step.
     const R: usize = 4;
+
+    /// Softmax of the first `n` of the `np` (a multiple of 16) values at `p`, with the same
+    /// result bits as `max_of`, `exp` and `sum` of the portable kernel: the maximum does not
+    /// depend on the order, [`exp16`] is `exp` lane by lane, and the sum uses `sum`'s eight lanes
+    /// and final order. Columns `n..np` are overwritten with values that are never read.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn softmax_row(p: *mut f32, n: usize, np: usize) {
+        unsafe {
+            let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+            let mut j = 0;
+            while j + 16 <= n {
+                m = _mm512_max_ps(m, _mm512_loadu_ps(p.add(j)));
+                j += 16;
+            }
+            if j < n {
+                let k = ((1u32 << (n - j)) - 1) as __mmask16;
+                m = _mm512_mask_max_ps(m, k, m, _mm512_loadu_ps(p.add(j)));
+            }
+            let mut lanes = [0.0f32; 16];
+            _mm512_storeu_ps(lanes.as_mut_ptr(), m);
+            let max = max_of(&lanes);
+            let vmax = _mm512_set1_ps(max);
+            for jb in (0..np).step_by(16) {
+                let x = _mm512_sub_ps(_mm512_loadu_ps(p.add(jb)), vmax);
+                _mm512_storeu_ps(p.add(jb), exp16(x));
+            }
+            let full = n / 8 * 8;
+            let mut acc = _mm256_setzero_ps();
+            for jb in (0..full).step_by(8) {
+                acc = _mm256_add_ps(acc, _mm256_loadu_ps(p.add(jb)));
+            }
+            let mut a = [0.0f32; 8];
+            _mm256_storeu_ps(a.as_mut_ptr(), acc);
+            let mut total = ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+            for jj in full..n {
+                total += *p.add(jj);
+            }
+            let vt = _mm512_set1_ps(total);
+            for jb in (0..np).step_by(16) {
+                _mm512_storeu_ps(p.add(jb), _mm512_div_ps(_mm512_loadu_ps(p.add(jb)), vt));
+            }
+        }
+    }
+
+    /// [`super::exp`] on 16 lanes: the same operations in the same order (no FMA).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn exp16(x: __m512) -> __m512 {
+        let c = _mm512_set1_ps;
+        const MAGIC: f32 = 12_582_912.0;
+        let x = _mm512_min_ps(_mm512_max_ps(x, c(-87.0)), c(88.0));
+        let t = _mm512_add_ps(_mm512_mul_ps(x, c(std::f32::consts::LOG2_E)), c(MAGIC));
+        let n = _mm512_sub_ps(t, c(MAGIC));
+        let r = _mm512_sub_ps(
+            _mm512_sub_ps(x, _mm512_mul_ps(n, c(0.693_359_4))),
+            _mm512_mul_ps(n, c(-2.121_944_4e-4)),
+        );
+        let mut y = c(1.987_569_1e-4);
+        y = _mm512_add_ps(_mm512_mul_ps(y, r), c(1.398_2e-3));
+        y = _mm512_add_ps(_mm512_mul_ps(y, r), c(8.333_452e-3));
+        y = _mm512_add_ps(_mm512_mul_ps(y, r), c(4.166_579_6e-2));
+        y = _mm512_add_ps(_mm512_mul_ps(y, r), c(0.166_666_65));
+        y = _mm512_add_ps(_mm512_mul_ps(y, r), c(0.5));
+        let y = _mm512_add_ps(
+            _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(y, r), r), r),
+            c(1.0),
+        );
+        let ni = _mm512_sub_epi32(
+            _mm512_castps_si512(t),
+            _mm512_set1_epi32(MAGIC.to_bits() as i32),
+        );
+        let pow2 = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
+            ni,
+            _mm512_set1_epi32(127),
+        )));
+        _mm512_mul_ps(y, pow2)
+    }
 
     pub(super) fn available() -> bool {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -693,15 +771,7 @@ mod avx512_attention {
                         }
                     }
                     for r in 0..rows {
-                        let pr = &mut p[r * np..r * np + n];
-                        let max = max_of(pr);
-                        for pj in pr.iter_mut() {
-                            *pj = exp(*pj - max);
-                        }
-                        let total = sum(pr);
-                        for pj in pr.iter_mut() {
-                            *pj /= total;
-                        }
+                        softmax_row(pp.add(r * np), n, np);
                     }
                     let pp = p.as_ptr();
                     let mut a = [[_mm512_setzero_ps(); 2]; R];
@@ -994,6 +1064,42 @@ multiversion! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 16-lane exp of the AVX-512 attention gives `exp`'s bits, clamped ends included.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_exp_is_bit_identical_to_exp() {
+        if !avx512_attention::available() {
+            eprintln!("skipping: CPU without AVX-512F");
+            return;
+        }
+        use std::arch::x86_64::*;
+        let mut xs: Vec<f32> = (0..200_000).map(|i| -100.0 + i as f32 * 0.000_95).collect();
+        xs.extend([
+            0.0,
+            -0.0,
+            -87.0,
+            88.0,
+            -1e30,
+            1e30,
+            f32::MIN_POSITIVE,
+            -f32::MIN_POSITIVE,
+        ]);
+        xs.resize(xs.len().div_ceil(16) * 16, 0.5);
+        for ch in xs.chunks_exact(16) {
+            let mut got = [0.0f32; 16];
+            // SAFETY: AVX-512F checked above; loads and stores of 16 floats in bounds.
+            unsafe {
+                _mm512_storeu_ps(
+                    got.as_mut_ptr(),
+                    avx512_attention::exp16(_mm512_loadu_ps(ch.as_ptr())),
+                )
+            };
+            for (x, g) in ch.iter().zip(got) {
+                assert_eq!(exp(*x).to_bits(), g.to_bits(), "x = {x}");
+            }
+        }
+    }
 
     /// The AVX-512 attention kernel gives the same bits as the portable one, for sentence
     /// lengths around every block edge (1..=70 tokens: partial query steps, 16-key tails).
