@@ -191,6 +191,27 @@ impl TokenStates {
 
 const STATES_MAGIC: &[u8; 8] = b"SLTOK01\0";
 
+/// Cache key of the token states of `texts`. `variant` is the encoder's engine and precision
+/// ([`Encoder::variant`]: `fast`, `fast-int8`, `candle`), so int8 states are never served
+/// for fp32 or the other way round; for fp32 it is the engine name alone, as before.
+fn token_states_key(
+    weights_sha256: &str,
+    max_tokens: usize,
+    variant: &str,
+    texts: &[&str],
+) -> String {
+    let mut h = Sha256::new();
+    h.update(b"slant-token-states-v1\0");
+    h.update(weights_sha256.as_bytes());
+    h.update(max_tokens.to_le_bytes());
+    h.update(variant.as_bytes());
+    for t in texts {
+        h.update((t.len() as u64).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    hex(&h.finalize())
+}
+
 /// Token states of `texts`, read from or written to the cache folder (`cache`, usually
 /// [`super::cache_dir`]). Texts are encoded in chunks of 1024 (length-sorted batches inside each
 /// chunk) so memory holds f32 states for one chunk only.
@@ -200,16 +221,12 @@ pub fn token_states_cached(
     batch_size: usize,
     cache: Option<&Path>,
 ) -> Result<TokenStates> {
-    let mut h = Sha256::new();
-    h.update(b"slant-token-states-v1\0");
-    h.update(encoder.weights_sha256().as_bytes());
-    h.update(encoder.max_tokens().to_le_bytes());
-    h.update(encoder.engine().name().as_bytes());
-    for t in texts {
-        h.update((t.len() as u64).to_le_bytes());
-        h.update(t.as_bytes());
-    }
-    let key = hex(&h.finalize());
+    let key = token_states_key(
+        encoder.weights_sha256(),
+        encoder.max_tokens(),
+        &encoder.variant(),
+        texts,
+    );
     if let Some(dir) = cache {
         let path = dir.join(format!("{key}.tok"));
         if let Ok(bytes) = std::fs::read(&path) {
@@ -645,6 +662,27 @@ mod tests {
     use super::*;
     use crate::heads::tagger::{bio_labels, decode};
     use rand::Rng;
+
+    #[test]
+    fn token_state_cache_keys_differ_by_precision_and_keep_the_fp32_key() {
+        let texts = ["The Taliban said so.", "Another sentence."];
+        let fp32 = token_states_key("abc", 256, "fast", &texts);
+        assert_ne!(fp32, token_states_key("abc", 256, "fast-int8", &texts));
+        assert_ne!(fp32, token_states_key("abc", 256, "candle", &texts));
+        assert_ne!(fp32, token_states_key("abc", 128, "fast", &texts));
+        // The fp32 key is the one written before the variant entered it (engine name alone), so
+        // existing fp32 caches stay valid.
+        let mut h = Sha256::new();
+        h.update(b"slant-token-states-v1\0");
+        h.update(b"abc");
+        h.update(256usize.to_le_bytes());
+        h.update(b"fast");
+        for t in texts {
+            h.update((t.len() as u64).to_le_bytes());
+            h.update(t.as_bytes());
+        }
+        assert_eq!(fp32, hex(&h.finalize()));
+    }
 
     fn span(label: &str, start: usize, end: usize) -> GoldSpan {
         GoldSpan {
