@@ -413,10 +413,58 @@ pub(crate) fn write_f32_safetensors(
         .collect::<Result<Vec<_>>>()?;
     let out = safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::Model(format!("safetensors: {e}")))?;
+    let out = sorted_metadata(out)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     std::fs::write(path, out).map_err(|e| Error::io(path, e))
+}
+
+/// `bytes` (a serialised safetensors file) with its `__metadata__` keys in sorted order.
+/// `safetensors::serialize` writes them in `HashMap` order, which changes from one process to the
+/// next, so the same head trained twice by the same command would get another sha256 (and a
+/// sentence head that names its span head by sha256 would refuse an identical retrained one).
+/// The tensors' entries and their data are kept as they are; the header is re-padded to 8 bytes
+/// with spaces, as the format asks.
+fn sorted_metadata(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let bad = |m: String| Error::Model(format!("safetensors header: {m}"));
+    let n = u64::from_le_bytes(
+        bytes
+            .get(..8)
+            .ok_or_else(|| bad("too short".into()))?
+            .try_into()
+            .expect("8 bytes"),
+    ) as usize;
+    let header = bytes
+        .get(8..8 + n)
+        .ok_or_else(|| bad("shorter than its length".into()))?;
+    let mut v: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(header).map_err(|e| bad(e.to_string()))?;
+    // Rebuild the object with `__metadata__` first and every key sorted, whatever map type
+    // serde_json was built with.
+    let mut entries: Vec<(String, serde_json::Value)> =
+        std::mem::take(&mut v).into_iter().collect();
+    entries.sort_by(|a, b| (a.0 != "__metadata__", &a.0).cmp(&(b.0 != "__metadata__", &b.0)));
+    let mut out_map = serde_json::Map::new();
+    for (k, val) in entries {
+        let val = match (k.as_str(), val) {
+            ("__metadata__", serde_json::Value::Object(m)) => {
+                let sorted: BTreeMap<String, serde_json::Value> = m.into_iter().collect();
+                serde_json::Value::Object(sorted.into_iter().collect())
+            }
+            (_, val) => val,
+        };
+        out_map.insert(k, val);
+    }
+    let mut json = serde_json::to_vec(&out_map).map_err(|e| bad(e.to_string()))?;
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + bytes.len() - 8 - n);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    out.extend_from_slice(&bytes[8 + n..]);
+    Ok(out)
 }
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -426,6 +474,35 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn head_files_are_byte_identical_whatever_the_metadata_order() {
+        let dir = std::env::temp_dir().join(format!("slant-meta-order-{}", std::process::id()));
+        let data = [1.0f32, -2.0, 3.5];
+        let mut files = Vec::new();
+        for i in 0..6 {
+            // A fresh HashMap each time: its iteration order differs between instances.
+            let meta: HashMap<String, String> = (0..12)
+                .map(|k| (format!("key{k:02}"), format!("value {k}")))
+                .collect();
+            let path = dir.join(format!("h{i}.safetensors"));
+            write_f32_safetensors(&path, &[("w", vec![3], &data)], meta).unwrap();
+            files.push(std::fs::read(&path).unwrap());
+        }
+        assert!(files.windows(2).all(|w| w[0] == w[1]));
+        // Still a valid safetensors file with the metadata and tensor intact.
+        let (_, md) = SafeTensors::read_metadata(&files[0]).unwrap();
+        let header = md.metadata().clone().unwrap();
+        assert_eq!(header.len(), 12);
+        assert_eq!(header["key07"], "value 7");
+        let st = SafeTensors::deserialize(&files[0]).unwrap();
+        let w = st.tensor("w").unwrap();
+        assert_eq!(w.shape(), &[3]);
+        assert_eq!(w.data(), f32_bytes(&data).as_slice());
+        let text = String::from_utf8_lossy(&files[0][8..]);
+        assert!(text.find("key00").unwrap() < text.find("key11").unwrap());
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn save_load_roundtrip_keeps_weights_threshold_and_meta() {
