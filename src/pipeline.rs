@@ -158,7 +158,7 @@ impl Scorer {
                         if evidence_is_spans {
                             ev = Some(span_evidence(&probs, &e.offsets[..n], outside(head)));
                         }
-                        let mut v = head.tag_probs(t, &probs, &e.offsets[..n]);
+                        let mut v = head.decode_probs(t, &probs, &e.offsets[..n]);
                         v.retain(|s| s.label == crate::data::spans::LOADED);
                         v
                     }

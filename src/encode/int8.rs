@@ -372,6 +372,15 @@ mod vnni {
     /// half to even like [`super::round_even`]); rows with NaN or infinity take the scalar path.
     ///
     /// # Safety
+    /// Mask of the first `min(left, 16)` lanes of a 16-lane vector.
+    fn lanes16(left: usize) -> u16 {
+        if left >= 16 {
+            0xffff
+        } else {
+            (1u16 << left) - 1
+        }
+    }
+
     /// The CPU must support AVX-512 F and BW.
     #[target_feature(enable = "avx512f,avx512bw")]
     pub(super) unsafe fn quantize_row_u8(row: &[f32], xu: &mut [u8]) -> f32 {
@@ -382,11 +391,7 @@ mod vnni {
         let mut bad: u16 = 0;
         let mut i = 0;
         while i < k {
-            let mask: u16 = if k - i >= 16 {
-                0xffff
-            } else {
-                (1u16 << (k - i)) - 1
-            };
+            let mask = lanes16(k - i);
             let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(i));
             let a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), abs_mask));
             // Not finite: |v| >= inf or NaN (unordered).
@@ -410,11 +415,7 @@ mod vnni {
         let off = _mm512_set1_epi32(128);
         let mut i = 0;
         while i < k {
-            let mask: u16 = if k - i >= 16 {
-                0xffff
-            } else {
-                (1u16 << (k - i)) - 1
-            };
+            let mask = lanes16(k - i);
             let v = _mm512_maskz_loadu_ps(mask, row.as_ptr().add(i));
             let q = _mm512_cvtps_epi32(_mm512_mul_ps(v, invv));
             let q = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(q, lo), hi), off);

@@ -278,25 +278,39 @@ impl AttributionReport {
 
 /// Tag every sentence of a prepared split: per article, joined spans in article offsets.
 pub fn predict(head: &TaggerHead, p: &Prepared) -> Vec<Vec<(usize, TagSpan)>> {
-    let mut out = Vec::with_capacity(p.articles.len());
+    per_sentence(p, |i, text| {
+        head.tag(
+            text,
+            &p.states.states_of(i),
+            &p.states.offsets[i],
+            p.states.n_tokens(i),
+        )
+    })
+    .into_iter()
+    .zip(p.articles.iter().zip(&p.sentences))
+    .map(|(tagged, (a, ss))| join_sentences(&a.text, ss, &tagged))
+    .collect()
+}
+
+/// `tag(i, sentence text)` for every sentence of `p` (`i` its index across the split), grouped
+/// by article, spans in sentence offsets.
+fn per_sentence(
+    p: &Prepared,
+    mut tag: impl FnMut(usize, &str) -> Vec<TagSpan>,
+) -> Vec<Vec<Vec<TagSpan>>> {
     let mut k = 0;
-    for (a, ss) in p.articles.iter().zip(&p.sentences) {
-        let tagged: Vec<Vec<TagSpan>> = ss
-            .iter()
-            .map(|s| {
-                let i = k;
-                k += 1;
-                head.tag(
-                    &a.text[s.start..s.end],
-                    &p.states.states_of(i),
-                    &p.states.offsets[i],
-                    p.states.n_tokens(i),
-                )
-            })
-            .collect();
-        out.push(join_sentences(&a.text, ss, &tagged));
-    }
-    out
+    p.articles
+        .iter()
+        .zip(&p.sentences)
+        .map(|(a, ss)| {
+            ss.iter()
+                .map(|s| {
+                    k += 1;
+                    tag(k - 1, &a.text[s.start..s.end])
+                })
+                .collect()
+        })
+        .collect()
 }
 
 /// Score a head on a prepared split.
@@ -386,19 +400,13 @@ pub fn gold_probs(head: &TaggerHead, tags: &[Option<usize>]) -> Vec<Vec<f32>> {
 /// ([`TaggerHead::decode_probs`] on one-hot probabilities) and post-processed as `rules`
 /// says, then scored against the gold spans like a prediction.
 pub fn oracle_scores(head: &TaggerHead, p: &Prepared, rules: OracleRules) -> SpanScores {
-    let mut preds = Vec::with_capacity(p.articles.len());
-    let mut k = 0;
-    for (a, ss) in p.articles.iter().zip(&p.sentences) {
-        let tagged: Vec<Vec<TagSpan>> = ss
-            .iter()
-            .map(|s| {
-                let i = k;
-                k += 1;
-                let probs = gold_probs(head, &p.tags[i]);
-                head.decode_probs(&a.text[s.start..s.end], &probs, &p.states.offsets[i])
-            })
-            .collect();
-        preds.push(match rules {
+    let tagged = per_sentence(p, |i, text| {
+        head.decode_probs(text, &gold_probs(head, &p.tags[i]), &p.states.offsets[i])
+    });
+    let preds: Vec<Vec<(usize, TagSpan)>> = tagged
+        .into_iter()
+        .zip(p.articles.iter().zip(&p.sentences))
+        .map(|(tagged, (a, ss))| match rules {
             OracleRules::Rules => join_sentences(&a.text, ss, &tagged),
             OracleRules::Decoded => ss
                 .iter()
@@ -412,8 +420,8 @@ pub fn oracle_scores(head: &TaggerHead, p: &Prepared, rules: OracleRules) -> Spa
                     })
                 })
                 .collect(),
-        });
-    }
+        })
+        .collect();
     score_articles(p, &preds)
 }
 

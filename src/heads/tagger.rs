@@ -466,27 +466,6 @@ impl TaggerHead {
         }
         Some(h)
     }
-
-    /// [`TaggerHead::tag`] from per-token probabilities already computed by
-    /// [`TaggerHead::predict`] (so a caller that also reads the probabilities, e.g. for
-    /// sentence-level evidence, predicts once). Same spans as `tag`.
-    pub fn tag_probs(
-        &self,
-        text: &str,
-        probs: &[Vec<f32>],
-        offsets: &[(usize, usize)],
-    ) -> Vec<TagSpan> {
-        match self.decoding() {
-            Decoding::Argmax => decode_with(text, &self.labels, probs, offsets, &self.decode),
-            Decoding::Viterbi(t) => {
-                let mut spans = decode_viterbi(text, &self.labels, probs, offsets, t.as_deref());
-                if let Some(m) = self.decode.min_span_score {
-                    spans.retain(|s| s.score >= m);
-                }
-                spans
-            }
-        }
-    }
 }
 
 /// Metadata key: the context window (see [`TaggerHead::window`]); absent = 0.
@@ -1109,7 +1088,7 @@ mod tests {
     }
 
     #[test]
-    fn tag_probs_gives_the_spans_of_tag() {
+    fn decode_probs_gives_the_spans_of_tag() {
         let (input, hidden, labels) = (5, 4, bio_labels(&["X"]));
         let val = |i: usize| ((i * 7919) % 1000) as f32 / 250.0 - 2.0;
         let mut head = TaggerHead {
@@ -1148,7 +1127,7 @@ mod tests {
             head.decode = decode;
             let want = head.tag(text, &states, &off, n);
             let probs = head.predict(&states, n);
-            assert_eq!(head.tag_probs(text, &probs, &off), want);
+            assert_eq!(head.decode_probs(text, &probs, &off), want);
             seen += want.len();
         }
         assert!(seen > 0, "the example should tag something");
