@@ -13,8 +13,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
-
 use crate::{Error, Result};
 
 /// Name of the committed frames head, relative to the models folder.
@@ -148,83 +146,38 @@ impl FramesHead {
 
     /// Load a head written by [`FramesHead::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |what: String| Error::Model(format!("{}: {what}", path.display()));
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, md) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-        let header: BTreeMap<String, String> = md
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        if header.get("format").map(String::as_str) != Some("slant-frames-head-v1") {
-            return Err(bad("not a slant frames head".into()));
+        let file = super::HeadFile::open(path)?;
+        file.require_format("slant-frames-head-v1", "frames head")?;
+        let input: usize = file.meta_parse("input")?;
+        let hidden: usize = file.meta_parse("hidden")?;
+        let labels: Vec<String> = file.meta_json("labels")?;
+        let thresholds: Vec<f32> = file.meta_json("thresholds")?;
+        let l = labels.len();
+        if thresholds.len() != l {
+            return Err(file.error(format!("{} thresholds for {l} labels", thresholds.len())));
         }
-        let get = |k: &str| {
-            header
-                .get(k)
-                .cloned()
-                .ok_or_else(|| bad(format!("no `{k}`")))
-        };
-        let input: usize = get("input")?.parse().map_err(|_| bad("bad input".into()))?;
-        let hidden: usize = get("hidden")?
-            .parse()
-            .map_err(|_| bad("bad hidden".into()))?;
-        let labels: Vec<String> =
-            serde_json::from_str(&get("labels")?).map_err(|e| bad(e.to_string()))?;
-        let thresholds: Vec<f32> =
-            serde_json::from_str(&get("thresholds")?).map_err(|e| bad(e.to_string()))?;
-        let tensor = |name: &str| -> Result<Vec<f32>> {
-            let t = st.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(bad(format!("{name} is not f32")));
-            }
-            Ok(t.data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
-        };
+        let width = if hidden == 0 { input } else { hidden };
         let (w1, b1) = if hidden > 0 {
-            (tensor("w1")?, tensor("b1")?)
+            (
+                file.tensor_f32("w1", &[hidden, input])?,
+                file.tensor_f32("b1", &[hidden])?,
+            )
         } else {
             (Vec::new(), Vec::new())
         };
-        let head = Self {
+        Ok(Self {
             input,
             hidden,
-            mean: tensor("mean")?,
-            scale: tensor("scale")?,
+            mean: file.tensor_f32("mean", &[input])?,
+            scale: file.tensor_f32("scale", &[input])?,
             w1,
             b1,
-            w2: tensor("w2")?,
-            b2: tensor("b2")?,
+            w2: file.tensor_f32("w2", &[l, width])?,
+            b2: file.tensor_f32("b2", &[l])?,
             thresholds,
-            meta: header
-                .iter()
-                .filter(|(k, _)| {
-                    !matches!(
-                        k.as_str(),
-                        "format" | "input" | "hidden" | "labels" | "thresholds"
-                    )
-                })
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            meta: file.provenance(&["format", "input", "hidden", "labels", "thresholds"]),
             labels,
-        };
-        let width = if hidden == 0 { input } else { hidden };
-        let l = head.labels.len();
-        if head.mean.len() != input
-            || head.scale.len() != input
-            || head.w1.len() != hidden * input
-            || head.b1.len() != hidden
-            || head.w2.len() != l * width
-            || head.b2.len() != l
-            || head.thresholds.len() != l
-        {
-            return Err(bad("tensor shapes do not match the header".into()));
-        }
-        Ok(head)
+        })
     }
 }
 

@@ -9,10 +9,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
+mod file;
 pub mod frames;
 pub mod tagger;
+
+pub use file::HeadFile;
 
 use crate::{Error, Result};
 
@@ -257,88 +260,37 @@ impl MlpHead {
         write_f32_safetensors(path, &tensors, meta)
     }
 
-    /// Load a head written by [`MlpHead::save`].
+    /// Load a head written by [`MlpHead::save`] (a header without `format`, from before it was
+    /// written, is accepted).
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, md) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
-        let header: BTreeMap<String, String> = md
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let get = |k: &str| -> Result<String> {
-            header.get(k).cloned().ok_or_else(|| {
-                Error::Model(format!(
-                    "{}: not a slant head (no `{k}` in header)",
-                    path.display()
-                ))
-            })
-        };
-        let parse_usize = |k: &str| -> Result<usize> {
-            get(k)?
-                .parse()
-                .map_err(|_| Error::Model(format!("{}: bad `{k}`", path.display())))
-        };
-        let input = parse_usize("input")?;
-        let hidden = parse_usize("hidden")?;
-        let threshold: f32 = get("threshold")?
-            .parse()
-            .map_err(|_| Error::Model(format!("{}: bad threshold", path.display())))?;
-        let temperature: f32 = match header.get("temperature") {
+        let file = HeadFile::open(path)?;
+        if file.meta_opt("format").is_some() {
+            file.require_format("slant-mlp-head-v1", "loaded-language head")?;
+        }
+        let input: usize = file.meta_parse("input")?;
+        let hidden: usize = file.meta_parse("hidden")?;
+        let threshold: f32 = file.meta_parse("threshold")?;
+        let temperature: f32 = match file.meta_opt("temperature") {
             None => 1.0,
             Some(v) => v
                 .parse()
                 .ok()
                 .filter(|t: &f32| t.is_finite() && *t > 0.0)
                 .ok_or_else(|| {
-                    Error::Model(format!(
-                        "{}: bad temperature {v:?} (want a positive number)",
-                        path.display()
-                    ))
+                    file.error(format!("bad temperature {v:?} (want a positive number)"))
                 })?,
         };
-        let tensor = |name: &str| -> Result<Vec<f32>> {
-            let t = st
-                .tensor(name)
-                .map_err(|e| Error::Model(format!("{}: {name}: {e}", path.display())))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(Error::Model(format!(
-                    "{}: {name} is not f32",
-                    path.display()
-                )));
-            }
-            Ok(t.data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
-        };
-        let w2 = tensor("w2")?;
-        let b2 = tensor("b2")?[0];
+        let w2 = file.tensor_f32("w2", &[if hidden == 0 { input } else { hidden }])?;
+        let b2 = file.tensor_f32("b2", &[1])?[0];
         let (w1, b1) = if hidden > 0 {
-            (tensor("w1")?, tensor("b1")?)
+            (
+                file.tensor_f32("w1", &[hidden, input])?,
+                file.tensor_f32("b1", &[hidden])?,
+            )
         } else {
             (Vec::new(), Vec::new())
         };
-        let expect_w2 = if hidden == 0 { input } else { hidden };
-        if w2.len() != expect_w2 || w1.len() != hidden * input || b1.len() != hidden {
-            return Err(Error::Model(format!(
-                "{}: tensor shapes do not match input={input} hidden={hidden}",
-                path.display()
-            )));
-        }
-        let meta = header
-            .into_iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "threshold" | "input" | "hidden" | "format" | "temperature"
-                )
-            })
-            .collect();
+        let meta = file.provenance(&["threshold", "input", "hidden", "format", "temperature"]);
         Ok(Self {
             input,
             hidden,
@@ -474,6 +426,7 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use safetensors::SafeTensors;
 
     #[test]
     fn head_files_are_byte_identical_whatever_the_metadata_order() {

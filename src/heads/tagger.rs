@@ -37,11 +37,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use safetensors::{Dtype, SafeTensors};
 use serde::Serialize;
 
 use crate::encode::f32mm::{self, PackCache, PackedW};
-use crate::{Error, Result};
+use crate::Result;
 
 /// A span found by a tagger: byte offsets into the text the tokens' offsets refer to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -283,67 +282,32 @@ impl TaggerHead {
 
     /// Load a head written by [`TaggerHead::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let bad = |m: String| Error::Model(format!("{}: {m}", path.display()));
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let (_, md) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-        let header: BTreeMap<String, String> = md
-            .metadata()
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        if header.get("format").map(String::as_str) != Some("slant-tagger-head-v1") {
-            return Err(bad(
-                "not a slant tagger head (format is not slant-tagger-head-v1)".into(),
-            ));
-        }
-        let get = |k: &str| {
-            header
-                .get(k)
-                .cloned()
-                .ok_or_else(|| bad(format!("no `{k}` in header")))
-        };
-        let input: usize = get("input")?
-            .parse()
-            .map_err(|_| bad("bad `input`".into()))?;
-        let hidden: usize = get("hidden")?
-            .parse()
-            .map_err(|_| bad("bad `hidden`".into()))?;
-        let labels: Vec<String> =
-            serde_json::from_str(&get("labels")?).map_err(|e| bad(format!("labels: {e}")))?;
-        let tensor = |name: &str| -> Result<Vec<f32>> {
-            let t = st.tensor(name).map_err(|e| bad(format!("{name}: {e}")))?;
-            if t.dtype() != Dtype::F32 {
-                return Err(bad(format!("{name} is not f32")));
-            }
-            Ok(t.data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
-        };
+        let file = super::HeadFile::open(path)?;
+        file.require_format("slant-tagger-head-v1", "tagger head")?;
+        let input: usize = file.meta_parse("input")?;
+        let hidden: usize = file.meta_parse("hidden")?;
+        let labels: Vec<String> = file.meta_json("labels")?;
+        let l = labels.len();
+        let width = if hidden == 0 { input } else { hidden };
         let (w1, b1) = if hidden > 0 {
-            (tensor("w1")?, tensor("b1")?)
+            (
+                file.tensor_f32("w1", &[hidden, input])?,
+                file.tensor_f32("b1", &[hidden])?,
+            )
         } else {
             (Vec::new(), Vec::new())
         };
-        let w2 = tensor("w2")?;
-        let b2 = tensor("b2")?;
-        let width = if hidden == 0 { input } else { hidden };
-        let l = labels.len();
-        if w2.len() != l * width || b2.len() != l || w1.len() != hidden * input {
-            return Err(bad(format!(
-                "tensor shapes do not match labels={l} input={input} hidden={hidden}"
-            )));
-        }
+        let w2 = file.tensor_f32("w2", &[l, width])?;
+        let b2 = file.tensor_f32("b2", &[l])?;
         let opt = |k: &str| -> Result<Option<f32>> {
-            header
-                .get(k)
+            file.meta_opt(k)
                 .map(|v| {
                     v.parse::<f32>()
                         .ok()
                         .filter(|t| (0.0..=1.0).contains(t))
-                        .ok_or_else(|| bad(format!("bad `{k}` {v:?} (want a number in 0..=1)")))
+                        .ok_or_else(|| {
+                            file.error(format!("bad `{k}` {v:?} (want a number in 0..=1)"))
+                        })
                 })
                 .transpose()
         };
@@ -351,20 +315,14 @@ impl TaggerHead {
             min_word_prob: opt(MIN_WORD_PROB_KEY)?,
             min_span_score: opt(MIN_SPAN_SCORE_KEY)?,
         };
-        let meta = header
-            .into_iter()
-            .filter(|(k, _)| {
-                !matches!(
-                    k.as_str(),
-                    "format"
-                        | "input"
-                        | "hidden"
-                        | "labels"
-                        | MIN_WORD_PROB_KEY
-                        | MIN_SPAN_SCORE_KEY
-                )
-            })
-            .collect();
+        let meta = file.provenance(&[
+            "format",
+            "input",
+            "hidden",
+            "labels",
+            MIN_WORD_PROB_KEY,
+            MIN_SPAN_SCORE_KEY,
+        ]);
         Ok(Self {
             labels,
             input,
