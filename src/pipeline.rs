@@ -12,7 +12,7 @@ use crate::aggregate::{ArticleSummary, LoadedSpan, SentenceRecord};
 use crate::attribution;
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::frames::{article_vector, FramesHead, FRAMES};
-use crate::heads::tagger::{TagSpan, TaggerHead};
+use crate::heads::tagger::{outside_label, TagSpan, TaggerHead};
 use crate::heads::{sentence_features, span_evidence, MlpHead, SPAN_EVIDENCE_DIM};
 use crate::ingest::Article;
 use crate::Result;
@@ -78,11 +78,6 @@ impl ScoredArticle {
             .map(|(f, p)| (f.to_string(), *p))
             .collect()
     }
-}
-
-/// Index of a span head's `O` label.
-fn outside(head: &TaggerHead) -> usize {
-    crate::eval::loaded::outside_label(head)
 }
 
 fn round4(x: f32) -> f64 {
@@ -156,7 +151,7 @@ impl Scorer {
                     Some(head) => {
                         let probs = head.predict(&e.states[..n * head.state_dim()], n);
                         if evidence_is_spans {
-                            ev = Some(span_evidence(&probs, &e.offsets[..n], outside(head)));
+                            ev = Some(span_evidence(&probs, &e.offsets[..n], outside_label(head)));
                         }
                         let mut v = head.decode_probs(t, &probs, &e.offsets[..n]);
                         v.retain(|s| s.label == crate::data::spans::LOADED);
@@ -165,7 +160,7 @@ impl Scorer {
                 };
                 if let (None, Some(EvidenceHead::Own(head))) = (&ev, &self.evidence) {
                     let probs = head.predict(&e.states[..n * head.state_dim()], n);
-                    ev = Some(span_evidence(&probs, &e.offsets[..n], outside(head)));
+                    ev = Some(span_evidence(&probs, &e.offsets[..n], outside_label(head)));
                 }
                 (spans, ev)
             })

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{best_threshold, BinaryMetrics, DataFile};
 use crate::data::LabelledSentence;
 use crate::encode::Encoder;
-use crate::heads::tagger::TaggerHead;
+use crate::heads::tagger::{outside_label, TaggerHead};
 use crate::heads::{span_evidence, MlpHead, Pooling, SentenceFeatures};
 use crate::train::tune::{fit_temperature, sigmoid};
 use crate::train::{self, TrainOpts};
@@ -212,11 +212,6 @@ pub fn span_hidden_features(
         t0.elapsed().as_secs_f64()
     );
     Ok(out)
-}
-
-/// Index of the `O` label of a span head (0 when it has none).
-pub fn outside_label(head: &TaggerHead) -> usize {
-    head.labels.iter().position(|l| l == "O").unwrap_or(0)
 }
 
 /// The features a sentence head of kind `kind` reads for `rows` (cached): mean pooling, or mean

@@ -127,6 +127,11 @@ pub fn bio_labels(types: &[&str]) -> Vec<String> {
     v
 }
 
+/// Index of the `O` label of a span head (0 when it has none).
+pub fn outside_label(head: &TaggerHead) -> usize {
+    head.labels.iter().position(|l| l == "O").unwrap_or(0)
+}
+
 impl TaggerHead {
     /// Logits of one token state.
     pub fn logits(&self, x: &[f32]) -> Vec<f32> {
@@ -1239,6 +1244,25 @@ mod tests {
             head.decode_probs(t, &probs, &off),
             decode_viterbi(t, &labels, &probs, &off, None)
         );
+    }
+
+    #[test]
+    fn outside_label_is_the_o_index_or_zero() {
+        let mut head = TaggerHead {
+            labels: vec!["B-X".into(), "I-X".into(), "O".into()],
+            input: 1,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: vec![0.0; 3],
+            b2: vec![0.0; 3],
+            meta: BTreeMap::new(),
+            w1_packed: Default::default(),
+            decode: Default::default(),
+        };
+        assert_eq!(outside_label(&head), 2);
+        head.labels = vec!["B-X".into(), "I-X".into(), "O-X".into()];
+        assert_eq!(outside_label(&head), 0);
     }
 
     #[test]
