@@ -205,7 +205,8 @@ pub fn eval_attribution(a: EvalAttributionArgs) -> Result<i32> {
     if let Some(o) = a.oracle {
         let enc = load_encoder(&a.model)?;
         let scheme = a.scheme.scheme();
-        let p = ea::prepare_scheme(&enc, &data_dir, &a.split, a.model.batch_size, scheme)?;
+        // Offsets and tags only: the oracle needs no token states.
+        let (p, _) = ea::prepare_ids(&enc, &data_dir, &a.split, scheme)?;
         let rules = match o {
             OracleArg::Decoded => ea::OracleRules::Decoded,
             OracleArg::Rules => ea::OracleRules::Rules,

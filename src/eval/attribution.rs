@@ -69,14 +69,20 @@ pub fn prepare_scheme(
 }
 
 /// The articles of a PolNeAR split (read order) and their sentences (slant's splitter).
-fn read_sentences(data: &Path, split: &str) -> Result<(Vec<PolnearArticle>, Vec<Vec<SentenceSpan>>)> {
+fn read_sentences(
+    data: &Path,
+    split: &str,
+) -> Result<(Vec<PolnearArticle>, Vec<Vec<SentenceSpan>>)> {
     let articles = polnear::read_split(data, split)?;
     let sentences = articles.iter().map(|a| segment::split(&a.text)).collect();
     Ok((articles, sentences))
 }
 
 /// Every sentence's text, articles in order, sentences in order: the order of a split's rows.
-fn sentence_texts<'a>(articles: &'a [PolnearArticle], sentences: &[Vec<SentenceSpan>]) -> Vec<&'a str> {
+fn sentence_texts<'a>(
+    articles: &'a [PolnearArticle],
+    sentences: &[Vec<SentenceSpan>],
+) -> Vec<&'a str> {
     articles
         .iter()
         .zip(sentences)
@@ -137,7 +143,9 @@ pub fn prepare_ids(
         let (i, o) = (e.get_ids(), e.get_offsets());
         assert_eq!(i.len(), o.len(), "one offset per input id");
         states.offsets.push(o.to_vec());
-        states.row_start.push(states.row_start.last().copied().unwrap_or(0) + i.len());
+        states
+            .row_start
+            .push(states.row_start.last().copied().unwrap_or(0) + i.len());
         ids.push(i.to_vec());
     }
     let tags = tags_of(&articles, &sentences, &states.offsets, scheme)?;
@@ -388,7 +396,11 @@ pub fn predict_probs(
     p: &Prepared,
     probs: &[Vec<Vec<f32>>],
 ) -> Vec<Vec<(usize, TagSpan)>> {
-    assert_eq!(probs.len(), p.states.len(), "one probability row per sentence");
+    assert_eq!(
+        probs.len(),
+        p.states.len(),
+        "one probability row per sentence"
+    );
     joined(
         p,
         per_sentence(p, |i, text| {
@@ -524,18 +536,17 @@ pub fn oracle_scores(head: &TaggerHead, p: &Prepared, rules: OracleRules) -> Spa
             .into_iter()
             .zip(&p.sentences)
             .map(|(tagged, ss)| {
-                ss
-                .iter()
-                .zip(tagged)
-                .enumerate()
-                .flat_map(|(i, (s, t))| {
-                    t.into_iter().map(move |mut t| {
-                        t.start += s.start;
-                        t.end += s.start;
-                        (i, t)
+                ss.iter()
+                    .zip(tagged)
+                    .enumerate()
+                    .flat_map(|(i, (s, t))| {
+                        t.into_iter().map(move |mut t| {
+                            t.start += s.start;
+                            t.end += s.start;
+                            (i, t)
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
             .collect(),
     };
@@ -672,17 +683,16 @@ pub fn read_probs(
                 format!("more rows than the split's {} sentences", where_.len()),
             ));
         };
-        let row: ProbsRow = serde_json::from_str(line).map_err(|e| {
-            bad(
-                n,
-                format!("not a row {{\"probs\": [[...], ...]}}: {e}"),
-            )
-        })?;
+        let row: ProbsRow = serde_json::from_str(line)
+            .map_err(|e| bad(n, format!("not a row {{\"probs\": [[...], ...]}}: {e}")))?;
         if let Some(a) = &row.article {
             if a != article {
                 return Err(bad(
                     n,
-                    format!("row {} is article {a:?}, expected {article:?} (sentence {sentence})", k + 1),
+                    format!(
+                        "row {} is article {a:?}, expected {article:?} (sentence {sentence})",
+                        k + 1
+                    ),
                 ));
             }
         }
@@ -708,11 +718,17 @@ pub fn read_probs(
             if r.len() != n_labels {
                 return Err(bad(
                     n,
-                    format!("token {t} has {} probabilities, the head has {n_labels} labels", r.len()),
+                    format!(
+                        "token {t} has {} probabilities, the head has {n_labels} labels",
+                        r.len()
+                    ),
                 ));
             }
             if let Some(v) = r.iter().find(|v| !v.is_finite() || **v < 0.0) {
-                return Err(bad(n, format!("token {t}: probability {v} is not a finite value >= 0")));
+                return Err(bad(
+                    n,
+                    format!("token {t}: probability {v} is not a finite value >= 0"),
+                ));
             }
         }
         out.push(row.probs);
@@ -959,5 +975,66 @@ mod tests {
         set_decoding(&mut h, DecodingMode::Argmax, None).unwrap();
         assert_eq!(h.decoding(), Decoding::Argmax);
         assert!(h.meta.is_empty(), "{:?}", h.meta);
+    }
+
+    #[test]
+    fn read_probs_checks_rows_tokens_and_width_naming_the_line() {
+        let p = prepared();
+        let l = crate::attribution::labels().len();
+        let row = |n: usize, w: usize| {
+            let probs = vec![vec![0.0f32; w]; n];
+            serde_json::json!({ "probs": probs }).to_string()
+        };
+        let ok = read_probs(&format!("{}\n\n", row(6, l)), "f", &p, l).unwrap();
+        assert_eq!((ok.len(), ok[0].len(), ok[0][0].len()), (1, 6, l));
+        let keyed = r#"{"article":"a","sentence":0,"probs":[[1,0,0,0,0,0,0],[0,1,0,0,0,0,0],[0,0,0,1,0,0,0],[0,0,0,0,0,1,0],[1,0,0,0,0,0,0],[1,0,0,0,0,0,0]]}"#;
+        assert_eq!(read_probs(keyed, "f", &p, l).unwrap()[0][2][3], 1.0);
+        let err = |text: &str| read_probs(text, "f.jsonl", &p, l).unwrap_err().to_string();
+        let e = err(&row(5, l));
+        assert!(
+            e.contains("f.jsonl:1:") && e.contains("5 probability rows") && e.contains("has 6"),
+            "{e}"
+        );
+        let e = err(&row(6, l - 1));
+        assert!(
+            e.contains("f.jsonl:1:") && e.contains("has 6 probabilities"),
+            "{e}"
+        );
+        let e = err(&format!("{}\n{}", row(6, l), row(6, l)));
+        assert!(e.contains("f.jsonl:2:") && e.contains("more rows"), "{e}");
+        let e = err("\n");
+        assert!(e.contains("0 rows, but the split has 1 sentences"), "{e}");
+        let e = err(&keyed.replace(r#""article":"a""#, r#""article":"b""#));
+        assert!(e.contains("article \"b\", expected \"a\""), "{e}");
+        let e = err(&keyed.replace(r#""sentence":0"#, r#""sentence":1"#));
+        assert!(e.contains("sentence 1, expected sentence 0"), "{e}");
+        let e = err(&keyed.replace("[0,1,0,0,0,0,0]", "[0,-1,0,0,0,0,0]"));
+        assert!(e.contains("token 1: probability -1"), "{e}");
+        let e = err(r#"{"prob":[]}"#);
+        assert!(e.contains("f.jsonl:1: not a row"), "{e}");
+    }
+
+    #[test]
+    fn gold_probabilities_decode_to_the_oracle_with_the_joins_of_predict() {
+        // Flat gold one-hot probabilities given as external probabilities: the spans are the
+        // oracle's with the post-processing of predictions.
+        let p = nested(Scheme::Flat);
+        let head = oracle_head(Scheme::Flat);
+        let probs: Vec<Vec<Vec<f32>>> = p.tags.iter().map(|t| gold_probs(&head, t)).collect();
+        let got = score_articles(&p, &predict_probs(&head, &p, &probs));
+        let want = oracle_scores(&head, &p, OracleRules::Rules);
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        assert!(got.0["CUE"].exact.tp > 0);
+        // A misaligned row (shifted by one token) is not the oracle.
+        let shifted: Vec<Vec<Vec<f32>>> = probs
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.rotate_right(1);
+                r
+            })
+            .collect();
+        let off = score_articles(&p, &predict_probs(&head, &p, &shifted));
+        assert_ne!(format!("{off:?}"), format!("{want:?}"));
     }
 }
