@@ -763,3 +763,173 @@ fn select_threshold_reproduces_the_committed_decoding_and_keeps_the_tensors() {
     assert_eq!(&got[8 + gn..], &committed[8 + n..], "tensors changed");
     assert!(read(&card).contains("## Decoding thresholds"));
 }
+
+// ------------------------------------------------------------------------------------------
+// eval attribution --export-tokens / --probs (PolNeAR from the shared data folder)
+
+/// The shared data folder when it holds PolNeAR.
+fn polnear_data() -> Option<PathBuf> {
+    let d = match std::env::var("SLANT_DATA") {
+        Ok(s) if !s.is_empty() => PathBuf::from(s),
+        _ => root().join("../shared/data"),
+    };
+    if d.join("polnear/data/dev/text").is_dir() {
+        Some(d)
+    } else {
+        eprintln!("skipping: no PolNeAR under {}", d.display());
+        None
+    }
+}
+
+/// The exported input ids are the encoder's own: on the first 40 dev sentences, the token
+/// states the encoder computes have exactly one row per exported id, with the same offsets.
+#[test]
+fn attribution_token_ids_are_the_encoders_tokens() {
+    if !have_encoder() {
+        return;
+    }
+    let Some(data) = polnear_data() else {
+        return;
+    };
+    use slant::eval::attribution::prepare_ids;
+    use slant::heads::tagger::Scheme;
+    let enc = slant::encode::Encoder::load(&root().join("models/encoder/all-MiniLM-L6-v2"))
+        .expect("encoder");
+    let (p, ids) = prepare_ids(&enc, &data, "dev", Scheme::Flat).unwrap();
+    assert_eq!(ids.len(), p.states.len());
+    let texts: Vec<&str> = p
+        .articles
+        .iter()
+        .zip(&p.sentences)
+        .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
+        .take(40)
+        .collect();
+    let states = slant::train::tagger::token_states_cached(&enc, &texts, 8, None).unwrap();
+    for (k, id) in ids.iter().take(40).enumerate() {
+        assert_eq!(id.len(), states.n_tokens(k), "sentence {k}");
+        assert_eq!(p.states.offsets[k], states.offsets[k], "sentence {k}");
+        assert_eq!(p.tags[k].len(), id.len(), "sentence {k}");
+        assert_eq!((id[0], *id.last().unwrap()), (101, 102), "[CLS] … [SEP]");
+    }
+}
+
+/// Export dev's token ids and tags, turn the tags into one-hot probabilities and score them
+/// with `--probs`: the figures are `--oracle rules`'s (gold tags decoded and joined as
+/// predictions are). Rows in another order, or a row short of a token, are refused.
+#[test]
+fn attribution_export_tokens_and_gold_probs_score_as_the_oracle() {
+    if !have_encoder() || !root().join("models/attribution.safetensors").is_file() {
+        eprintln!("skipping: encoder or models/attribution.safetensors missing");
+        return;
+    }
+    let Some(data) = polnear_data() else {
+        return;
+    };
+    let data = data.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tokens");
+    let base = [
+        "eval",
+        "attribution",
+        "--data",
+        data,
+        "--dataset",
+        "polnear",
+    ];
+    let args = |more: &[&str]| -> Vec<String> {
+        base.iter()
+            .chain(more)
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+    };
+    let run = |more: &[&str]| {
+        let a = args(more);
+        slant(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run(&["--export-tokens", out.to_str().unwrap()]).expect(0);
+    let labels: Value = serde_json::from_str(&read(&out.join("labels.json"))).unwrap();
+    assert_eq!(
+        labels,
+        serde_json::json!([
+            "O",
+            "B-SOURCE",
+            "I-SOURCE",
+            "B-CUE",
+            "I-CUE",
+            "B-CONTENT",
+            "I-CONTENT"
+        ])
+    );
+    assert!(read(&out.join("README.txt")).contains("input_ids"));
+    for split in ["train", "test"] {
+        assert!(out.join(format!("{split}.jsonl")).is_file());
+    }
+    let dev = read(&out.join("dev.jsonl"));
+    let mut lines = Vec::new();
+    let mut rows = 0;
+    for (n, line) in dev.lines().enumerate() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let ids = r["input_ids"].as_array().unwrap();
+        let tags = r["tags"].as_array().unwrap();
+        assert_eq!(ids.len(), tags.len(), "row {n}");
+        assert_eq!(tags[0], -1, "[CLS] untagged");
+        let probs: Vec<Vec<f32>> = tags
+            .iter()
+            .map(|t| {
+                let t = t.as_i64().unwrap();
+                let mut v = vec![0.0f32; 7];
+                v[t.max(0) as usize] = 1.0;
+                v
+            })
+            .collect();
+        // Half the rows name their sentence (checked), half do not.
+        let row = if n % 2 == 0 {
+            serde_json::json!({"article": r["article"], "sentence": r["sentence"], "probs": probs})
+        } else {
+            serde_json::json!({ "probs": probs })
+        };
+        lines.push(row.to_string());
+        rows += 1;
+    }
+    let probs = dir.path().join("probs.jsonl");
+    std::fs::write(&probs, lines.join("\n") + "\n").unwrap();
+    let got = run(&[
+        "--split",
+        "dev",
+        "--probs",
+        probs.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    got.expect(0);
+    let want = run(&["--split", "dev", "--oracle", "rules", "--format", "json"]);
+    want.expect(0);
+    let (got, want) = (got.json(), want.json());
+    for role in ["source", "cue", "content"] {
+        assert_eq!(got[role], want[role], "{role}");
+    }
+    assert!(got["cue"]["exact"]["tp"].as_u64().unwrap() > 1000, "{got}");
+    assert_eq!(got["manifest"]["sentences"].as_u64().unwrap(), rows);
+    let pred = &got["manifest"]["predictions"];
+    assert_eq!(pred["sha256"].as_str().unwrap().len(), 64, "{pred}");
+    // Rows 1 and 3 (both keyed) swapped: line 1 names the third sentence and is refused.
+    let mut swapped = lines.clone();
+    swapped.swap(0, 2);
+    std::fs::write(&probs, swapped.join("\n")).unwrap();
+    let bad = run(&["--split", "dev", "--probs", probs.to_str().unwrap()]);
+    assert_ne!(bad.code(), 0, "{}", bad.show());
+    assert!(bad.stderr().contains("probs.jsonl:1:"), "{}", bad.show());
+    // A row short of its last token.
+    let mut short: Value = serde_json::from_str(&lines[1]).unwrap();
+    short["probs"].as_array_mut().unwrap().pop();
+    let mut cut = lines.clone();
+    cut[1] = short.to_string();
+    std::fs::write(&probs, cut.join("\n")).unwrap();
+    let bad = run(&["--split", "dev", "--probs", probs.to_str().unwrap()]);
+    assert_ne!(bad.code(), 0, "{}", bad.show());
+    assert!(
+        bad.stderr().contains("probs.jsonl:2:") && bad.stderr().contains("input ids"),
+        "{}",
+        bad.show()
+    );
+}

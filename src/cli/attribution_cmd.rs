@@ -169,6 +169,16 @@ pub struct EvalAttributionArgs {
     /// Label scheme of `--oracle`.
     #[arg(long, value_enum, default_value_t = SchemeArg::Flat, hide = true)]
     pub scheme: SchemeArg,
+    /// For a tagger trained elsewhere: write DIR/{train,dev,test}.jsonl (per sentence, in
+    /// slant's order: article, sentence, the encoder's input ids, the flat training tag of
+    /// each id or -1), DIR/labels.json and DIR/README.txt, and score nothing. Tokenizes only.
+    #[arg(long, value_name = "DIR", hide = true, conflicts_with_all = ["oracle", "probs"])]
+    pub export_tokens: Option<PathBuf>,
+    /// Score per-token probabilities computed elsewhere instead of the head's: FILE (JSONL)
+    /// has one row {"probs": [[p per label] per input id]} per sentence of --split, in the
+    /// order of --export-tokens; the head (its labels and decoding) decodes them.
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "oracle")]
+    pub probs: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -189,10 +199,14 @@ pub(super) fn resolve_head(explicit: Option<&std::path::Path>) -> Result<PathBuf
 
 pub fn eval_attribution(a: EvalAttributionArgs) -> Result<i32> {
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    if let Some(out) = &a.export_tokens {
+        return export_tokens(&a, &data_dir, out);
+    }
     if let Some(o) = a.oracle {
         let enc = load_encoder(&a.model)?;
         let scheme = a.scheme.scheme();
-        let p = ea::prepare_scheme(&enc, &data_dir, &a.split, a.model.batch_size, scheme)?;
+        // Offsets and tags only: the oracle needs no token states.
+        let (p, _) = ea::prepare_ids(&enc, &data_dir, &a.split, scheme)?;
         let rules = match o {
             OracleArg::Decoded => ea::OracleRules::Decoded,
             OracleArg::Rules => ea::OracleRules::Rules,
@@ -220,15 +234,69 @@ pub fn eval_attribution(a: EvalAttributionArgs) -> Result<i32> {
         };
         ea::set_decoding(&mut head, d.mode(), tr.as_ref())?;
     }
-    let r = ea::evaluate(
-        &enc,
-        &head,
-        Some(sha256_file(&path)?),
-        &data_dir,
-        &a.split,
-        a.model.batch_size,
-    )?;
+    let head_sha = Some(sha256_file(&path)?);
+    let r = match &a.probs {
+        Some(file) => {
+            let (p, _) = ea::prepare_ids(&enc, &data_dir, &a.split, head.scheme())?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let shown = file.display().to_string();
+            let probs = ea::read_probs(&text, &shown, &p, head.labels.len())?;
+            let s = ea::score_articles(&p, &ea::predict_probs(&head, &p, &probs));
+            let mut r = ea::report_of(&enc, head_sha, &data_dir, &a.split, &p, &s);
+            r.manifest.predictions = Some(ea::PredictionsFile {
+                path: shown,
+                sha256: sha256_file(file)?,
+            });
+            r
+        }
+        None => ea::evaluate(
+            &enc,
+            &head,
+            head_sha,
+            &data_dir,
+            &a.split,
+            a.model.batch_size,
+        )?,
+    };
     super::print_report(a.format, &r, |r| r.table())
+}
+
+/// `slant eval attribution --export-tokens DIR`.
+fn export_tokens(
+    a: &EvalAttributionArgs,
+    data_dir: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<i32> {
+    if a.scheme != SchemeArg::Flat {
+        anyhow::bail!("--export-tokens writes the flat scheme's tags (leave out --scheme)");
+    }
+    let t0 = Instant::now();
+    let enc = load_encoder(&a.model)?;
+    // The labels must be the shipped head's, in its order, when there is one to compare.
+    if let Ok(path) = resolve_head(a.attribution_head.as_deref()) {
+        let head = TaggerHead::load(&path)?;
+        let flat = crate::attribution::labels_of(Scheme::Flat);
+        if head.scheme() == Scheme::Flat && head.labels != flat {
+            anyhow::bail!(
+                "{} has labels {:?}, not the flat scheme's {:?}",
+                path.display(),
+                head.labels,
+                flat
+            );
+        }
+    }
+    let e = ea::export_tokens(&enc, data_dir, out)?;
+    for (split, n, t) in &e.splits {
+        eprintln!("{split}: {n} sentences, {t} input ids");
+    }
+    println!(
+        "wrote {}/{{train,dev,test}}.jsonl, labels.json ({} labels) and README.txt in {:.1}s",
+        out.display(),
+        e.labels.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(0)
 }
 
 pub fn train_attribution(a: TrainAttributionArgs) -> Result<i32> {

@@ -55,31 +55,109 @@ pub fn prepare_scheme(
     batch_size: usize,
     scheme: Scheme,
 ) -> Result<Prepared> {
-    let articles = polnear::read_split(data, split)?;
-    let sentences: Vec<Vec<SentenceSpan>> =
-        articles.iter().map(|a| segment::split(&a.text)).collect();
-    let texts: Vec<&str> = articles
-        .iter()
-        .zip(&sentences)
-        .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
-        .collect();
+    let (articles, sentences) = read_sentences(data, split)?;
+    let texts = sentence_texts(&articles, &sentences);
     let cache = crate::train::cache_dir();
     let states = token_states_cached(encoder, &texts, batch_size, Some(&cache))?;
-    let mut tags = Vec::with_capacity(texts.len());
-    let mut k = 0;
-    for (a, ss) in articles.iter().zip(&sentences) {
-        for s in ss {
-            let gold = sentence_gold(a, s);
-            tags.push(sentence_tags(texts[k], &states.offsets[k], &gold, scheme)?);
-            k += 1;
-        }
-    }
+    let tags = tags_of(&articles, &sentences, &states.offsets, scheme)?;
     Ok(Prepared {
         articles,
         sentences,
         states,
         tags,
     })
+}
+
+/// The articles of a PolNeAR split (read order) and their sentences (slant's splitter).
+fn read_sentences(
+    data: &Path,
+    split: &str,
+) -> Result<(Vec<PolnearArticle>, Vec<Vec<SentenceSpan>>)> {
+    let articles = polnear::read_split(data, split)?;
+    let sentences = articles.iter().map(|a| segment::split(&a.text)).collect();
+    Ok((articles, sentences))
+}
+
+/// Every sentence's text, articles in order, sentences in order: the order of a split's rows.
+fn sentence_texts<'a>(
+    articles: &'a [PolnearArticle],
+    sentences: &[Vec<SentenceSpan>],
+) -> Vec<&'a str> {
+    articles
+        .iter()
+        .zip(sentences)
+        .flat_map(|(a, ss)| ss.iter().map(move |s| &a.text[s.start..s.end]))
+        .collect()
+}
+
+/// The training tags of every sentence under `scheme`, from its token offsets.
+fn tags_of(
+    articles: &[PolnearArticle],
+    sentences: &[Vec<SentenceSpan>],
+    offsets: &[Vec<(usize, usize)>],
+    scheme: Scheme,
+) -> Result<Vec<Vec<Option<usize>>>> {
+    let mut tags = Vec::with_capacity(offsets.len());
+    let mut k = 0;
+    for (a, ss) in articles.iter().zip(sentences) {
+        for s in ss {
+            let gold = sentence_gold(a, s);
+            tags.push(sentence_tags(
+                &a.text[s.start..s.end],
+                &offsets[k],
+                &gold,
+                scheme,
+            )?);
+            k += 1;
+        }
+    }
+    Ok(tags)
+}
+
+/// [`prepare_scheme`] without the encoder pass: the split's sentences tokenized by the
+/// encoder's tokenizer (the same call, padding off and truncation at
+/// [`Encoder::max_tokens`], as the encoder makes before its forward pass, so the offsets are
+/// those of the token states), with their training tags, and each sentence's input ids
+/// (`[CLS]` and `[SEP]` included, as the encoder is fed). The returned [`Prepared`] holds no
+/// token states (`hidden` 0): it serves to decode probabilities computed elsewhere
+/// ([`predict_probs`]) and the oracle, not a head.
+pub fn prepare_ids(
+    encoder: &Encoder,
+    data: &Path,
+    split: &str,
+    scheme: Scheme,
+) -> Result<(Prepared, Vec<Vec<u32>>)> {
+    let (articles, sentences) = read_sentences(data, split)?;
+    let texts = sentence_texts(&articles, &sentences);
+    let encodings = encoder
+        .tokenizer()
+        .encode_batch(texts.clone(), true)
+        .map_err(|e| crate::Error::Tokenizer(e.to_string()))?;
+    let mut states = TokenStates {
+        hidden: 0,
+        ..Default::default()
+    };
+    states.row_start.push(0);
+    let mut ids = Vec::with_capacity(texts.len());
+    for e in &encodings {
+        let (i, o) = (e.get_ids(), e.get_offsets());
+        assert_eq!(i.len(), o.len(), "one offset per input id");
+        states.offsets.push(o.to_vec());
+        states
+            .row_start
+            .push(states.row_start.last().copied().unwrap_or(0) + i.len());
+        ids.push(i.to_vec());
+    }
+    let tags = tags_of(&articles, &sentences, &states.offsets, scheme)?;
+    Ok((
+        Prepared {
+            articles,
+            sentences,
+            states,
+            tags,
+        },
+        ids,
+    ))
 }
 
 /// Train the attribution tagger on PolNeAR train, selecting the epoch on dev.
@@ -221,6 +299,18 @@ pub struct AttributionManifest {
     pub data_files: Vec<DataFile>,
     pub articles: usize,
     pub sentences: usize,
+    /// Where the predictions came from when they were not the head's own (`slant eval
+    /// attribution --probs FILE`): decoded by the head from that file's probabilities.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictions: Option<PredictionsFile>,
+}
+
+/// A file of per-token probabilities that a report's predictions were decoded from.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictionsFile {
+    /// As given on the command line.
+    pub path: String,
+    pub sha256: String,
 }
 
 /// `slant eval attribution --format json`.
@@ -269,6 +359,12 @@ impl AttributionReport {
                 r.token_f1
             ));
         }
+        if let Some(f) = &self.manifest.predictions {
+            s.push_str(&format!(
+                "\nPredictions decoded from {} (sha256 {}).\n",
+                f.path, f.sha256
+            ));
+        }
         s.push_str(
             "\nTargets (exact F1): source 0.85, cue 0.88, content 0.65; citron on PARC 3.0: 0.82 / 0.82 / 0.59.\n",
         );
@@ -278,18 +374,49 @@ impl AttributionReport {
 
 /// Tag every sentence of a prepared split: per article, joined spans in article offsets.
 pub fn predict(head: &TaggerHead, p: &Prepared) -> Vec<Vec<(usize, TagSpan)>> {
-    per_sentence(p, |i, text| {
-        head.tag(
-            text,
-            &p.states.states_of(i),
-            &p.states.offsets[i],
-            p.states.n_tokens(i),
-        )
-    })
-    .into_iter()
-    .zip(p.articles.iter().zip(&p.sentences))
-    .map(|(tagged, (a, ss))| join_sentences(&a.text, ss, &tagged))
-    .collect()
+    joined(
+        p,
+        per_sentence(p, |i, text| {
+            head.tag(
+                text,
+                &p.states.states_of(i),
+                &p.states.offsets[i],
+                p.states.n_tokens(i),
+            )
+        }),
+    )
+}
+
+/// [`predict`] from per-token probabilities computed elsewhere (`probs[i]`: one row of
+/// `head.labels.len()` per token of sentence `i`, as [`read_probs`] checks them): each
+/// sentence decoded by `head`'s [`TaggerHead::decode_probs`] (its decoding, transitions and
+/// rules), then joined like [`predict`]'s.
+pub fn predict_probs(
+    head: &TaggerHead,
+    p: &Prepared,
+    probs: &[Vec<Vec<f32>>],
+) -> Vec<Vec<(usize, TagSpan)>> {
+    assert_eq!(
+        probs.len(),
+        p.states.len(),
+        "one probability row per sentence"
+    );
+    joined(
+        p,
+        per_sentence(p, |i, text| {
+            head.decode_probs(text, &probs[i], &p.states.offsets[i])
+        }),
+    )
+}
+
+/// Per-sentence spans (grouped by article, sentence offsets) joined per article as
+/// [`predict`] does ([`join_sentences`]).
+fn joined(p: &Prepared, tagged: Vec<Vec<Vec<TagSpan>>>) -> Vec<Vec<(usize, TagSpan)>> {
+    tagged
+        .into_iter()
+        .zip(p.articles.iter().zip(&p.sentences))
+        .map(|(tagged, (a, ss))| join_sentences(&a.text, ss, &tagged))
+        .collect()
 }
 
 /// `tag(i, sentence text)` for every sentence of `p` (`i` its index across the split), grouped
@@ -403,26 +530,220 @@ pub fn oracle_scores(head: &TaggerHead, p: &Prepared, rules: OracleRules) -> Spa
     let tagged = per_sentence(p, |i, text| {
         head.decode_probs(text, &gold_probs(head, &p.tags[i]), &p.states.offsets[i])
     });
-    let preds: Vec<Vec<(usize, TagSpan)>> = tagged
-        .into_iter()
-        .zip(p.articles.iter().zip(&p.sentences))
-        .map(|(tagged, (a, ss))| match rules {
-            OracleRules::Rules => join_sentences(&a.text, ss, &tagged),
-            OracleRules::Decoded => ss
-                .iter()
-                .zip(tagged)
-                .enumerate()
-                .flat_map(|(i, (s, t))| {
-                    t.into_iter().map(move |mut t| {
-                        t.start += s.start;
-                        t.end += s.start;
-                        (i, t)
+    let preds: Vec<Vec<(usize, TagSpan)>> = match rules {
+        OracleRules::Rules => joined(p, tagged),
+        OracleRules::Decoded => tagged
+            .into_iter()
+            .zip(&p.sentences)
+            .map(|(tagged, ss)| {
+                ss.iter()
+                    .zip(tagged)
+                    .enumerate()
+                    .flat_map(|(i, (s, t))| {
+                        t.into_iter().map(move |mut t| {
+                            t.start += s.start;
+                            t.end += s.start;
+                            (i, t)
+                        })
                     })
-                })
-                .collect(),
-        })
-        .collect();
+                    .collect()
+            })
+            .collect(),
+    };
     score_articles(p, &preds)
+}
+
+/// What [`export_tokens`] wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenExport {
+    /// Per split: (split, sentences, input ids).
+    pub splits: Vec<(String, usize, usize)>,
+    pub labels: Vec<String>,
+}
+
+/// One row of `{split}.jsonl` ([`export_tokens`]).
+#[derive(Serialize)]
+struct TokenRow<'a> {
+    article: &'a str,
+    sentence: usize,
+    input_ids: &'a [u32],
+    tags: Vec<i64>,
+}
+
+/// Write the flat training data of the attribution tagger for a tagger trained elsewhere:
+/// `out/{train,dev,test}.jsonl`, one row per sentence in the order of [`prepare`] (articles
+/// in read order, sentences in order): `article` (PolNeAR id), `sentence` (index in the
+/// article), `input_ids` (exactly what the encoder is fed, `[CLS]` / `[SEP]` included) and
+/// `tags` (index into `labels` per input id, `-1` where training ignores the token); plus
+/// `labels.json` and `README.txt`. Tokenizes only ([`prepare_ids`]); encodes nothing.
+pub fn export_tokens(encoder: &Encoder, data: &Path, out: &Path) -> Result<TokenExport> {
+    use std::io::Write;
+    std::fs::create_dir_all(out).map_err(|e| crate::Error::io(out, e))?;
+    let labels = labels_of(Scheme::Flat);
+    let mut splits = Vec::new();
+    for split in ["train", "dev", "test"] {
+        let (p, ids) = prepare_ids(encoder, data, split, Scheme::Flat)?;
+        let path = out.join(format!("{split}.jsonl"));
+        let file = std::fs::File::create(&path).map_err(|e| crate::Error::io(&path, e))?;
+        let mut w = std::io::BufWriter::new(file);
+        let mut k = 0;
+        let mut n_ids = 0;
+        for (a, ss) in p.articles.iter().zip(&p.sentences) {
+            for i in 0..ss.len() {
+                let (input_ids, tags) = (&ids[k], &p.tags[k]);
+                assert_eq!(input_ids.len(), p.states.n_tokens(k), "ids vs token states");
+                assert_eq!(input_ids.len(), p.states.offsets[k].len(), "ids vs offsets");
+                assert_eq!(input_ids.len(), tags.len(), "ids vs tags");
+                let row = TokenRow {
+                    article: &a.id,
+                    sentence: i,
+                    input_ids,
+                    tags: tags.iter().map(|t| t.map_or(-1, |t| t as i64)).collect(),
+                };
+                serde_json::to_writer(&mut w, &row).expect("rows serialise");
+                w.write_all(b"\n").map_err(|e| crate::Error::io(&path, e))?;
+                n_ids += input_ids.len();
+                k += 1;
+            }
+        }
+        w.flush().map_err(|e| crate::Error::io(&path, e))?;
+        splits.push((split.to_string(), k, n_ids));
+    }
+    let path = out.join("labels.json");
+    let json = serde_json::to_string(&labels).expect("labels serialise") + "\n";
+    std::fs::write(&path, json).map_err(|e| crate::Error::io(&path, e))?;
+    let mut readme = format!(
+        "Token data of slant's attribution tagger on PolNeAR ({} {}; `slant eval attribution \
+         --export-tokens`).\n\n\
+         {{train,dev,test}}.jsonl: one row per sentence, articles in slant's read order, sentences in \
+         order (slant's splitter), the order `slant eval attribution --probs FILE` expects.\n\
+         - article: PolNeAR article id\n\
+         - sentence: index of the sentence in its article (from 0)\n\
+         - input_ids: the encoder's input ids for the sentence, exactly as slant feeds them \
+         ([CLS] and [SEP] included, no padding, truncated at {} tokens), tokenizer.json of \
+         the encoder whose weights have sha256 {}\n\
+         - tags: per input id, the index of its training label in labels.json (flat BIO over \
+         SOURCE / CUE / CONTENT), or -1 where slant's training ignores the token (the \
+         special tokens [CLS] and [SEP], which cover no text); every word piece is tagged \
+         (B- on a span's first piece, I- on the rest), and slant's decoding reads each word at \
+         its first piece\n\n\
+         labels.json: the label list in index order (as in models/attribution.safetensors).\n\n\
+         --probs FILE rows: {{\"probs\": [[p per label] per input id]}} (optionally with the \
+         \"article\" and \"sentence\" of the row, checked), one per sentence of the split in \
+         this order; slant decodes them with the head's own decoding and scores them.\n\n",
+        crate::eval::version_info().0,
+        crate::eval::version_info().1,
+        encoder.max_tokens(),
+        encoder.weights_sha256(),
+    );
+    for (split, n, t) in &splits {
+        readme.push_str(&format!("{split}: {n} sentences, {t} input ids\n"));
+    }
+    let path = out.join("README.txt");
+    std::fs::write(&path, readme).map_err(|e| crate::Error::io(&path, e))?;
+    Ok(TokenExport { splits, labels })
+}
+
+/// One row of a `--probs` file.
+#[derive(serde::Deserialize)]
+struct ProbsRow {
+    probs: Vec<Vec<f32>>,
+    article: Option<String>,
+    sentence: Option<usize>,
+}
+
+/// Read per-token probabilities for every sentence of `p` from JSONL text (`name` for
+/// errors): one row per sentence in `p`'s order, `{"probs": [[f32; n_labels] per token]}`,
+/// optionally with `article` and `sentence` (checked against `p`). Blank lines are skipped.
+/// A wrong row count, token count, width, a negative or non-finite value, or a row naming
+/// another sentence is an error naming the line.
+pub fn read_probs(
+    text: &str,
+    name: &str,
+    p: &Prepared,
+    n_labels: usize,
+) -> Result<Vec<Vec<Vec<f32>>>> {
+    let bad = |line: usize, m: String| crate::Error::Data(format!("{name}:{line}: {m}"));
+    let mut where_: Vec<(&str, usize)> = Vec::with_capacity(p.states.len());
+    for (a, ss) in p.articles.iter().zip(&p.sentences) {
+        where_.extend((0..ss.len()).map(|i| (a.id.as_str(), i)));
+    }
+    let mut out = Vec::with_capacity(where_.len());
+    let mut last = 0;
+    for (n, line) in text.lines().enumerate() {
+        let n = n + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        last = n;
+        let k = out.len();
+        let Some(&(article, sentence)) = where_.get(k) else {
+            return Err(bad(
+                n,
+                format!("more rows than the split's {} sentences", where_.len()),
+            ));
+        };
+        let row: ProbsRow = serde_json::from_str(line)
+            .map_err(|e| bad(n, format!("not a row {{\"probs\": [[...], ...]}}: {e}")))?;
+        if let Some(a) = &row.article {
+            if a != article {
+                return Err(bad(
+                    n,
+                    format!(
+                        "row {} is article {a:?}, expected {article:?} (sentence {sentence})",
+                        k + 1
+                    ),
+                ));
+            }
+        }
+        if let Some(s) = row.sentence {
+            if s != sentence {
+                return Err(bad(
+                    n,
+                    format!("row {} is sentence {s}, expected sentence {sentence} of article {article:?}", k + 1),
+                ));
+            }
+        }
+        let want = p.states.n_tokens(k);
+        if row.probs.len() != want {
+            return Err(bad(
+                n,
+                format!(
+                    "{} probability rows, but sentence {sentence} of article {article:?} has {want} input ids",
+                    row.probs.len()
+                ),
+            ));
+        }
+        for (t, r) in row.probs.iter().enumerate() {
+            if r.len() != n_labels {
+                return Err(bad(
+                    n,
+                    format!(
+                        "token {t} has {} probabilities, the head has {n_labels} labels",
+                        r.len()
+                    ),
+                ));
+            }
+            if let Some(v) = r.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                return Err(bad(
+                    n,
+                    format!("token {t}: probability {v} is not a finite value >= 0"),
+                ));
+            }
+        }
+        out.push(row.probs);
+    }
+    if out.len() != where_.len() {
+        return Err(bad(
+            last,
+            format!(
+                "{} rows, but the split has {} sentences",
+                out.len(),
+                where_.len()
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 fn role(s: &SpanScores, name: &str) -> RoleReport {
@@ -496,6 +817,7 @@ pub fn report_of(
             data_files,
             articles: p.articles.len(),
             sentences: p.states.len(),
+            predictions: None,
         },
     }
 }
@@ -653,5 +975,66 @@ mod tests {
         set_decoding(&mut h, DecodingMode::Argmax, None).unwrap();
         assert_eq!(h.decoding(), Decoding::Argmax);
         assert!(h.meta.is_empty(), "{:?}", h.meta);
+    }
+
+    #[test]
+    fn read_probs_checks_rows_tokens_and_width_naming_the_line() {
+        let p = prepared();
+        let l = crate::attribution::labels().len();
+        let row = |n: usize, w: usize| {
+            let probs = vec![vec![0.0f32; w]; n];
+            serde_json::json!({ "probs": probs }).to_string()
+        };
+        let ok = read_probs(&format!("{}\n\n", row(6, l)), "f", &p, l).unwrap();
+        assert_eq!((ok.len(), ok[0].len(), ok[0][0].len()), (1, 6, l));
+        let keyed = r#"{"article":"a","sentence":0,"probs":[[1,0,0,0,0,0,0],[0,1,0,0,0,0,0],[0,0,0,1,0,0,0],[0,0,0,0,0,1,0],[1,0,0,0,0,0,0],[1,0,0,0,0,0,0]]}"#;
+        assert_eq!(read_probs(keyed, "f", &p, l).unwrap()[0][2][3], 1.0);
+        let err = |text: &str| read_probs(text, "f.jsonl", &p, l).unwrap_err().to_string();
+        let e = err(&row(5, l));
+        assert!(
+            e.contains("f.jsonl:1:") && e.contains("5 probability rows") && e.contains("has 6"),
+            "{e}"
+        );
+        let e = err(&row(6, l - 1));
+        assert!(
+            e.contains("f.jsonl:1:") && e.contains("has 6 probabilities"),
+            "{e}"
+        );
+        let e = err(&format!("{}\n{}", row(6, l), row(6, l)));
+        assert!(e.contains("f.jsonl:2:") && e.contains("more rows"), "{e}");
+        let e = err("\n");
+        assert!(e.contains("0 rows, but the split has 1 sentences"), "{e}");
+        let e = err(&keyed.replace(r#""article":"a""#, r#""article":"b""#));
+        assert!(e.contains("article \"b\", expected \"a\""), "{e}");
+        let e = err(&keyed.replace(r#""sentence":0"#, r#""sentence":1"#));
+        assert!(e.contains("sentence 1, expected sentence 0"), "{e}");
+        let e = err(&keyed.replace("[0,1,0,0,0,0,0]", "[0,-1,0,0,0,0,0]"));
+        assert!(e.contains("token 1: probability -1"), "{e}");
+        let e = err(r#"{"prob":[]}"#);
+        assert!(e.contains("f.jsonl:1: not a row"), "{e}");
+    }
+
+    #[test]
+    fn gold_probabilities_decode_to_the_oracle_with_the_joins_of_predict() {
+        // Flat gold one-hot probabilities given as external probabilities: the spans are the
+        // oracle's with the post-processing of predictions.
+        let p = nested(Scheme::Flat);
+        let head = oracle_head(Scheme::Flat);
+        let probs: Vec<Vec<Vec<f32>>> = p.tags.iter().map(|t| gold_probs(&head, t)).collect();
+        let got = score_articles(&p, &predict_probs(&head, &p, &probs));
+        let want = oracle_scores(&head, &p, OracleRules::Rules);
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        assert!(got.0["CUE"].exact.tp > 0);
+        // A misaligned row (shifted by one token) is not the oracle.
+        let shifted: Vec<Vec<Vec<f32>>> = probs
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                r.rotate_right(1);
+                r
+            })
+            .collect();
+        let off = score_articles(&p, &predict_probs(&head, &p, &shifted));
+        assert_ne!(format!("{off:?}"), format!("{want:?}"));
     }
 }
