@@ -576,9 +576,24 @@ pub fn tag_article(
     let tagged: Vec<Vec<TagSpan>> = sentences
         .iter()
         .zip(enc)
-        .map(|(s, e)| head.tag(&text[s.start..s.end], &e.states, &e.offsets, e.n_tokens))
+        .map(|(s, e)| {
+            let text = &text[s.start..s.end];
+            match head.extra_layers() {
+                None => head.tag(text, &e.states, &e.offsets, e.n_tokens),
+                Some(_) => head.tag(text, &token_features(e), &e.offsets, e.n_tokens),
+            }
+        })
         .collect();
     join_sentences(text, sentences, &tagged)
+}
+
+/// The features a tagger with extra layers reads for one sentence
+/// ([`crate::heads::tagger::TaggerHead::extra_layers`]): per token its final state, then
+/// [`TokenEncoding::extra`] (from [`crate::encode::Encoder::encode_tokens_extra`]); training
+/// builds the same features ([`crate::train::tagger::extra_layer_features`]).
+pub fn token_features(e: &TokenEncoding) -> Vec<f32> {
+    let hidden = e.states.len() / e.n_tokens.max(1);
+    crate::train::tagger::concat_extra(&e.states, &[&e.extra], hidden)
 }
 
 /// A span in an article: byte offsets and its text.
