@@ -446,16 +446,16 @@ fn card(
          Discontinuous spans are read as their covering range. Gold spans crossing a sentence boundary are cut \
          there for training. Nested attributions: {}. The corpus states no licence (copyrighted news): read by \
          path, never committed.\n\n",
+        train_counts.0,
+        train_counts.1,
+        dev.manifest.articles,
+        test.manifest.articles,
+        test.manifest.sentences,
         match a.scheme {
             SchemeArg::Flat => "where gold spans overlap, CUE, then SOURCE, then CONTENT keeps the token",
             SchemeArg::PerRole => "each role has its own tags, so a CONTENT keeps the SOURCE and CUE nested in it; of two \
                  nested CONTENT spans the outer keeps the tokens",
         },
-        train_counts.0,
-        train_counts.1,
-        dev.manifest.articles,
-        test.manifest.articles,
-        test.manifest.sentences
     ));
     for f in &test.manifest.data_files {
         s.push_str(&format!("- `{}` sha256 `{}`\n", f.path, f.sha256));
