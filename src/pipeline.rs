@@ -122,7 +122,10 @@ impl Scorer {
         // One encoder pass: token states are kept only when a token head reads them.
         let (enc, stats) =
             if self.attribution.is_some() || self.spans.is_some() || evidence_head.is_some() {
-                self.encoder.encode_tokens(&texts, self.batch_size)?
+                // An attribution head that reads a lower layer gets it from this same pass.
+                let extra = self.attribution.as_ref().and_then(|h| h.extra_layers());
+                self.encoder
+                    .encode_tokens_extra(&texts, self.batch_size, extra)?
             } else {
                 let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
                 let e = e
@@ -133,6 +136,7 @@ impl Scorer {
                         offsets: Vec::new(),
                         n_tokens: e.n_tokens,
                         truncated: e.truncated,
+                        extra: Vec::new(),
                     })
                     .collect();
                 (e, st)

@@ -340,9 +340,16 @@ pub fn merge_fragments(text: &str, spans: &[TagSpan]) -> Vec<TagSpan> {
 /// Taliban ...") belongs to the SOURCE, as in PolNeAR's source spans, and the content starts
 /// after it. The tagger often finds the cue (or [`add_according_to`] adds it) and the source
 /// but tags the clause `O`. The added span has score 0.
+///
+/// When the tagger did tag a CONTENT but started it inside such an apposition (the SOURCE
+/// "Nishank Motwani, a fellow ... at Harvard", the CONTENT "Kennedy School, the Taliban ..."),
+/// the apposition up to its closing comma joins the SOURCE and the CONTENT starts after it
+/// (its end is kept).
 fn according_to_content(text: &str, spans: &mut Vec<TagSpan>) {
-    let [cue, source] = &spans[..] else {
-        return;
+    let (cue, source, content) = match &spans[..] {
+        [c, s] => (c, s, None),
+        [c, s, t] if t.label == "CONTENT" => (c, s, Some(t)),
+        _ => return,
     };
     let opens = !text[..cue.start].chars().any(char::is_alphanumeric);
     if cue.label != "CUE"
@@ -353,7 +360,14 @@ fn according_to_content(text: &str, spans: &mut Vec<TagSpan>) {
     {
         return;
     }
-    let mut src_end = source.end;
+    // With a CONTENT, the apposition may already have begun inside the SOURCE: read it from
+    // the SOURCE's first comma.
+    let mut src_end = match content {
+        Some(_) => text[source.start..source.end]
+            .find(',')
+            .map_or(source.end, |c| source.start + c),
+        None => source.end,
+    };
     loop {
         let Some(rest) = text[src_end..].strip_prefix(',') else {
             return;
@@ -370,6 +384,16 @@ fn according_to_content(text: &str, spans: &mut Vec<TagSpan>) {
         }
     }
     let start = text.len() - text[src_end + 1..].trim_start().len();
+    if let Some(t) = content {
+        // Only a CONTENT that starts inside the apposition (after the SOURCE, before the
+        // clause) moves, and the SOURCE only grows.
+        if src_end <= source.end || t.start < source.end || t.start >= start || t.end <= start {
+            return;
+        }
+        spans[1].end = src_end;
+        spans[2].start = start;
+        return;
+    }
     let kept = text[start..]
         .trim_end_matches(|c: char| c.is_whitespace() || matches!(c, '.' | ',' | ';' | ':'));
     if !kept.chars().any(char::is_alphanumeric) {
@@ -576,9 +600,24 @@ pub fn tag_article(
     let tagged: Vec<Vec<TagSpan>> = sentences
         .iter()
         .zip(enc)
-        .map(|(s, e)| head.tag(&text[s.start..s.end], &e.states, &e.offsets, e.n_tokens))
+        .map(|(s, e)| {
+            let text = &text[s.start..s.end];
+            match head.extra_layers() {
+                None => head.tag(text, &e.states, &e.offsets, e.n_tokens),
+                Some(_) => head.tag(text, &token_features(e), &e.offsets, e.n_tokens),
+            }
+        })
         .collect();
     join_sentences(text, sentences, &tagged)
+}
+
+/// The features a tagger with extra layers reads for one sentence
+/// ([`crate::heads::tagger::TaggerHead::extra_layers`]): per token its final state, then
+/// [`TokenEncoding::extra`] (from [`crate::encode::Encoder::encode_tokens_extra`]); training
+/// builds the same features ([`crate::train::tagger::extra_layer_features`]).
+pub fn token_features(e: &TokenEncoding) -> Vec<f32> {
+    let hidden = e.states.len() / e.n_tokens.max(1);
+    crate::train::tagger::concat_extra(&e.states, &[&e.extra], hidden)
 }
 
 /// A span in an article: byte offsets and its text.
@@ -809,6 +848,43 @@ mod tests {
                 "CUE:According to",
                 "SOURCE:Nishank Motwani, a fellow in the Edward S. Mason program at Harvard \
                  Kennedy School",
+                "CONTENT:the Taliban had three goals in mind"
+            ]
+        );
+        // The tagger's CONTENT starts inside the apposition: the apposition joins the SOURCE.
+        assert_eq!(
+            merged(
+                t,
+                &[
+                    ("According to", "CUE"),
+                    (
+                        "Nishank Motwani, a fellow in the Edward S. Mason program at Harvard",
+                        "SOURCE"
+                    ),
+                    (
+                        "Kennedy School, the Taliban had three goals in mind",
+                        "CONTENT"
+                    )
+                ]
+            ),
+            [
+                "CUE:According to",
+                "SOURCE:Nishank Motwani, a fellow in the Edward S. Mason program at Harvard \
+                 Kennedy School",
+                "CONTENT:the Taliban had three goals in mind"
+            ]
+        );
+        // A CONTENT that already starts after the apposition is left alone.
+        let right = [
+            ("According to", "CUE"),
+            ("Nishank Motwani", "SOURCE"),
+            ("the Taliban had three goals in mind", "CONTENT"),
+        ];
+        assert_eq!(
+            merged(t, &right),
+            [
+                "CUE:According to",
+                "SOURCE:Nishank Motwani",
                 "CONTENT:the Taliban had three goals in mind"
             ]
         );

@@ -154,6 +154,14 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
     }
     let head_sha = sha256_file(&head_path)?;
     let encoder_sha = encoder.weights_sha256().to_string();
+    let attribution = if m.no_attribution {
+        None
+    } else {
+        load_attribution_head(&encoder_sha)?
+    };
+    if let Some(h) = &attribution {
+        check_extra_layers(h, &encoder)?;
+    }
     let spans = if m.no_spans {
         None
     } else {
@@ -178,11 +186,7 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             batch_size: m.batch_size.max(1),
             terms: None,
             frames: load_frames_head(&encoder_sha)?,
-            attribution: if m.no_attribution {
-                None
-            } else {
-                load_attribution_head(&encoder_sha)?
-            },
+            attribution,
             spans,
             evidence,
         },
@@ -230,6 +234,22 @@ fn load_attribution_head(encoder_sha: &str) -> Result<Option<TaggerHead>> {
         }
         None => Ok(None),
     }
+}
+
+/// A tagger that reads a lower encoder layer (`extra_layer` in its header) needs a layer the
+/// encoder has and the fast engine, which keeps that layer's states during its single pass.
+fn check_extra_layers(head: &TaggerHead, encoder: &Encoder) -> Result<()> {
+    head.check_extra_layers(encoder.layers())?;
+    if head.extra_layers().is_some() && encoder.engine() != crate::encode::Engine::Fast {
+        bail!(
+            "the attribution head reads the token states of encoder layer {} besides the final \
+             ones, which only the fast engine keeps: use --engine fast (or --no-attribution)",
+            head.meta
+                .get(crate::heads::tagger::META_EXTRA_LAYER)
+                .map_or("?", String::as_str)
+        );
+    }
+    Ok(())
 }
 
 /// The loaded-language span head: `explicit`, else `models/loaded_spans.safetensors` if present.

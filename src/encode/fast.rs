@@ -420,10 +420,49 @@ impl FastBert {
         prof: Option<&mut Profile>,
         states: bool,
     ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let (pooled, st, _) = self.forward_pooled_states_extra(seqs, prof, states, None)?;
+        Ok((pooled, st))
+    }
+
+    /// [`Self::forward_pooled_states`] that also keeps, when `extra = Some((a, b))`, the mean
+    /// of every token's states after layers `a..=b` (`1 <= a <= b <=` [`Self::layers`]; one
+    /// layer when `a == b`), packed like the final states: the same single pass, the lower
+    /// layers' states are added up as it goes by them. Pooled vectors and final states are
+    /// bit-identical to [`Self::forward_pooled_states`]'s.
+    pub fn forward_pooled_states_extra(
+        &self,
+        seqs: &[&[u32]],
+        prof: Option<&mut Profile>,
+        states: bool,
+        extra: Option<(usize, usize)>,
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
         let h = self.d.hidden;
+        if let Some((a, b)) = extra {
+            if a == 0 || a > b || b > self.d.layers {
+                return Err(Error::Model(format!(
+                    "extra layers {a}-{b}: the encoder has layers 1..={}",
+                    self.d.layers
+                )));
+            }
+        }
         let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
         let mut prof = prof;
-        self.forward(seqs, &mut ws, prof.as_deref_mut())?;
+        let mut acc = Vec::new();
+        self.forward_keep(
+            seqs,
+            &mut ws,
+            prof.as_deref_mut(),
+            self.d.layers,
+            extra.map(|r| (r, &mut acc)),
+        )?;
+        if let Some((a, b)) = extra {
+            if b > a {
+                let k = (b - a + 1) as f32;
+                for v in acc.iter_mut() {
+                    *v /= k;
+                }
+            }
+        }
         let t0 = Instant::now();
         let mut out = vec![0.0f32; seqs.len() * h];
         let mut off = 0;
@@ -450,24 +489,28 @@ impl FastBert {
         if let Some(p) = prof {
             p.pool += t0.elapsed();
         }
-        Ok((out, token_states))
-    }
-
-    fn forward(
-        &self,
-        seqs: &[&[u32]],
-        ws: &mut Workspace,
-        prof: Option<&mut Profile>,
-    ) -> Result<()> {
-        self.forward_upto(seqs, ws, prof, self.d.layers)
+        Ok((out, token_states, acc))
     }
 
     fn forward_upto(
         &self,
         seqs: &[&[u32]],
         ws: &mut Workspace,
+        prof: Option<&mut Profile>,
+        n_layers: usize,
+    ) -> Result<()> {
+        self.forward_keep(seqs, ws, prof, n_layers, None)
+    }
+
+    /// [`Self::forward_upto`] that, with `keep = Some(((a, b), acc))`, adds the states after each
+    /// of layers `a..=b` (1-based) into `acc` (resized to the packed states' length, zeroed).
+    fn forward_keep(
+        &self,
+        seqs: &[&[u32]],
+        ws: &mut Workspace,
         mut prof: Option<&mut Profile>,
         n_layers: usize,
+        mut keep: Option<((usize, usize), &mut Vec<f32>)>,
     ) -> Result<()> {
         let d = self.d;
         let h = d.hidden;
@@ -525,6 +568,10 @@ impl FastBert {
         lap(|p| &mut p.embed, &mut prof);
 
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        if let Some((_, acc)) = keep.as_mut() {
+            acc.clear();
+            acc.resize(total * h, 0.0);
+        }
         for (li, layer) in self.layers[..n_layers].iter().enumerate() {
             self.lin(li, 0, &layer.qkv, x, total, qkv);
             lap(|p| &mut p.qkv, &mut prof);
@@ -546,6 +593,13 @@ impl FastBert {
                 .zip(tmp.par_chunks(h))
                 .for_each(|(r, add)| layer_norm_row(r, Some(add), &layer.ln2, d.eps));
             lap(|p| &mut p.ln, &mut prof);
+            if let Some(((a, b), acc)) = keep.as_mut() {
+                if (*a..=*b).contains(&(li + 1)) {
+                    for (s, &v) in acc.iter_mut().zip(x.iter()) {
+                        *s += v;
+                    }
+                }
+            }
         }
         if let Some(p) = prof {
             p.forward += fw0.elapsed();

@@ -107,6 +107,9 @@ pub struct TokenEncoding {
     /// True when the sentence was longer than the model's limit and was cut (tokens past the
     /// limit have no state: a tagger sees only the first `n_tokens`).
     pub truncated: bool,
+    /// With [`Encoder::encode_tokens_extra`]: the mean of each token's states after the asked
+    /// lower layers, `n_tokens × hidden` like `states`, from the same pass; empty otherwise.
+    pub extra: Vec<f32>,
 }
 
 impl TokenEncoding {
@@ -382,7 +385,7 @@ impl Encoder {
         texts: &[&str],
         batch_size: usize,
     ) -> Result<(Vec<SentenceEncoding>, EncodeStats)> {
-        let (out, stats) = self.run(texts, batch_size, false)?;
+        let (out, stats) = self.run(texts, batch_size, false, None)?;
         Ok((
             out.into_iter()
                 .map(|t| SentenceEncoding {
@@ -403,7 +406,28 @@ impl Encoder {
         texts: &[&str],
         batch_size: usize,
     ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
-        self.run(texts, batch_size, true)
+        self.run(texts, batch_size, true, None)
+    }
+
+    /// [`Self::encode_tokens`] that, with `extra = Some((a, b))`, also keeps in
+    /// [`TokenEncoding::extra`] the mean of each token's states after layers `a..=b` (one layer
+    /// when `a == b`), gathered during the same single pass (fast engine only; the candle engine
+    /// refuses). `None` is [`Self::encode_tokens`].
+    pub fn encode_tokens_extra(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        extra: Option<(usize, usize)>,
+    ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
+        if extra.is_some() && !matches!(self.backend, Backend::Fast(_)) {
+            return Err(Error::Model(
+                "this tagger head reads the token states of a lower encoder layer \
+                 (`extra_layer` in its header), which only the fast engine keeps: use \
+                 --engine fast"
+                    .into(),
+            ));
+        }
+        self.run(texts, batch_size, true, extra)
     }
 
     /// The one encoding loop behind [`Self::encode`] and [`Self::encode_tokens`].
@@ -412,6 +436,7 @@ impl Encoder {
         texts: &[&str],
         batch_size: usize,
         want_states: bool,
+        extra: Option<(usize, usize)>,
     ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
         let batch_size = batch_size.max(1);
         let mut prof = self
@@ -447,8 +472,12 @@ impl Encoder {
                 let n: usize = seqs.iter().map(|s| s.len()).sum();
                 stats.tokens += n;
                 stats.padded_tokens += n;
-                let (pooled, states) =
-                    fast.forward_pooled_states(&seqs, prof.as_deref_mut(), want_states)?;
+                let (pooled, states, lower) = fast.forward_pooled_states_extra(
+                    &seqs,
+                    prof.as_deref_mut(),
+                    want_states,
+                    extra,
+                )?;
                 // Packed states: sentence after sentence.
                 let mut off = 0;
                 let per: Vec<&[f32]> = seqs
@@ -470,6 +499,16 @@ impl Encoder {
                     &mut out,
                     &mut stats,
                 );
+                if extra.is_some() {
+                    let mut off = 0;
+                    for (&i, s) in chunk.iter().zip(&seqs) {
+                        let n = s.len() * self.hidden;
+                        if let Some(o) = out[i].as_mut() {
+                            o.extra = lower[off..off + n].to_vec();
+                        }
+                        off += n;
+                    }
+                }
                 continue;
             }
             let mut ids = vec![0u32; b * max_len];
@@ -542,6 +581,7 @@ impl Encoder {
                 offsets,
                 n_tokens: e.get_ids().len(),
                 truncated,
+                extra: Vec::new(),
             });
         }
     }

@@ -24,13 +24,13 @@ use crate::encode::Encoder;
 use crate::eval::spans::{score, LabeledSpan, Prf, SpanScores};
 use crate::eval::{version_info, DataFile};
 use crate::heads::tagger::{
-    Scheme, TagSpan, TaggerHead, DECODING_VITERBI, META_DECODING, META_SCHEME, META_TRANSITIONS,
-    SCHEME_PER_ROLE,
+    Scheme, TagSpan, TaggerHead, DECODING_VITERBI, META_DECODING, META_EXTRA_LAYER, META_SCHEME,
+    META_TRANSITIONS, SCHEME_PER_ROLE,
 };
 use crate::segment::{self, SentenceSpan};
 use crate::train::tagger::{
-    per_role_digits, token_states_cached, train_tagger_scheme, transition_scores, word_tags,
-    TaggedSet, TaggerOpts, TaggerReport, TokenStates, Transitions,
+    extra_layer_features, per_role_digits, token_states_cached, train_tagger_scheme,
+    transition_scores, word_tags, TaggedSet, TaggerOpts, TaggerReport, TokenStates, Transitions,
 };
 use crate::Result;
 
@@ -55,10 +55,48 @@ pub fn prepare_scheme(
     batch_size: usize,
     scheme: Scheme,
 ) -> Result<Prepared> {
+    prepare_features(encoder, data, split, batch_size, scheme, None)
+}
+
+/// [`prepare`] with the features `head` reads (final states, or final states followed by lower
+/// layers' when its header has [`crate::heads::tagger::META_EXTRA_LAYER`]).
+pub fn prepare_for_head(
+    encoder: &Encoder,
+    head: &TaggerHead,
+    data: &Path,
+    split: &str,
+    batch_size: usize,
+) -> Result<Prepared> {
+    head.check_extra_layers(encoder.layers())?;
+    prepare_features(
+        encoder,
+        data,
+        split,
+        batch_size,
+        head.scheme(),
+        head.extra_layers(),
+    )
+}
+
+/// [`prepare_scheme`] whose token features are, with `extra_layers = Some((a, b))`, each
+/// token's final state followed by the mean of its states after layers `a..=b`
+/// ([`crate::train::tagger::extra_layer_features`], each layer cached apart from the final
+/// states); `None`: the final states alone, as [`prepare_scheme`].
+pub fn prepare_features(
+    encoder: &Encoder,
+    data: &Path,
+    split: &str,
+    batch_size: usize,
+    scheme: Scheme,
+    extra_layers: Option<(usize, usize)>,
+) -> Result<Prepared> {
     let (articles, sentences) = read_sentences(data, split)?;
     let texts = sentence_texts(&articles, &sentences);
     let cache = crate::train::cache_dir();
-    let states = token_states_cached(encoder, &texts, batch_size, Some(&cache))?;
+    let mut states = token_states_cached(encoder, &texts, batch_size, Some(&cache))?;
+    if let Some(layers) = extra_layers {
+        states = extra_layer_features(encoder, &texts, layers, batch_size, Some(&cache), &states)?;
+    }
     let tags = tags_of(&articles, &sentences, &states.offsets, scheme)?;
     Ok(Prepared {
         articles,
@@ -182,9 +220,23 @@ pub fn train_scheme(
     batch_size: usize,
     scheme: Scheme,
 ) -> Result<(TaggerHead, TaggerReport, Prepared, Prepared)> {
-    let tr = prepare_scheme(encoder, data, "train", batch_size, scheme)?;
-    let dv = prepare_scheme(encoder, data, "dev", batch_size, scheme)?;
-    let (head, report) = train_tagger_scheme(
+    train_features(encoder, data, opts, window, batch_size, scheme, None)
+}
+
+/// [`train_scheme`] on the features of [`prepare_features`]; with `extra_layers` the head's
+/// header records them ([`crate::heads::tagger::META_EXTRA_LAYER`]: `L`, or `A-B` for a mean).
+pub fn train_features(
+    encoder: &Encoder,
+    data: &Path,
+    opts: &TaggerOpts,
+    window: usize,
+    batch_size: usize,
+    scheme: Scheme,
+    extra_layers: Option<(usize, usize)>,
+) -> Result<(TaggerHead, TaggerReport, Prepared, Prepared)> {
+    let tr = prepare_features(encoder, data, "train", batch_size, scheme, extra_layers)?;
+    let dv = prepare_features(encoder, data, "dev", batch_size, scheme, extra_layers)?;
+    let (mut head, report) = train_tagger_scheme(
         TaggedSet {
             states: &tr.states,
             tags: &tr.tags,
@@ -198,6 +250,14 @@ pub fn train_scheme(
         window,
         scheme,
     )?;
+    if let Some((a, b)) = extra_layers {
+        let v = if a == b {
+            a.to_string()
+        } else {
+            format!("{a}-{b}")
+        };
+        head.meta.insert(META_EXTRA_LAYER.to_string(), v);
+    }
     Ok((head, report, tr, dv))
 }
 
@@ -767,7 +827,7 @@ pub fn evaluate(
     split: &str,
     batch_size: usize,
 ) -> Result<AttributionReport> {
-    let p = prepare(encoder, data, split, batch_size)?;
+    let p = prepare_for_head(encoder, head, data, split, batch_size)?;
     Ok(report_of(
         encoder,
         head_sha256,

@@ -1378,7 +1378,7 @@ impl Evaluation for AttributionEval {
                     .into(),
             ));
         }
-        let prepared = ea::prepare(enc, dir, "test", cfg.batch_size)?;
+        let prepared = ea::prepare_for_head(enc, head, dir, "test", cfg.batch_size)?;
         let preds = ea::predict(head, &prepared);
         let mut stats: Vec<Vec<f64>> = Vec::with_capacity(preds.len());
         for (a, pred) in prepared.articles.iter().zip(&preds) {

@@ -40,7 +40,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::encode::f32mm::{self, PackCache, PackedW};
-use crate::Result;
+use crate::{Error, Result};
 
 /// A span found by a tagger: byte offsets into the text the tokens' offsets refer to.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -158,6 +158,32 @@ impl TaggerHead {
             .get(META_WINDOW)
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// The lower layers the head reads besides the final one (metadata key
+    /// [`META_EXTRA_LAYER`]): `Some((a, b))` when each token's features are its final state
+    /// followed by the mean of its states after layers `a..=b` (`a == b`: one layer), so
+    /// [`Self::state_dim`] is twice the encoder's hidden size; `None` for final states only. An
+    /// unreadable value is an error when the head is used (see [`Self::check_extra_layers`]).
+    pub fn extra_layers(&self) -> Option<(usize, usize)> {
+        self.meta
+            .get(META_EXTRA_LAYER)
+            .and_then(|v| parse_extra_layers(v))
+    }
+
+    /// An error when the header's [`META_EXTRA_LAYER`] is present but not `L` or `A-B`, or names
+    /// a layer beyond `n_layers`.
+    pub fn check_extra_layers(&self, n_layers: usize) -> Result<()> {
+        let Some(v) = self.meta.get(META_EXTRA_LAYER) else {
+            return Ok(());
+        };
+        match parse_extra_layers(v) {
+            Some((_, b)) if b <= n_layers => Ok(()),
+            _ => Err(Error::Model(format!(
+                "tagger head: {META_EXTRA_LAYER} = {v:?} is not a layer (or range A-B) of the \
+                 encoder's {n_layers}"
+            ))),
+        }
     }
 
     /// Width of one token state the head expects (`input / (2 × window + 1)`).
@@ -433,6 +459,23 @@ impl TaggerHead {
 
 /// Metadata key: the context window (see [`TaggerHead::window`]); absent = 0.
 pub const META_WINDOW: &str = "window";
+/// Metadata key: lower encoder layers whose token states follow the final ones in each token's
+/// features (see [`TaggerHead::extra_layers`]): `L` (the states after layer `L`) or `A-B` (the
+/// mean of the states after layers `A..=B`); absent = final-layer states only.
+pub const META_EXTRA_LAYER: &str = "extra_layer";
+
+/// Parse a [`META_EXTRA_LAYER`] value (`L` or `A-B`, `1 <= A <= B`) into `(A, B)`.
+pub fn parse_extra_layers(v: &str) -> Option<(usize, usize)> {
+    let (a, b) = match v.split_once('-') {
+        Some((a, b)) => (a.trim().parse().ok()?, b.trim().parse().ok()?),
+        None => {
+            let l = v.trim().parse().ok()?;
+            (l, l)
+        }
+    };
+    (a >= 1 && a <= b).then_some((a, b))
+}
+
 /// Metadata key: `argmax` (also when absent) or `viterbi` (see [`Decoding`]).
 pub const META_DECODING: &str = "decoding";
 /// Metadata key: JSON array of `labels × labels` additive transition scores (row = previous
@@ -913,6 +956,36 @@ mod tests {
         // A transition matrix of the wrong shape is ignored.
         head.meta.insert(META_TRANSITIONS.into(), "[1.0]".into());
         assert_eq!(head.decoding(), Decoding::Viterbi(None));
+    }
+
+    #[test]
+    fn extra_layer_key_is_parsed_and_checked() {
+        assert_eq!(parse_extra_layers("3"), Some((3, 3)));
+        assert_eq!(parse_extra_layers("4-6"), Some((4, 6)));
+        for bad in ["0", "5-4", "x", "", "2-", "-1"] {
+            assert_eq!(parse_extra_layers(bad), None, "{bad}");
+        }
+        let mut head = TaggerHead {
+            labels: bio_labels(&["X"]),
+            input: 4,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2: vec![0.0; 12],
+            b2: vec![0.0; 3],
+            meta: BTreeMap::new(),
+            w1_packed: Default::default(),
+            decode: Default::default(),
+        };
+        assert_eq!(head.extra_layers(), None);
+        assert!(head.check_extra_layers(6).is_ok());
+        head.meta.insert(META_EXTRA_LAYER.into(), "4-6".into());
+        assert_eq!(head.extra_layers(), Some((4, 6)));
+        assert!(head.check_extra_layers(6).is_ok());
+        assert!(head.check_extra_layers(5).is_err());
+        head.meta.insert(META_EXTRA_LAYER.into(), "three".into());
+        assert_eq!(head.extra_layers(), None);
+        assert!(head.check_extra_layers(6).is_err());
     }
 
     #[test]

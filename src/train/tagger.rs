@@ -256,6 +256,155 @@ pub fn token_states_cached(
     Ok(out)
 }
 
+/// Cache key of the states after layer `layer` (not the final one): the key of
+/// [`token_states_key`] with the layer in the variant, so it never equals a final-layer key.
+fn layer_states_key(
+    weights_sha256: &str,
+    max_tokens: usize,
+    variant: &str,
+    layer: usize,
+    texts: &[&str],
+) -> String {
+    token_states_key(
+        weights_sha256,
+        max_tokens,
+        &format!("{variant}/after-layer-{layer}"),
+        texts,
+    )
+}
+
+/// Token states of `texts` after the first `layer` encoder layers (fast engine; `layer` equal to
+/// [`Encoder::layers`] is the final layer), cached like [`token_states_cached`] under a key
+/// that holds the layer. `final_states` are the same texts' final states: their offsets are
+/// reused (same tokenizer, same truncation) and token counts must agree.
+pub fn layer_states_cached(
+    encoder: &Encoder,
+    texts: &[&str],
+    layer: usize,
+    batch_size: usize,
+    cache: Option<&Path>,
+    final_states: &TokenStates,
+) -> Result<TokenStates> {
+    if final_states.len() != texts.len() {
+        return Err(Error::Data(format!(
+            "{} final states for {} texts",
+            final_states.len(),
+            texts.len()
+        )));
+    }
+    let key = layer_states_key(
+        encoder.weights_sha256(),
+        encoder.max_tokens(),
+        &encoder.variant(),
+        layer,
+        texts,
+    );
+    if let Some(dir) = cache {
+        if let Ok(bytes) = std::fs::read(dir.join(format!("{key}.tok"))) {
+            if let Some(s) = read_states(&bytes, texts.len()) {
+                if s.row_start == final_states.row_start {
+                    return Ok(s);
+                }
+            }
+        }
+    }
+    let mut out = TokenStates {
+        hidden: encoder.hidden_size(),
+        ..Default::default()
+    };
+    out.row_start.push(0);
+    let mut i = 0;
+    for chunk in texts.chunks(1024) {
+        for st in encoder.states_after(chunk, layer, batch_size)? {
+            if st.len() != final_states.n_tokens(i) * out.hidden {
+                return Err(Error::Model(format!(
+                    "text {i}: layer {layer} gave {} values for {} tokens",
+                    st.len(),
+                    final_states.n_tokens(i)
+                )));
+            }
+            out.push(final_states.offsets[i].clone(), &st);
+            i += 1;
+        }
+    }
+    if let Some(dir) = cache {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let path = dir.join(format!("{key}.tok"));
+        let tmp = dir.join(format!("{key}.tok.part"));
+        std::fs::write(&tmp, write_states(&out)).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(out)
+}
+
+/// The features of a tagger with extra layers (see
+/// [`crate::heads::tagger::TaggerHead::extra_layers`]): each token's final state followed by the
+/// mean of its states after layers `a..=b` (each layer cached by [`layer_states_cached`]; the
+/// final layer is `final_states` itself). Width `2 × hidden`.
+pub fn extra_layer_features(
+    encoder: &Encoder,
+    texts: &[&str],
+    (a, b): (usize, usize),
+    batch_size: usize,
+    cache: Option<&Path>,
+    final_states: &TokenStates,
+) -> Result<TokenStates> {
+    if a == 0 || a > b || b > encoder.layers() {
+        return Err(Error::Data(format!(
+            "extra layers {a}-{b}: the encoder has layers 1..={}",
+            encoder.layers()
+        )));
+    }
+    let h = final_states.hidden;
+    let mut sum = vec![0.0f32; final_states.states.len()];
+    for l in a..=b {
+        let add = |sum: &mut [f32], st: &[f16]| {
+            for (s, v) in sum.iter_mut().zip(st) {
+                *s += v.to_f32();
+            }
+        };
+        if l == encoder.layers() {
+            add(&mut sum, &final_states.states);
+        } else {
+            let st = layer_states_cached(encoder, texts, l, batch_size, cache, final_states)?;
+            add(&mut sum, &st.states);
+        }
+    }
+    let k = (b - a + 1) as f32;
+    let mut out = TokenStates {
+        hidden: 2 * h,
+        offsets: final_states.offsets.clone(),
+        row_start: final_states.row_start.clone(),
+        states: Vec::with_capacity(2 * final_states.states.len()),
+    };
+    for (fin, ex) in final_states.states.chunks_exact(h).zip(sum.chunks_exact(h)) {
+        out.states.extend_from_slice(fin);
+        out.states.extend(
+            ex.iter()
+                .map(|&v| f16::from_f32(if k == 1.0 { v } else { v / k })),
+        );
+    }
+    Ok(out)
+}
+
+/// The f32 features of one sentence as a head with extra layers `(a, b)` reads them at
+/// prediction time: per token, `final` then the mean of `lower` (the states after layers
+/// `a..=b`, each `n_tokens × hidden`; the final layer may be one of them). Training rounds both
+/// halves to f16 ([`extra_layer_features`]); this keeps f32.
+pub fn concat_extra(final_states: &[f32], lower: &[&[f32]], hidden: usize) -> Vec<f32> {
+    let n = final_states.len() / hidden.max(1);
+    let k = lower.len().max(1) as f32;
+    let mut out = Vec::with_capacity(2 * final_states.len());
+    for t in 0..n {
+        out.extend_from_slice(&final_states[t * hidden..(t + 1) * hidden]);
+        for j in 0..hidden {
+            let s: f32 = lower.iter().map(|l| l[t * hidden + j]).sum();
+            out.push(if lower.len() == 1 { s } else { s / k });
+        }
+    }
+    out
+}
+
 /// Layout: magic, u64 texts, u64 hidden, per text u32 n and n (u32, u32) offsets, then the f16
 /// states (little endian).
 fn write_states(s: &TokenStates) -> Vec<u8> {
@@ -1044,6 +1193,143 @@ mod tests {
             tags: &bad,
         };
         assert!(train_tagger_scheme(bad_set, None, &labels, &opts, 0, Scheme::PerRole).is_err());
+    }
+
+    #[test]
+    fn layer_state_keys_never_collide_with_final_or_other_layers() {
+        let texts = ["The Taliban said so.", "Another sentence."];
+        let fin = token_states_key("abc", 256, "fast", &texts);
+        let l3 = layer_states_key("abc", 256, "fast", 3, &texts);
+        assert_ne!(fin, l3);
+        assert_ne!(l3, layer_states_key("abc", 256, "fast", 4, &texts));
+        assert_ne!(l3, layer_states_key("abc", 256, "fast-int8", 3, &texts));
+        assert_ne!(l3, layer_states_key("abc", 256, "fast", 3, &texts[..1]));
+    }
+
+    #[test]
+    fn concat_extra_puts_final_then_the_mean_of_the_lower_layers() {
+        // 2 tokens, hidden 2.
+        let fin = [1.0, 2.0, 3.0, 4.0];
+        let a = [10.0, 20.0, 30.0, 40.0];
+        let b = [30.0, 40.0, 50.0, 60.0];
+        assert_eq!(
+            concat_extra(&fin, &[&a], 2),
+            [1.0, 2.0, 10.0, 20.0, 3.0, 4.0, 30.0, 40.0]
+        );
+        assert_eq!(
+            concat_extra(&fin, &[&a, &b], 2),
+            [1.0, 2.0, 20.0, 30.0, 3.0, 4.0, 40.0, 50.0]
+        );
+    }
+
+    #[test]
+    fn extra_layer_features_are_final_then_inner_states_and_cached_apart() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(crate::encode::DEFAULT_ENCODER_DIR);
+        if !dir.join("model.safetensors").is_file() {
+            eprintln!("skipping: encoder not fetched (run models/fetch)");
+            return;
+        }
+        let enc = Encoder::load(&dir).unwrap();
+        let texts = [
+            "Akhund claimed the Taliban had won.",
+            "France 24 reports.",
+            "According to Nishank Motwani, it is.",
+        ];
+        let tmp = tempfile::tempdir().unwrap();
+        let fin = token_states_cached(&enc, &texts, 2, Some(tmp.path())).unwrap();
+        let f = extra_layer_features(&enc, &texts, (3, 3), 2, Some(tmp.path()), &fin).unwrap();
+        assert_eq!(f.hidden, 2 * fin.hidden);
+        assert_eq!(f.row_start, fin.row_start);
+        // Two files: the final states and layer 3's; a second call reads layer 3 back.
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
+        let again = extra_layer_features(&enc, &texts, (3, 3), 2, Some(tmp.path()), &fin).unwrap();
+        assert_eq!(again.states, f.states);
+        let inner = enc.states_after(&texts, 3, 8).unwrap();
+        let h = fin.hidden;
+        for (i, inn) in inner.iter().enumerate() {
+            let got = f.states_of(i);
+            let want = concat_extra(&fin.states_of(i), &[inn], h);
+            assert_eq!(got.len(), want.len());
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+                .fold(0.0f32, f32::max);
+            assert!(worst < 2e-3, "f16 rounding {worst}");
+            // The inner half is not the final half.
+            assert!(got[h..2 * h] != got[..h]);
+        }
+        // The mean of layers 5..6 uses the final states for layer 6.
+        let m = extra_layer_features(&enc, &texts, (5, 6), 2, Some(tmp.path()), &fin).unwrap();
+        let l5 = enc.states_after(&texts, 5, 8).unwrap();
+        let want = concat_extra(&fin.states_of(0), &[&l5[0], &fin.states_of(0)], h);
+        let worst = m
+            .states_of(0)
+            .iter()
+            .zip(&want)
+            .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+            .fold(0.0f32, f32::max);
+        assert!(worst < 4e-3, "{worst}");
+        assert!(extra_layer_features(&enc, &texts, (0, 2), 2, None, &fin).is_err());
+        assert!(extra_layer_features(&enc, &texts, (3, 7), 2, None, &fin).is_err());
+    }
+
+    #[test]
+    fn score_path_features_equal_training_features_fp32_and_int8() {
+        use crate::encode::{Engine, Precision};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(crate::encode::DEFAULT_ENCODER_DIR);
+        if !dir.join("model.safetensors").is_file() {
+            eprintln!("skipping: encoder not fetched (run models/fetch)");
+            return;
+        }
+        let texts = [
+            "Akhund claimed the Taliban had won.",
+            "France 24 reports that the talks failed.",
+            "According to Nishank Motwani, a fellow at the school, it is.",
+            "Yes.",
+        ];
+        for precision in [Precision::Fp32, Precision::Int8] {
+            let enc = Encoder::load_full(&dir, Engine::Fast, precision).unwrap();
+            let (plain, _) = enc.encode_tokens(&texts, 2).unwrap();
+            for layers in [(3, 3), (4, 6)] {
+                // Training: cached final states + cached lower layers (f16).
+                let tmp = tempfile::tempdir().unwrap();
+                let fin = token_states_cached(&enc, &texts, 2, Some(tmp.path())).unwrap();
+                let train =
+                    extra_layer_features(&enc, &texts, layers, 2, Some(tmp.path()), &fin).unwrap();
+                // Scoring: one pass keeps the lower layers (what `slant score` runs).
+                let (scored, _) = enc.encode_tokens_extra(&texts, 2, Some(layers)).unwrap();
+                for (i, (e, p)) in scored.iter().zip(&plain).enumerate() {
+                    // The pass itself is unchanged: same pooled vectors and final states.
+                    assert_eq!((&e.pooled, &e.states), (&p.pooled, &p.states));
+                    let got = crate::attribution::token_features(e);
+                    let want = train.states_of(i);
+                    assert_eq!(got.len(), want.len());
+                    let worst = got
+                        .iter()
+                        .zip(&want)
+                        .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+                        .fold(0.0f32, f32::max);
+                    assert!(worst < 4e-3, "{precision:?} {layers:?}: {worst}");
+                }
+                if layers.0 == layers.1 {
+                    // One layer: exactly the states after that layer.
+                    let after = enc.states_after(&texts, layers.0, 8).unwrap();
+                    for (e, a) in scored.iter().zip(&after) {
+                        assert_eq!(&e.extra, a);
+                    }
+                }
+            }
+        }
+        // The candle engine cannot keep inner layers: a clear error, not garbage.
+        let candle = Encoder::load_with(&dir, crate::encode::Engine::Candle).unwrap();
+        let err = candle
+            .encode_tokens_extra(&texts, 2, Some((3, 3)))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fast engine"), "{err}");
     }
 
     #[test]
