@@ -1036,7 +1036,13 @@ mod tests {
             let dev = (&x[tr..dv], &y[tr..dv]);
             let losses =
                 crate::train::tune::train_top(&top, &x[..tr], &y[..tr], Some(dev), &opts).unwrap();
-            (losses, top.logits(&x[tr..dv], 64).unwrap())
+            let z = top.logits(&x[tr..dv], 64).unwrap();
+            // The fast forward's logits (in input order) equal candle's.
+            let zf = top.logits_on(&x[tr..dv], 7, TuneEngine::Fast).unwrap();
+            for (a, b) in zf.iter().zip(&z) {
+                assert!((a - b).abs() <= 1e-4, "fast forward {a} vs candle {b}");
+            }
+            (losses, z)
         };
         let (lc, zc) = run(TuneEngine::Candle);
         let (lf, zf) = run(TuneEngine::Fast);

@@ -332,6 +332,30 @@ impl TunedTop {
         Ok(out)
     }
 
+    /// [`Self::logits`] computed by `engine` (the fast forward gives the same logits up to
+    /// rounding, several times faster).
+    pub fn logits_on(
+        &self,
+        states: &[&[f32]],
+        batch_size: usize,
+        engine: TuneEngine,
+    ) -> Result<Vec<f32>> {
+        match engine {
+            TuneEngine::Candle => self.logits(states, batch_size),
+            TuneEngine::Fast => {
+                let h = self.hidden();
+                if let Some(r) = states.iter().find(|r| r.is_empty() || r.len() % h != 0) {
+                    return Err(Error::Data(format!(
+                        "a sentence of {} floats is not a whole number (≥ 1) of {h}-wide token \
+                         states",
+                        r.len()
+                    )));
+                }
+                Ok(sorted_logits(&self.to_fast()?, states, batch_size))
+            }
+        }
+    }
+
     /// Calibrated probabilities: `sigmoid(logit / temperature)`.
     pub fn probs(&self, states: &[&[f32]], batch_size: usize) -> Result<Vec<f32>> {
         Ok(self
