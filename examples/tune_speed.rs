@@ -12,6 +12,18 @@ use std::time::Instant;
 
 use slant::encode::{resolve_model_dir, Encoder, Engine, Precision};
 
+/// CPU seconds (user + system, all threads) this process has used so far (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which ends with ')'): utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').map_or(0, |i| i + 2)..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -58,31 +70,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let fast = top.to_fast()?;
         let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
         let (mut c, mut f, mut r) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut cc, mut fc, mut rc) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..rounds {
-            let t = Instant::now();
+            let (t, c0) = (Instant::now(), cpu_seconds());
             let mut rng = slant::stats::rng(1);
-            for (b, yb) in refs.chunks(32).zip(ys.chunks(32)) {
-                top.candle_loss_and_backward(b, yb, Some((0.1, &mut rng)))?;
+            // TUNE_SPEED_FAST_ONLY=1 skips the candle rounds (for profiling the fast pass).
+            let fast_only = std::env::var_os("TUNE_SPEED_FAST_ONLY").is_some();
+            if !fast_only {
+                for (b, yb) in refs.chunks(32).zip(ys.chunks(32)) {
+                    top.candle_loss_and_backward(b, yb, Some((0.1, &mut rng)))?;
+                }
             }
-            let cs = refs.len() as f64 / t.elapsed().as_secs_f64();
-            let t = Instant::now();
+            let cs = if fast_only {
+                f64::NAN
+            } else {
+                refs.len() as f64 / t.elapsed().as_secs_f64()
+            };
+            let ccpu = refs.len() as f64 / (cpu_seconds() - c0);
+            let (t, c0) = (Instant::now(), cpu_seconds());
             let mut rng = slant::stats::rng(1);
             for (b, yb) in refs.chunks(32).zip(ys.chunks(32)) {
                 std::hint::black_box(fast.loss_and_grads(b, yb, Some((0.1, &mut rng))));
             }
             let fs = refs.len() as f64 / t.elapsed().as_secs_f64();
-            eprintln!("k={k}: candle {cs:.1}/s fast {fs:.1}/s");
+            let fcpu = refs.len() as f64 / (cpu_seconds() - c0);
+            eprintln!(
+                "k={k}: candle {cs:.1}/s fast {fs:.1}/s; per CPU-second candle {ccpu:.1} fast {fcpu:.1}"
+            );
+            cc.push(ccpu);
+            fc.push(fcpu);
+            rc.push(fcpu / ccpu);
             c.push(cs);
             f.push(fs);
             r.push(fs / cs);
         }
         let per: Vec<String> = r.iter().map(|v| format!("{v:.2}")).collect();
         println!(
-            "| {k} | {tokens:.1} | {:.1} | {:.1} | **{:.2}** ({}) |",
+            "| {k} | {tokens:.1} | {:.1} | {:.1} | **{:.2}** ({}) | {:.1} | {:.1} | {:.2} |",
             median(c),
             median(f),
             median(r.clone()),
-            per.join(", ")
+            per.join(", "),
+            median(cc),
+            median(fc),
+            median(rc)
         );
     }
     Ok(())
