@@ -233,6 +233,24 @@ fn ln_backward(
     (dx, dg, db)
 }
 
+/// Dot product in eight lanes (vectorises; a plain sequential sum does not).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    for (x, y) in ra.iter().zip(rb) {
+        s += x * y;
+    }
+    s
+}
+
 fn gelu(u: f32) -> f32 {
     0.5 * u * (1.0 + erf(u * std::f32::consts::FRAC_1_SQRT_2))
 }
@@ -278,7 +296,7 @@ fn attention_forward(qkv: &[f32], pk: &Packed, heads: usize, h: usize) -> (Vec<f
                     let mut mx = f32::NEG_INFINITY;
                     for (j, pj) in pr.iter_mut().enumerate() {
                         let k = &row(j)[h + hh * dh..h + (hh + 1) * dh];
-                        let s: f32 = q.iter().zip(k).map(|(a, b)| a * b).sum();
+                        let s = dot(q, k);
                         *pj = s * scale;
                         mx = mx.max(*pj);
                     }
@@ -329,15 +347,15 @@ fn attention_backward(
             // dP = dctx · Vᵀ, then dS = P ⊙ (dP − rowsum(P ⊙ dP)).
             for i in 0..n {
                 let dc = &drow(i)[hs.clone()];
-                let mut dot = 0f32;
+                let mut pdp = 0f32;
                 for j in 0..n {
                     let v = &row(j)[2 * h + hh * dh..2 * h + (hh + 1) * dh];
-                    let dp: f32 = dc.iter().zip(v).map(|(a, b)| a * b).sum();
+                    let dp = dot(dc, v);
                     ds[i * n + j] = dp;
-                    dot += dp * ph[i * n + j];
+                    pdp += dp * ph[i * n + j];
                 }
                 for j in 0..n {
-                    ds[i * n + j] = ph[i * n + j] * (ds[i * n + j] - dot) * scale;
+                    ds[i * n + j] = ph[i * n + j] * (ds[i * n + j] - pdp) * scale;
                 }
             }
             // dQ_i = Σ_j dS_ij k_j ; dK_j = Σ_i dS_ij q_i ; dV_j = Σ_i P_ij dctx_i.
@@ -946,6 +964,30 @@ mod tests {
         let mut rng = crate::stats::rng(1);
         let (l00, g00) = top.loss_and_grads(&rows, &y, Some((0.0, &mut rng)));
         assert_eq!((l0, flat(&g0)), (l00, flat(&g00)), "p = 0 is no dropout");
+    }
+
+    #[test]
+    fn malformed_sentences_are_refused_with_a_clear_error() {
+        let top = random_top(8, 12, 2, 1, 30);
+        let good = vec![0.5f32; 16];
+        let (empty, ragged) = (Vec::<f32>::new(), vec![0.5f32; 12]);
+        for (bad, what) in [(&empty, "empty"), (&ragged, "not a multiple of hidden")] {
+            for engine in [TuneEngine::Fast, TuneEngine::Candle] {
+                let x: Vec<&[f32]> = vec![good.as_slice(), bad.as_slice()];
+                let opts = TuneOpts {
+                    layers: 1,
+                    epochs: 1,
+                    engine,
+                    ..TuneOpts::default()
+                };
+                let err = crate::train::tune::train_top(&top, &x, &[true, false], None, &opts)
+                    .expect_err(what)
+                    .to_string();
+                assert!(err.contains("token states"), "{what}: {err}");
+            }
+            let x: Vec<&[f32]> = vec![good.as_slice(), bad.as_slice()];
+            assert!(top.logits_on(&x, 8, TuneEngine::Fast).is_err(), "{what}");
+        }
     }
 
     #[test]
