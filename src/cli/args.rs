@@ -421,6 +421,10 @@ pub struct TuneArgs {
     /// training data (0: none).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub tune_anno_sample: usize,
+    /// Implementation of the fine-tuning passes: `fast` (hand-written backward on packed
+    /// tokens) or `candle` (candle autograd, the reference); same model, see `train::fastgrad`.
+    #[arg(long, value_enum, default_value_t = crate::train::tune::TuneEngine::Fast, value_name = "ENGINE")]
+    pub tune_engine: crate::train::tune::TuneEngine,
 }
 
 impl TuneArgs {
@@ -435,6 +439,7 @@ impl TuneArgs {
             weight_decay: 1e-2,
             dropout: self.tune_dropout,
             seed,
+            engine: self.tune_engine,
         }
     }
 }

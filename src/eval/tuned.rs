@@ -34,7 +34,7 @@ pub fn fit(
 ) -> Result<TunedTop> {
     let mut m = TunedTop::from_encoder(model_dir, first_layer, opts.layers)?;
     let losses = train_top(&m, train.0, train.1, Some(dev), opts)?;
-    let z = m.logits(dev.0, 64)?;
+    let z = m.logits_on(dev.0, 64, opts.engine)?;
     m.temperature = fit_temperature(&z, dev.1);
     let p: Vec<f32> = z.iter().map(|&v| sigmoid(v / m.temperature)).collect();
     m.threshold = best_threshold(&p, dev.1).0;
@@ -98,7 +98,7 @@ pub fn cross_validate_tuned(
         let m = fit(model_dir, first_layer, (&xtr, &ytr), (&xdv, &ydv), &opts_f)?;
         let test_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == f).collect();
         let xt: Vec<&[f32]> = test_idx.iter().map(|&i| x[i].as_slice()).collect();
-        let z = m.logits(&xt, 64)?;
+        let z = m.logits_on(&xt, 64, opts.engine)?;
         for (j, &i) in test_idx.iter().enumerate() {
             p_raw[i] = sigmoid(z[j]);
             p_all[i] = sigmoid(z[j] / m.temperature);

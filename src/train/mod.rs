@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::encode::{hex, Encoder};
 use crate::heads::{sentence_features, MlpHead};
+pub mod fastgrad;
 pub mod frames;
 pub mod loaded_spans;
 pub mod tagger;

@@ -20,6 +20,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
+use super::fastgrad::FastTop;
 use crate::{Error, Result};
 
 /// The names of one BERT layer's tensors, relative to `encoder.layer.{l}.`.
@@ -57,6 +58,21 @@ pub struct TuneOpts {
     /// Dropout on the attention output, the feed-forward output and the pooled vector.
     pub dropout: f32,
     pub seed: u64,
+    /// Which implementation computes the forward and backward passes.
+    pub engine: TuneEngine,
+}
+
+/// The implementation of [`train_top`]'s forward and backward passes: both train the same
+/// model (with dropout 0 the same weights up to rounding; with dropout the masks are drawn
+/// from the same seeded generator but over different layouts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TuneEngine {
+    /// Hand-written backward on packed tokens ([`super::fastgrad`]).
+    #[default]
+    Fast,
+    /// candle tensor ops and candle autograd on padded batches (the reference).
+    Candle,
 }
 
 impl Default for TuneOpts {
@@ -70,14 +86,15 @@ impl Default for TuneOpts {
             weight_decay: 1e-2,
             dropout: 0.1,
             seed: 13,
+            engine: TuneEngine::Fast,
         }
     }
 }
 
 /// One BERT layer as trainable variables (weights `[out × in]` as in the checkpoint).
 #[derive(Debug, Clone)]
-struct TLayer {
-    t: Vec<Var>,
+pub(crate) struct TLayer {
+    pub(crate) t: Vec<Var>,
 }
 
 /// Top encoder layers plus a logistic head on their mean-pooled output.
@@ -85,11 +102,11 @@ struct TLayer {
 pub struct TunedTop {
     /// Index of the first tuned layer (the frozen bottom has this many layers).
     pub first_layer: usize,
-    layers: Vec<TLayer>,
-    head_w: Var,
-    head_b: Var,
-    heads: usize,
-    eps: f64,
+    pub(crate) layers: Vec<TLayer>,
+    pub(crate) head_w: Var,
+    pub(crate) head_b: Var,
+    pub(crate) heads: usize,
+    pub(crate) eps: f64,
     /// Decision threshold on the probability.
     pub threshold: f32,
     /// Temperature dividing the logit before the sigmoid (calibration; 1 = none).
@@ -259,7 +276,7 @@ impl TunedTop {
         self.head_w.as_tensor().dims1().unwrap_or(0)
     }
 
-    fn vars_layers(&self) -> Vec<Var> {
+    pub(crate) fn vars_layers(&self) -> Vec<Var> {
         self.layers
             .iter()
             .flat_map(|l| l.t.iter().cloned())
@@ -279,7 +296,7 @@ impl TunedTop {
         Ok(x)
     }
 
-    fn logits_t(
+    pub(crate) fn logits_t(
         &self,
         batch: &Batch,
         mut drop: Option<(f32, &mut rand_chacha::ChaCha8Rng)>,
@@ -313,6 +330,30 @@ impl TunedTop {
             }
         }
         Ok(out)
+    }
+
+    /// [`Self::logits`] computed by `engine` (the fast forward gives the same logits up to
+    /// rounding, several times faster).
+    pub fn logits_on(
+        &self,
+        states: &[&[f32]],
+        batch_size: usize,
+        engine: TuneEngine,
+    ) -> Result<Vec<f32>> {
+        match engine {
+            TuneEngine::Candle => self.logits(states, batch_size),
+            TuneEngine::Fast => {
+                let h = self.hidden();
+                if let Some(r) = states.iter().find(|r| r.is_empty() || r.len() % h != 0) {
+                    return Err(Error::Data(format!(
+                        "a sentence of {} floats is not a whole number (≥ 1) of {h}-wide token \
+                         states",
+                        r.len()
+                    )));
+                }
+                Ok(sorted_logits(&self.to_fast()?, states, batch_size))
+            }
+        }
     }
 
     /// Calibrated probabilities: `sigmoid(logit / temperature)`.
@@ -440,6 +481,68 @@ impl TunedTop {
             self.head_b.as_tensor().to_vec1::<f32>()?[0],
         ))
     }
+
+    /// The same layers and head as plain vectors, for [`super::fastgrad`].
+    pub fn to_fast(&self) -> Result<FastTop> {
+        let layers = self.layer_weights()?;
+        let (head_w, head_b) = self.head()?;
+        let inter = layers.first().map_or(0, |l| l[11].len());
+        Ok(FastTop {
+            hidden: head_w.len(),
+            inter,
+            heads: self.heads,
+            eps: self.eps as f32,
+            layers,
+            head_w,
+            head_b,
+        })
+    }
+
+    /// Set every weight from `f` (same shapes as [`Self::to_fast`] gives).
+    pub fn set_from_fast(&self, f: &FastTop) -> Result<()> {
+        if f.layers.len() != self.layers.len() {
+            return Err(Error::Model(format!(
+                "{} fast layers for {} tuned layers",
+                f.layers.len(),
+                self.layers.len()
+            )));
+        }
+        for (l, fl) in self.layers.iter().zip(&f.layers) {
+            for (v, w) in l.t.iter().zip(fl) {
+                v.set(&Tensor::from_vec(
+                    w.clone(),
+                    v.as_tensor().shape(),
+                    &Device::Cpu,
+                )?)?;
+            }
+        }
+        self.head_w.set(&Tensor::from_vec(
+            f.head_w.clone(),
+            f.head_w.len(),
+            &Device::Cpu,
+        )?)?;
+        self.head_b
+            .set(&Tensor::from_vec(vec![f.head_b], 1, &Device::Cpu)?)?;
+        Ok(())
+    }
+
+    /// The candle engine's training pass on one batch: forward, mean cross-entropy, backward
+    /// (gradients discarded). Returns the loss. For benchmarks against
+    /// [`FastTop::loss_and_grads`].
+    pub fn candle_loss_and_backward(
+        &self,
+        rows: &[&[f32]],
+        y: &[bool],
+        drop: Option<(f32, &mut rand_chacha::ChaCha8Rng)>,
+    ) -> Result<f32> {
+        let batch = Batch::new(rows, self.hidden())?;
+        let yb: Vec<f32> = y.iter().map(|&v| v as u8 as f32).collect();
+        let yb = Tensor::from_vec(yb, y.len(), &Device::Cpu)?;
+        let z = self.logits_t(&batch, drop)?;
+        let loss = super::bce_with_logits(&z, &yb)?;
+        let _ = loss.backward()?;
+        Ok(loss.to_scalar::<f32>()?)
+    }
 }
 
 fn serialize(tensors: &[(String, Tensor)], meta: &HashMap<String, String>) -> Result<Vec<u8>> {
@@ -528,7 +631,8 @@ pub fn sigmoid(z: f32) -> f32 {
 
 /// Train `model` (layers + head) on bottom states `x` with labels `y`; after each epoch the
 /// development loss picks the best epoch (its weights are kept). Returns the per-epoch
-/// development losses.
+/// development losses. `opts.engine` picks the implementation of the passes; the schedule,
+/// batches and head initialisation are the same for both.
 pub fn train_top(
     model: &TunedTop,
     x: &[&[f32]],
@@ -543,6 +647,17 @@ pub fn train_top(
             y.len()
         )));
     }
+    if let Some(r) = x
+        .iter()
+        .chain(dev.iter().flat_map(|d| d.0.iter()))
+        .find(|r| r.is_empty() || r.len() % model.hidden() != 0)
+    {
+        return Err(Error::Data(format!(
+            "a sentence of {} floats is not a whole number (≥ 1) of {}-wide token states",
+            r.len(),
+            model.hidden()
+        )));
+    }
     let h = model.hidden();
     let mut rng = crate::stats::rng(opts.seed);
     // Head initialisation: small uniform, seeded.
@@ -552,6 +667,51 @@ pub fn train_top(
     model
         .head_b
         .set(&Tensor::zeros(1, DType::F32, &Device::Cpu)?)?;
+    match opts.engine {
+        TuneEngine::Candle => train_candle(model, x, y, dev, opts, rng),
+        TuneEngine::Fast => train_fast(model, x, y, dev, opts, rng),
+    }
+}
+
+/// The learning-rate schedule: linear warm-up over the first 10% of `total` steps, then linear
+/// decay to 0.
+fn lr_factor(step: usize, total: usize) -> f64 {
+    let warm = (total / 10).max(1);
+    if step < warm {
+        (step + 1) as f64 / warm as f64
+    } else {
+        ((total - step) as f64 / (total - warm).max(1) as f64).max(0.0)
+    }
+}
+
+/// One epoch's batches: shuffle, then sort windows of 50 batches by length (less padding),
+/// then shuffle the batches.
+fn epoch_batches(
+    order: &mut [usize],
+    x: &[&[f32]],
+    bs: usize,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Vec<Vec<usize>> {
+    order.shuffle(rng);
+    let mut batches: Vec<Vec<usize>> = Vec::new();
+    for win in order.chunks(bs * 50) {
+        let mut w = win.to_vec();
+        w.sort_by_key(|&i| x[i].len());
+        batches.extend(w.chunks(bs).map(<[usize]>::to_vec));
+    }
+    batches.shuffle(rng);
+    batches
+}
+
+fn train_candle(
+    model: &TunedTop,
+    x: &[&[f32]],
+    y: &[bool],
+    dev: Option<(&[&[f32]], &[bool])>,
+    opts: &TuneOpts,
+    mut rng: rand_chacha::ChaCha8Rng,
+) -> Result<Vec<f32>> {
+    let h = model.hidden();
     let mut opt_l = AdamW::new(
         model.vars_layers(),
         ParamsAdamW {
@@ -569,30 +729,14 @@ pub fn train_top(
         },
     )?;
     let bs = opts.batch_size.max(1);
-    let steps_per_epoch = x.len().div_ceil(bs);
-    let total = (steps_per_epoch * opts.epochs).max(1);
-    let warm = (total / 10).max(1);
+    let total = (x.len().div_ceil(bs) * opts.epochs).max(1);
     let mut step = 0usize;
     let mut best: Option<(f32, Vec<Tensor>)> = None;
     let mut losses = Vec::new();
     let mut order: Vec<usize> = (0..x.len()).collect();
     for _epoch in 0..opts.epochs {
-        // Shuffle, then sort windows of 50 batches by length (less padding), then shuffle the
-        // batches.
-        order.shuffle(&mut rng);
-        let mut batches: Vec<Vec<usize>> = Vec::new();
-        for win in order.chunks(bs * 50) {
-            let mut w = win.to_vec();
-            w.sort_by_key(|&i| x[i].len());
-            batches.extend(w.chunks(bs).map(<[usize]>::to_vec));
-        }
-        batches.shuffle(&mut rng);
-        for b in &batches {
-            let f = if step < warm {
-                (step + 1) as f64 / warm as f64
-            } else {
-                ((total - step) as f64 / (total - warm).max(1) as f64).max(0.0)
-            };
+        for b in &epoch_batches(&mut order, x, bs, &mut rng) {
+            let f = lr_factor(step, total);
             opt_l.set_learning_rate(opts.lr_layers * f);
             opt_h.set_learning_rate(opts.lr_head * f);
             let rows: Vec<&[f32]> = b.iter().map(|&i| x[i]).collect();
@@ -619,6 +763,78 @@ pub fn train_top(
         model.restore(&snap)?;
     }
     Ok(losses)
+}
+
+/// [`train_candle`] with the passes of [`super::fastgrad`] and its AdamW (candle-nn's update
+/// rule); the development logits come from the same fast forward. The weights are written back
+/// into `model` at the end.
+fn train_fast(
+    model: &TunedTop,
+    x: &[&[f32]],
+    y: &[bool],
+    dev: Option<(&[&[f32]], &[bool])>,
+    opts: &TuneOpts,
+    mut rng: rand_chacha::ChaCha8Rng,
+) -> Result<Vec<f32>> {
+    let mut m = model.to_fast()?;
+    let mut opt_l = super::fastgrad::AdamW::new(opts.lr_layers, opts.weight_decay);
+    let mut opt_h = super::fastgrad::AdamW::new(opts.lr_head, opts.weight_decay);
+    let bs = opts.batch_size.max(1);
+    let total = (x.len().div_ceil(bs) * opts.epochs).max(1);
+    let mut step = 0usize;
+    let mut best: Option<(f32, FastTop)> = None;
+    let mut losses = Vec::new();
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    for _epoch in 0..opts.epochs {
+        for b in &epoch_batches(&mut order, x, bs, &mut rng) {
+            let f = lr_factor(step, total);
+            opt_l.lr = opts.lr_layers * f;
+            opt_h.lr = opts.lr_head * f;
+            let rows: Vec<&[f32]> = b.iter().map(|&i| x[i]).collect();
+            let yb: Vec<bool> = b.iter().map(|&i| y[i]).collect();
+            let (_, g) = m.loss_and_grads(&rows, &yb, Some((opts.dropout, &mut rng)));
+            let mut params: Vec<&mut [f32]> = m
+                .layers
+                .iter_mut()
+                .flat_map(|l| l.iter_mut().map(Vec::as_mut_slice))
+                .collect();
+            let grads: Vec<&[f32]> = g
+                .layers
+                .iter()
+                .flat_map(|l| l.iter().map(Vec::as_slice))
+                .collect();
+            opt_l.step(&mut params, &grads);
+            let hb = [g.head_b];
+            opt_h.step(
+                &mut [m.head_w.as_mut_slice(), std::slice::from_mut(&mut m.head_b)],
+                &[g.head_w.as_slice(), &hb],
+            );
+            step += 1;
+        }
+        if let Some((dx, dy)) = dev {
+            let z = sorted_logits(&m, dx, 64);
+            let l = bce(&z, dy, 1.0);
+            losses.push(l);
+            if best.as_ref().is_none_or(|(b, _)| l < *b) {
+                best = Some((l, m.clone()));
+            }
+        }
+    }
+    model.set_from_fast(best.as_ref().map_or(&m, |(_, b)| b))?;
+    Ok(losses)
+}
+
+/// Fast-engine logits in input order, computed in batches of sentences sorted by length.
+fn sorted_logits(m: &FastTop, states: &[&[f32]], batch_size: usize) -> Vec<f32> {
+    let mut order: Vec<usize> = (0..states.len()).collect();
+    order.sort_by_key(|&i| (states[i].len(), i));
+    let sorted: Vec<&[f32]> = order.iter().map(|&i| states[i]).collect();
+    let z = m.logits(&sorted, batch_size);
+    let mut out = vec![0f32; states.len()];
+    for (&i, v) in order.iter().zip(z) {
+        out[i] = v;
+    }
+    out
 }
 
 /// Mean binary cross-entropy of logits `z / t`.
