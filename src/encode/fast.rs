@@ -1188,12 +1188,10 @@ mod tests {
 
     #[test]
     fn int8_quantised_at_load_equals_quantised_after_an_fp32_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(super::super::DEFAULT_ENCODER_DIR);
-        let weights = dir.join("model.safetensors");
-        if !weights.is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
+        let Some(dir) = super::super::fetched_encoder_dir() else {
             return;
-        }
+        };
+        let weights = dir.join("model.safetensors");
         let cfg: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
                 .unwrap();

@@ -190,6 +190,19 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// Where the default encoder lives, relative to the project root, once `models/fetch` ran.
 pub const DEFAULT_ENCODER_DIR: &str = "models/encoder/all-MiniLM-L6-v2";
 
+/// The fetched default encoder's folder, for tests that need the real model: `None` (after a
+/// skip message) when `models/fetch` has not been run.
+#[cfg(test)]
+pub(crate) fn fetched_encoder_dir() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
+    if dir.join("model.safetensors").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("skipping: encoder not fetched (run models/fetch)");
+        None
+    }
+}
+
 /// Resolve the encoder folder: an explicit `--model`, else `SLANT_MODEL`, else the default
 /// folder next to the binary's project (walking up from the current directory and from the
 /// executable), so `target/release/slant` finds `models/encoder/...` from anywhere in the repo.
@@ -704,11 +717,7 @@ mod tests {
 
     /// The real encoder, when `models/fetch` has been run; tests that need it skip otherwise.
     pub(crate) fn test_encoder() -> Option<Encoder> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
-            return None;
-        }
+        let dir = fetched_encoder_dir()?;
         Some(Encoder::load(&dir).expect("encoder loads"))
     }
 
@@ -791,11 +800,7 @@ mod engine_tests {
     use super::*;
 
     fn load(engine: Engine) -> Option<Encoder> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
-            return None;
-        }
+        let dir = fetched_encoder_dir()?;
         Some(Encoder::load_with(&dir, engine).expect("encoder loads"))
     }
 

@@ -721,7 +721,6 @@ impl AdamW {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use candle_core::{Device, Tensor, Var};
     use rand::Rng;
@@ -879,11 +878,9 @@ mod tests {
 
     #[test]
     fn gradients_match_candle_autograd_on_the_real_encoder() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(crate::encode::DEFAULT_ENCODER_DIR);
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
+        let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
-        }
+        };
         let enc = crate::encode::Encoder::load(&dir).expect("encoder loads");
         let texts = [
             "Yes.",

@@ -1224,12 +1224,9 @@ mod tests {
 
     #[test]
     fn extra_layer_features_are_final_then_inner_states_and_cached_apart() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(crate::encode::DEFAULT_ENCODER_DIR);
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
+        let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
-        }
+        };
         let enc = Encoder::load(&dir).unwrap();
         let texts = [
             "Akhund claimed the Taliban had won.",
@@ -1278,12 +1275,9 @@ mod tests {
     #[test]
     fn score_path_features_equal_training_features_fp32_and_int8() {
         use crate::encode::{Engine, Precision};
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(crate::encode::DEFAULT_ENCODER_DIR);
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
+        let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
-        }
+        };
         let texts = [
             "Akhund claimed the Taliban had won.",
             "France 24 reports that the talks failed.",
@@ -1346,12 +1340,9 @@ mod tests {
 
     #[test]
     fn cached_states_equal_fresh_ones() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join(crate::encode::DEFAULT_ENCODER_DIR);
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
+        let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
-        }
+        };
         let enc = Encoder::load(&dir).unwrap();
         let texts = ["France 24 reports.", "According to Nishank Motwani, it is."];
         let tmp = tempfile::tempdir().unwrap();

@@ -869,11 +869,7 @@ mod tests {
     use super::*;
 
     fn encoder() -> Option<crate::encode::Encoder> {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(crate::encode::DEFAULT_ENCODER_DIR);
-        if !dir.join("model.safetensors").is_file() {
-            eprintln!("skipping: encoder not fetched (run models/fetch)");
-            return None;
-        }
+        let dir = crate::encode::fetched_encoder_dir()?;
         Some(crate::encode::Encoder::load(&dir).expect("encoder loads"))
     }
 
