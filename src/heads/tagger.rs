@@ -748,6 +748,45 @@ pub fn decode_words(labels: &[String], words: &[(usize, usize, usize, f32)]) -> 
 mod tests {
     use super::*;
 
+    /// A head without a hidden layer: `w2` (labels × input) and zero biases, empty metadata.
+    fn linear_head(labels: Vec<String>, input: usize, w2: Vec<f32>) -> TaggerHead {
+        let b2 = vec![0.0; labels.len()];
+        TaggerHead {
+            labels,
+            input,
+            hidden: 0,
+            w1: vec![],
+            b1: vec![],
+            w2,
+            b2,
+            meta: BTreeMap::new(),
+            w1_packed: Default::default(),
+            decode: Default::default(),
+        }
+    }
+
+    /// An MLP head whose every weight comes from `val` (w1 from 0, b1 from 3, w2 from 11, b2
+    /// from 5), empty metadata.
+    fn synthetic_mlp(
+        input: usize,
+        hidden: usize,
+        labels: Vec<String>,
+        val: impl Fn(usize) -> f32,
+    ) -> TaggerHead {
+        TaggerHead {
+            input,
+            hidden,
+            w1: (0..hidden * input).map(&val).collect(),
+            b1: (0..hidden).map(|i| val(i + 3)).collect(),
+            w2: (0..labels.len() * hidden).map(|i| val(i + 11)).collect(),
+            b2: (0..labels.len()).map(|i| val(i + 5)).collect(),
+            labels,
+            meta: Default::default(),
+            w1_packed: Default::default(),
+            decode: DecodeOpts::default(),
+        }
+    }
+
     #[test]
     fn dot_matches_a_plain_sum() {
         for n in [0, 1, 7, 8, 9, 384, 389] {
@@ -907,18 +946,7 @@ mod tests {
     fn decoding_comes_from_metadata_and_defaults_to_argmax() {
         let t = "Akhund claimed, unconvincingly.";
         let off = [(0, 0), (0, 3), (3, 6), (7, 14), (14, 15), (30, 31), (0, 0)];
-        let mut head = TaggerHead {
-            labels: labels(),
-            input: 2,
-            hidden: 0,
-            w1: vec![],
-            b1: vec![],
-            w2: vec![0.0; 10],
-            b2: vec![0.0; 5],
-            meta: BTreeMap::new(),
-            w1_packed: Default::default(),
-            decode: Default::default(),
-        };
+        let mut head = linear_head(labels(), 2, vec![0.0; 10]);
         assert_eq!(head.decoding(), Decoding::Argmax);
         assert_eq!((head.window(), head.state_dim()), (0, 2));
         // Orphan I-CUE on "claimed" after a SRC word: arg-max opens a span, Viterbi cannot.
@@ -965,18 +993,7 @@ mod tests {
         for bad in ["0", "5-4", "x", "", "2-", "-1"] {
             assert_eq!(parse_extra_layers(bad), None, "{bad}");
         }
-        let mut head = TaggerHead {
-            labels: bio_labels(&["X"]),
-            input: 4,
-            hidden: 0,
-            w1: vec![],
-            b1: vec![],
-            w2: vec![0.0; 12],
-            b2: vec![0.0; 3],
-            meta: BTreeMap::new(),
-            w1_packed: Default::default(),
-            decode: Default::default(),
-        };
+        let mut head = linear_head(bio_labels(&["X"]), 4, vec![0.0; 12]);
         assert_eq!(head.extra_layers(), None);
         assert!(head.check_extra_layers(6).is_ok());
         head.meta.insert(META_EXTRA_LAYER.into(), "4-6".into());
@@ -1027,18 +1044,7 @@ mod tests {
         // predict() runs the hidden layer as one matmul; logits() is the per-token definition.
         let (input, hidden, labels) = (37, 19, bio_labels(&["A", "B"]));
         let val = |i: usize| ((i * 7919) % 1000) as f32 / 500.0 - 1.0;
-        let head = TaggerHead {
-            input,
-            hidden,
-            w1: (0..hidden * input).map(val).collect(),
-            b1: (0..hidden).map(|i| val(i + 3)).collect(),
-            w2: (0..labels.len() * hidden).map(|i| val(i + 11)).collect(),
-            b2: (0..labels.len()).map(|i| val(i + 5)).collect(),
-            labels,
-            meta: Default::default(),
-            w1_packed: Default::default(),
-            decode: DecodeOpts::default(),
-        };
+        let head = synthetic_mlp(input, hidden, labels, val);
         let n = 53;
         let states: Vec<f32> = (0..n * input).map(|i| val(i + 101)).collect();
         let got = head.predict(&states, n);
@@ -1127,18 +1133,7 @@ mod tests {
     fn decode_probs_gives_the_spans_of_tag() {
         let (input, hidden, labels) = (5, 4, bio_labels(&["X"]));
         let val = |i: usize| ((i * 7919) % 1000) as f32 / 250.0 - 2.0;
-        let mut head = TaggerHead {
-            input,
-            hidden,
-            w1: (0..hidden * input).map(val).collect(),
-            b1: (0..hidden).map(|i| val(i + 3)).collect(),
-            w2: (0..labels.len() * hidden).map(|i| val(i + 11)).collect(),
-            b2: (0..labels.len()).map(|i| val(i + 5)).collect(),
-            labels,
-            meta: Default::default(),
-            w1_packed: Default::default(),
-            decode: DecodeOpts::default(),
-        };
+        let mut head = synthetic_mlp(input, hidden, labels, val);
         let text = "aa bb cc dd ee ff";
         let off = [
             (0, 0),
@@ -1238,18 +1233,7 @@ mod tests {
     fn per_role_heads_softmax_per_group_and_decode_nested_spans() {
         let labels = per_role_labels(&["SRC", "CUE", "CONTENT"]);
         assert_eq!(labels[..3], ["O-SRC", "B-SRC", "I-SRC"]);
-        let mut head = TaggerHead {
-            labels: labels.clone(),
-            input: 1,
-            hidden: 0,
-            w1: vec![],
-            b1: vec![],
-            w2: (0..9).map(|k| k as f32 / 4.0).collect(),
-            b2: vec![0.0; 9],
-            meta: BTreeMap::new(),
-            w1_packed: Default::default(),
-            decode: Default::default(),
-        };
+        let mut head = linear_head(labels.clone(), 1, (0..9).map(|k| k as f32 / 4.0).collect());
         // Without the key a head is flat: one softmax over the nine outputs.
         assert_eq!(head.scheme(), Scheme::Flat);
         let flat = head.predict(&[1.0], 1);
@@ -1321,18 +1305,11 @@ mod tests {
 
     #[test]
     fn outside_label_is_the_o_index_or_zero() {
-        let mut head = TaggerHead {
-            labels: vec!["B-X".into(), "I-X".into(), "O".into()],
-            input: 1,
-            hidden: 0,
-            w1: vec![],
-            b1: vec![],
-            w2: vec![0.0; 3],
-            b2: vec![0.0; 3],
-            meta: BTreeMap::new(),
-            w1_packed: Default::default(),
-            decode: Default::default(),
-        };
+        let mut head = linear_head(
+            vec!["B-X".into(), "I-X".into(), "O".into()],
+            1,
+            vec![0.0; 3],
+        );
         assert_eq!(outside_label(&head), 2);
         head.labels = vec!["B-X".into(), "I-X".into(), "O-X".into()];
         assert_eq!(outside_label(&head), 0);

@@ -247,13 +247,19 @@ pub fn token_states_cached(
         }
     }
     if let Some(dir) = cache {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(format!("{key}.tok"));
-        let tmp = dir.join(format!("{key}.tok.part"));
-        std::fs::write(&tmp, write_states(&out)).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        store_states(dir, &key, &out)?;
     }
     Ok(out)
+}
+
+/// Write `states` to the cache file `{dir}/{key}.tok` (through a `.part` file renamed into
+/// place, so a reader never sees a half-written file).
+fn store_states(dir: &Path, key: &str, states: &TokenStates) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join(format!("{key}.tok"));
+    let tmp = dir.join(format!("{key}.tok.part"));
+    std::fs::write(&tmp, write_states(states)).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
 }
 
 /// Cache key of the states after layer `layer` (not the final one): the key of
@@ -328,11 +334,7 @@ pub fn layer_states_cached(
         }
     }
     if let Some(dir) = cache {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let path = dir.join(format!("{key}.tok"));
-        let tmp = dir.join(format!("{key}.tok.part"));
-        std::fs::write(&tmp, write_states(&out)).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        store_states(dir, &key, &out)?;
     }
     Ok(out)
 }
