@@ -13,6 +13,7 @@ use crate::attribution;
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::frames::{article_vector, FramesHead, FRAMES};
 use crate::heads::tagger::{outside_label, TagSpan, TaggerHead};
+use crate::heads::tuned::TunedLoaded;
 use crate::heads::{sentence_features, span_evidence, MlpHead, SPAN_EVIDENCE_DIM};
 use crate::ingest::Article;
 use crate::Result;
@@ -44,6 +45,9 @@ pub struct Scorer {
     /// Where the loaded head's span evidence comes from ([`crate::heads::SentenceFeatures`]);
     /// `None` when it reads mean pooling only.
     pub evidence: Option<EvidenceHead>,
+    /// The tuned loaded head ([`crate::heads::tuned`]): when present, the sentence
+    /// probability and label are its, and [`Self::loaded`] is not used for them.
+    pub tuned: Option<TunedLoaded>,
 }
 
 /// The span head whose token evidence the loaded-language sentence head reads.
@@ -98,6 +102,14 @@ fn display_offset(raw: &str, p: usize, starts: bool) -> usize {
 }
 
 impl Scorer {
+    /// The decision threshold of the sentence probability (`loaded_label`).
+    pub fn loaded_threshold(&self) -> f32 {
+        match &self.tuned {
+            Some(t) => t.threshold,
+            None => self.loaded.threshold,
+        }
+    }
+
     /// Score a chunk of articles; results are in input order.
     pub fn score_chunk(&self, articles: &[Article]) -> Result<(Vec<ScoredArticle>, EncodeStats)> {
         let spans: Vec<Vec<segment::SentenceSpan>> = articles
@@ -120,27 +132,33 @@ impl Scorer {
             ));
         }
         // One encoder pass: token states are kept only when a token head reads them.
-        let (enc, stats) =
-            if self.attribution.is_some() || self.spans.is_some() || evidence_head.is_some() {
-                // An attribution head that reads a lower layer gets it from this same pass.
-                let extra = self.attribution.as_ref().and_then(|h| h.extra_layers());
-                self.encoder
-                    .encode_tokens_extra(&texts, self.batch_size, extra)?
-            } else {
-                let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
-                let e = e
-                    .into_iter()
-                    .map(|e| crate::encode::TokenEncoding {
-                        pooled: e.pooled,
-                        states: Vec::new(),
-                        offsets: Vec::new(),
-                        n_tokens: e.n_tokens,
-                        truncated: e.truncated,
-                        extra: Vec::new(),
-                    })
-                    .collect();
-                (e, st)
-            };
+        let (enc, stats) = if self.attribution.is_some()
+            || self.spans.is_some()
+            || evidence_head.is_some()
+            || self.tuned.is_some()
+        {
+            // An attribution head that reads a lower layer, and the tuned loaded head's input,
+            // come from this same pass.
+            let extra = self.attribution.as_ref().and_then(|h| h.extra_layers());
+            let branch = self.tuned.as_ref().map(|t| t.first_layer);
+            self.encoder
+                .encode_tokens_branch(&texts, self.batch_size, extra, branch)?
+        } else {
+            let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
+            let e = e
+                .into_iter()
+                .map(|e| crate::encode::TokenEncoding {
+                    pooled: e.pooled,
+                    states: Vec::new(),
+                    offsets: Vec::new(),
+                    n_tokens: e.n_tokens,
+                    truncated: e.truncated,
+                    extra: Vec::new(),
+                    branch: Vec::new(),
+                })
+                .collect();
+            (e, st)
+        };
         // Per sentence: the span head's spans and, when the loaded head reads it, its evidence
         // (one prediction per token when both come from the same head).
         let evidence_is_spans = matches!(self.evidence, Some(EvidenceHead::Spans));
@@ -173,19 +191,34 @@ impl Scorer {
             .par_iter()
             .map(|e| sentence_features(&e.pooled))
             .collect();
-        let probs: Vec<f32> = feats
-            .par_iter()
-            .zip(&evidence)
-            .map(|(f, ev)| match ev {
-                None => self.loaded.prob(f),
-                Some(ev) => {
-                    let mut x = Vec::with_capacity(f.len() + ev.len());
-                    x.extend_from_slice(f);
-                    x.extend_from_slice(ev);
-                    self.loaded.prob(&x)
-                }
-            })
-            .collect();
+        // The frozen head's input: mean pooling, plus the span evidence when it reads it.
+        let mlp_input = |f: &Vec<f32>, ev: &Option<[f32; SPAN_EVIDENCE_DIM]>| -> Vec<f32> {
+            let mut x = Vec::with_capacity(f.len() + SPAN_EVIDENCE_DIM);
+            x.extend_from_slice(f);
+            if let Some(ev) = ev {
+                x.extend_from_slice(ev);
+            }
+            x
+        };
+        let probs: Vec<f32> = match &self.tuned {
+            Some(t) => {
+                let states: Vec<&[f32]> = enc.iter().map(|e| e.branch.as_slice()).collect();
+                let zt = t.logits(&states);
+                let zm: Option<Vec<f32>> = t.blend.as_ref().map(|_| {
+                    feats
+                        .par_iter()
+                        .zip(&evidence)
+                        .map(|(f, ev)| self.loaded.logit(&mlp_input(f, ev)))
+                        .collect()
+                });
+                t.combine(&zt, zm.as_deref())?
+            }
+            None => feats
+                .par_iter()
+                .zip(&evidence)
+                .map(|(f, ev)| self.loaded.prob(&mlp_input(f, ev)))
+                .collect(),
+        };
         let mut out = Vec::with_capacity(articles.len());
         let mut k = 0;
         // Attributions per article (tagging is per sentence; linking and content joining need
@@ -254,7 +287,7 @@ impl Scorer {
                     end: s.end,
                     text: segment::display_text(&a.text[s.start..s.end]),
                     loaded: p,
-                    loaded_label: p >= self.loaded.threshold as f64,
+                    loaded_label: p >= self.loaded_threshold() as f64,
                     loaded_spans,
                     display_spans,
                     tokens: enc[k].n_tokens,

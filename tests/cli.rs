@@ -499,10 +499,20 @@ fn score_seeds_json_is_consistent() {
     let m = &v["manifest"];
     assert_eq!(s(m, "encoder_sha256"), ENCODER_SHA256);
     assert_eq!(s(m, "encoder"), "all-MiniLM-L6-v2");
+    // The head that gives the probabilities: the tuned head when it is committed.
+    let head = [
+        "models/loaded_tuned.safetensors",
+        "models/loaded.safetensors",
+    ]
+    .iter()
+    .map(|p| root().join(p))
+    .find(|p| p.is_file())
+    .expect("a committed loaded head");
     assert_eq!(
         s(m, "loaded_head_sha256"),
-        sha256_hex(&root().join("models/loaded.safetensors")),
-        "manifest.loaded_head_sha256 is not the sha256 of models/loaded.safetensors"
+        sha256_hex(&head),
+        "manifest.loaded_head_sha256 is not the sha256 of {}",
+        head.display()
     );
     assert_eq!(arr(m, "inputs"), &vec![Value::from("seeds")]);
     assert_eq!(u(m, "articles"), 5);
@@ -1247,10 +1257,16 @@ fn eval_loaded_on_babe() {
         s(&arr(m, "data_files")[0], "path"),
         "babe/data/final_labels_SG2.csv"
     );
-    assert_eq!(
-        s(m, "head_sha256"),
-        sha256_hex(&root().join("models/loaded.safetensors"))
-    );
+    // The head `slant score` uses: the tuned one when it is committed.
+    let head = [
+        "models/loaded_tuned.safetensors",
+        "models/loaded.safetensors",
+    ]
+    .iter()
+    .map(|p| root().join(p))
+    .find(|p| p.is_file())
+    .expect("a committed loaded head");
+    assert_eq!(s(m, "head_sha256"), sha256_hex(&head));
 }
 
 /// Actor labelling on the seeds: the Taliban is the main actor, and the outlets name it
@@ -1391,4 +1407,105 @@ fn every_record_has_attributions_and_an_unattributed_flag() {
         assert!(f(a, "attribution_rate") > 0.0 || f(a, "unattributed_share") > 0.0);
         assert!(a["top_cues"].is_array() && a["speakers"].is_array());
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// The tuned loaded head
+
+/// `slant score` gives each sentence the tuned head's probability as the library computes it
+/// from the inputs training used (token states after the shared layers; for a blend, the
+/// partner's mean-pooled + span-evidence features), and `--no-tuned` gives the frozen head's.
+#[test]
+fn score_uses_the_tuned_head_as_trained() {
+    need_encoder!();
+    let tuned_path = root().join("models/loaded_tuned.safetensors");
+    if !tuned_path.is_file() {
+        eprintln!("skipping: models/loaded_tuned.safetensors not present");
+        return;
+    }
+    let enc_dir = root().join("models/encoder/all-MiniLM-L6-v2");
+    let enc = slant::encode::Encoder::load(&enc_dir).unwrap();
+    let t = slant::heads::tuned::TunedLoaded::load(&tuned_path, &enc_dir).unwrap();
+    let texts = [
+        "The regime's brutal crackdown has terrorised ordinary Afghans.",
+        "The ministry said the meeting would take place on Monday.",
+        "Critics slammed the shameful deal as a betrayal of women.",
+        "Talks resumed in Doha after a two-week pause.",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let lines: Vec<String> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({"id": format!("a{i}"), "source": "x", "text": s}).to_string()
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let got = |extra: &[&str]| -> Vec<f64> {
+        let mut args = vec![
+            "score",
+            input.to_str().unwrap(),
+            "--format",
+            "jsonl",
+            "--quiet",
+        ];
+        args.extend_from_slice(extra);
+        let run = slant(&args);
+        run.expect_code(0);
+        let recs: Vec<Value> = run
+            .stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(recs.len(), texts.len(), "one sentence per article");
+        recs.iter().map(|r| f(r, "loaded")).collect()
+    };
+    let tuned = got(&[]);
+    let states = enc.states_after(&texts, t.first_layer, 8).unwrap();
+    let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
+    let zt = t.logits(&refs);
+    let zm = t.blend.as_ref().map(|b| {
+        let partner =
+            slant::heads::MlpHead::load(&root().join("models").join(&b.partner_file)).unwrap();
+        let kind = slant::heads::SentenceFeatures::of(&partner).unwrap();
+        let span_path = root().join("models/loaded_spans.safetensors");
+        let span = slant::heads::tagger::TaggerHead::load(&span_path).unwrap();
+        let sha = sha256_hex(&span_path);
+        let rows: Vec<slant::data::LabelledSentence> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, s)| slant::data::LabelledSentence {
+                id: i.to_string(),
+                text: s.to_string(),
+                label: false,
+                outlet: None,
+                article: None,
+                biased_words: Vec::new(),
+            })
+            .collect();
+        let x = slant::eval::loaded::head_features(
+            &enc,
+            &rows,
+            8,
+            "test sentences",
+            &kind,
+            Some((&span, &sha, "models/loaded_spans.safetensors")),
+        )
+        .unwrap();
+        slant::eval::loaded::logits(&partner, &x)
+    });
+    let want = t.combine(&zt, zm.as_deref()).unwrap();
+    for (i, (g, w)) in tuned.iter().zip(&want).enumerate() {
+        assert!(
+            (g - *w as f64).abs() < 2e-4,
+            "sentence {i}: score {g}, library {w}"
+        );
+    }
+    // The frozen head alone gives other probabilities.
+    let frozen = got(&["--no-tuned"]);
+    assert!(
+        tuned.iter().zip(&frozen).any(|(a, b)| (a - b).abs() > 1e-3),
+        "--no-tuned changed nothing: {tuned:?} vs {frozen:?}"
+    );
 }

@@ -96,7 +96,8 @@ pub struct ModelArgs {
     /// else models/encoder/all-MiniLM-L6-v2 found above the current directory]
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
-    /// Loaded-language head [default: models/loaded.safetensors of the slant checkout]
+    /// Loaded-language head on the frozen encoder [default: models/loaded.safetensors of the
+    /// slant checkout]. Giving it scores with this head instead of the tuned one.
     #[arg(long, value_name = "FILE")]
     pub head: Option<PathBuf>,
     /// Sentences per encoder batch (batches are sorted by length).
@@ -121,6 +122,15 @@ pub struct ModelArgs {
     /// Do not tag attributions (records then have empty `attributions` and `unattributed: null`).
     #[arg(long)]
     pub no_attribution: bool,
+    /// Tuned loaded-language head (LoRA adapters on the encoder's top layers; it replaces the
+    /// --head for the sentence probability) [default: models/loaded_tuned.safetensors of the
+    /// slant checkout, when present].
+    #[arg(long, value_name = "FILE")]
+    pub tuned_head: Option<PathBuf>,
+    /// Do not use the tuned loaded-language head: the sentence probability comes from --head
+    /// (frozen encoder; no second run of the top layers, so faster).
+    #[arg(long, conflicts_with = "tuned_head")]
+    pub no_tuned: bool,
 }
 
 #[derive(Debug, Args)]
@@ -225,6 +235,15 @@ pub enum TrainCommand {
     ///   slant train loaded-spans --data ../shared/data
     #[command(verbatim_doc_comment)]
     LoadedSpans(super::spans_cmd::TrainSpansArgs),
+    /// Train the tuned loaded-language head: LoRA adapters on the encoder's top 3 layers and a
+    /// logistic head, one epoch on anno-lexical train then BABE SG2 (a 10% development split
+    /// picks epoch, temperature, threshold); report zero-shot and held-out figures, write the
+    /// head (fp16 adapters, under 1 MB) and its model card. `slant score` uses it when present.
+    ///
+    /// Example:
+    ///   slant train loaded-tuned --data ../shared/data
+    #[command(verbatim_doc_comment)]
+    LoadedTuned(super::tuned_cmd::TrainTunedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -387,6 +406,11 @@ pub struct EvalLoadedArgs {
     /// logistic regression on lexicon counts and scores.
     #[arg(long, conflicts_with = "labels")]
     pub lexicon: bool,
+    /// Also write every sentence's prediction to FILE as CSV (`index,fold,gold,prob,pred,threshold`;
+    /// `index` is the row of the evaluated set, `fold` the CV fold that held it out, empty
+    /// without --cv; `prob` is calibrated; with --cv these are out-of-fold predictions).
+    #[arg(long, value_name = "FILE")]
+    pub predictions: Option<PathBuf>,
     #[command(flatten)]
     pub tune: TuneArgs,
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
@@ -405,9 +429,10 @@ pub struct TuneArgs {
     /// Epochs of fine-tuning (the best epoch on the development split is kept).
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub tune_epochs: usize,
-    /// Peak learning rate of the tuned layers (the head uses --tune-lr-head).
-    #[arg(long, default_value_t = 5e-5, value_name = "LR")]
-    pub tune_lr: f64,
+    /// Peak learning rate of the tuned layers, or of the adapters with --tune-lora (the head
+    /// uses --tune-lr-head) [default: 5e-5, with --tune-lora 5e-4].
+    #[arg(long, value_name = "LR")]
+    pub tune_lr: Option<f64>,
     /// Peak learning rate of the head when tuning.
     #[arg(long, default_value_t = 1e-3, value_name = "LR")]
     pub tune_lr_head: f64,
@@ -421,6 +446,34 @@ pub struct TuneArgs {
     /// training data (0: none).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub tune_anno_sample: usize,
+    /// Train rank-R low-rank adapters (LoRA) on the tuned layers' six weight matrices instead
+    /// of the layers' full weights (0: full weights). Pretrained weights stay frozen; the
+    /// adapters are what a shipped head stores.
+    #[arg(long, default_value_t = 0, value_name = "R")]
+    pub tune_lora: usize,
+    /// LoRA scale numerator: adapters are multiplied by ALPHA / R [default: 2·R].
+    #[arg(long, value_name = "ALPHA")]
+    pub tune_lora_alpha: Option<f32>,
+    /// With --tune-lora: before the folds, train the adapters and head for one epoch on a seeded
+    /// sample of N anno-lexical train sentences (LLM labels; 33831 or more: all of them), and
+    /// start every fold from there (0: no pretraining).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub tune_pretrain_anno: usize,
+    /// With --tune-lora: train N adapter sets per fold (different seeds, same start) and use
+    /// their uniform soup (the mean of their merged weights and heads; same inference cost as
+    /// one).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub tune_soup: usize,
+    /// With --tune-lora: blend the tuned head with a frozen-encoder head trained in the same
+    /// fold (the MLP of the untuned CV, reading --span-evidence when given, plus anno-lexical
+    /// train unless --no-anno-lexical): the mean of their temperature-scaled logits, then a
+    /// temperature and threshold of its own, all on the fold's development split.
+    #[arg(long)]
+    pub tune_blend_frozen: bool,
+    /// Clip the global gradient norm of adapters and head at this value with --tune-lora
+    /// (0: no clipping).
+    #[arg(long, default_value_t = 1.0, value_name = "NORM")]
+    pub tune_clip: f32,
     /// Implementation of the fine-tuning passes: `fast` (hand-written backward on packed
     /// tokens) or `candle` (candle autograd, the reference); same model, see `train::fastgrad`.
     #[arg(long, value_enum, default_value_t = crate::train::tune::TuneEngine::Fast, value_name = "ENGINE")]
@@ -434,12 +487,31 @@ impl TuneArgs {
             layers: self.tune_layers,
             epochs: self.tune_epochs,
             batch_size: self.tune_batch,
-            lr_layers: self.tune_lr,
+            lr_layers: self.tune_lr.unwrap_or(5e-5),
             lr_head: self.tune_lr_head,
             weight_decay: 1e-2,
             dropout: self.tune_dropout,
             seed,
             engine: self.tune_engine,
         }
+    }
+
+    /// The LoRA training options these arguments give (`--tune-lora R > 0`), with `seed`.
+    pub fn lora_opts(&self, seed: u64) -> crate::train::lora::LoraOpts {
+        crate::train::lora::LoraOpts {
+            epochs: self.tune_epochs,
+            batch_size: self.tune_batch,
+            lr: self.tune_lr.unwrap_or(5e-4),
+            lr_head: self.tune_lr_head,
+            weight_decay: 1e-2,
+            dropout: self.tune_dropout,
+            clip: self.tune_clip,
+            seed,
+        }
+    }
+
+    /// The LoRA scale numerator (`--tune-lora-alpha`, default twice the rank).
+    pub fn lora_alpha(&self) -> f32 {
+        self.tune_lora_alpha.unwrap_or(2.0 * self.tune_lora as f32)
     }
 }

@@ -38,6 +38,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             super::attribution_cmd::train_attribution(a)
         }
         Command::Train(TrainCommand::LoadedSpans(a)) => super::spans_cmd::train_spans(a),
+        Command::Train(TrainCommand::LoadedTuned(a)) => super::tuned_cmd::train_tuned(a),
     }
 }
 
@@ -130,7 +131,13 @@ pub(super) fn sentence_head_features(
 
 fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
     let encoder = load_encoder(m)?;
-    let (loaded, head_path) = load_head(m)?;
+    let tuned = load_tuned_head(m, &encoder)?;
+    // A tuned head that blends reads its partner (a frozen-encoder MLP head beside it) as the
+    // MLP head; otherwise the MLP head is --head / models/loaded.safetensors.
+    let (loaded, head_path) = match &tuned {
+        Some((t, _, tpath)) if t.blend.is_some() => tuned_partner(t, tpath)?,
+        _ => load_head(m)?,
+    };
     let kind = SentenceFeatures::of(&loaded)
         .with_context(|| format!("loaded-language head {}", head_path.display()))?;
     if loaded.input != kind.dim(encoder.hidden_size()) {
@@ -152,8 +159,13 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             );
         }
     }
-    let head_sha = sha256_file(&head_path)?;
+    let head_sha = match &tuned {
+        Some((_, sha, _)) => sha.clone(),
+        None => sha256_file(&head_path)?,
+    };
     let encoder_sha = encoder.weights_sha256().to_string();
+    // The MLP head's span evidence is needed unless a tuned head alone gives the probability.
+    let mlp_used = tuned.as_ref().is_none_or(|(t, _, _)| t.blend.is_some());
     let attribution = if m.no_attribution {
         None
     } else {
@@ -172,6 +184,8 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
     let evidence = match evidence_span_head(&kind, m)
         .with_context(|| format!("loaded-language head {}", head_path.display()))?
     {
+        // A tuned head alone gives the sentence probability: no evidence is needed.
+        _ if !mlp_used => None,
         None => None,
         Some((head, _, _)) if spans.is_some() => {
             debug_assert_eq!(spans.as_ref(), Some(&head));
@@ -189,9 +203,122 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             attribution,
             spans,
             evidence,
+            tuned: tuned.map(|(t, _, _)| t),
         },
         head_sha,
     ))
+}
+
+/// The frozen partner a blending tuned head names, beside it, checked by sha256.
+fn tuned_partner(t: &crate::heads::tuned::TunedLoaded, tpath: &Path) -> Result<(MlpHead, PathBuf)> {
+    let b = t
+        .blend
+        .as_ref()
+        .context("the tuned head blends with no partner")?;
+    let p = tpath
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join(&b.partner_file);
+    let sha = sha256_file(&p).with_context(|| {
+        format!(
+            "the tuned head {} blends with {}, which cannot be read; pass --no-tuned to \
+             use the frozen head",
+            tpath.display(),
+            p.display()
+        )
+    })?;
+    if sha != b.partner_sha256 {
+        bail!(
+            "{} is not the partner the tuned head {} was trained with (sha256 {}…, \
+             expected {}…); retrain with `slant train loaded-tuned` or pass --no-tuned",
+            p.display(),
+            tpath.display(),
+            &sha[..12],
+            &b.partner_sha256[..12.min(b.partner_sha256.len())]
+        );
+    }
+    Ok((MlpHead::load(&p)?, p))
+}
+
+/// The outcome of the loaded-language head `slant score` uses on `rows`: the tuned head (blended
+/// with its partner when it has one) when present, else the frozen head; and that head's path.
+pub(super) fn scorer_head_outcome(
+    enc: &Encoder,
+    m: &ModelArgs,
+    rows: &[crate::data::LabelledSentence],
+    what: &str,
+) -> Result<(crate::eval::loaded::LoadedOutcome, PathBuf)> {
+    let y = crate::eval::loaded::labels(rows);
+    let Some((t, _, tpath)) = load_tuned_head(m, enc)? else {
+        let (head, head_path) = load_head(m)?;
+        let x = sentence_head_features(enc, &head, m, rows, what)?;
+        return Ok((crate::eval::loaded::evaluate_head(&head, &x, &y), head_path));
+    };
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let states = enc.states_after(&texts, t.first_layer, m.batch_size)?;
+    let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
+    let zt = t.logits(&refs);
+    let zm = match &t.blend {
+        None => None,
+        Some(_) => {
+            let (partner, _) = tuned_partner(&t, &tpath)?;
+            let x = sentence_head_features(enc, &partner, m, rows, what)?;
+            Some(crate::eval::loaded::logits(&partner, &x))
+        }
+    };
+    let p = t.combine(&zt, zm.as_deref())?;
+    Ok((
+        crate::eval::loaded::evaluate_probs(p, &y, t.threshold),
+        tpath,
+    ))
+}
+
+/// The tuned loaded-language head (`--tuned-head`, else `models/loaded_tuned.safetensors` when
+/// present; none with `--no-tuned`), its sha256 and path. It needs the fast engine, which keeps the
+/// states of the layer below its tuned top during the single encoder pass.
+fn load_tuned_head(
+    m: &ModelArgs,
+    encoder: &Encoder,
+) -> Result<Option<(crate::heads::tuned::TunedLoaded, String, PathBuf)>> {
+    // An explicit --head (without --tuned-head) asks for that frozen head.
+    if m.no_tuned || (m.head.is_some() && m.tuned_head.is_none()) {
+        return Ok(None);
+    }
+    let Some(path) = m
+        .tuned_head
+        .clone()
+        .or_else(|| find_models_file(crate::heads::tuned::TUNED_HEAD_FILE))
+    else {
+        return Ok(None);
+    };
+    if encoder.engine() != crate::encode::Engine::Fast {
+        bail!(
+            "the tuned loaded-language head {} reruns the encoder's top layers on the states \
+             the fast engine keeps: use --engine fast, or --no-tuned for the frozen head",
+            path.display()
+        );
+    }
+    let t = crate::heads::tuned::TunedLoaded::load(&path, encoder.dir())?;
+    if t.first_layer >= encoder.layers() {
+        bail!(
+            "tuned head {}: its top starts after layer {} but the encoder has {} layers",
+            path.display(),
+            t.first_layer,
+            encoder.layers()
+        );
+    }
+    if let Some(want) = t.meta.get("encoder_sha256") {
+        if want != encoder.weights_sha256() {
+            eprintln!(
+                "warning: tuned head {} was trained on encoder {}…, but this encoder is {}…; scores may be meaningless",
+                path.display(),
+                &want[..12.min(want.len())],
+                &encoder.weights_sha256()[..12]
+            );
+        }
+    }
+    let sha = sha256_file(&path)?;
+    Ok(Some((t, sha, path)))
 }
 
 /// The committed frames head (`models/frames.safetensors`), if present. Its labels must be
@@ -449,7 +576,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
             .unwrap_or_default(),
         encoder_sha256: scorer.encoder.weights_sha256().to_string(),
         loaded_head_sha256: head_sha,
-        loaded_threshold: scorer.loaded.threshold,
+        loaded_threshold: scorer.loaded_threshold(),
         max_tokens: scorer.encoder.max_tokens(),
         batch_size: scorer.batch_size,
         inputs: a.inputs.iter().map(|p| p.display().to_string()).collect(),
@@ -476,7 +603,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
         }
         ScoreFormat::Table => {
             let mut table =
-                render_profiles(&profiles, &all_sentences, a.top, scorer.loaded.threshold);
+                render_profiles(&profiles, &all_sentences, a.top, scorer.loaded_threshold());
             table.push_str(&crate::actors::render(
                 &corpus.actor_report(crate::actors::DEFAULT_MAIN_ACTORS),
                 4,
@@ -487,7 +614,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
             if a.out.is_some() && !a.quiet {
                 eprint!(
                     "{}",
-                    render_profiles(&profiles, &[], 0, scorer.loaded.threshold)
+                    render_profiles(&profiles, &[], 0, scorer.loaded_threshold())
                 );
             }
         }

@@ -8,9 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use super::args::*;
-use super::commands::{
-    find_checkout_file, load_encoder, load_head, sentence_head_features, threads,
-};
+use super::commands::{find_checkout_file, load_encoder, load_head, threads};
 use crate::data;
 use crate::encode::sha256_file;
 use crate::eval::labels::{self, Labels};
@@ -138,11 +136,19 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
         || a.append_lexicon
         || a.span_hidden.is_some()
         || training != loaded::HeadTraining::default();
-    if experiment && (a.cv.is_none() || a.lexicon || a.tune.tune_layers > 0) {
+    // With --tune-blend-frozen the frozen partner reads --span-evidence (and --pooling,
+    // --ensemble, --weight-decay).
+    let partner_ok = a.tune.tune_blend_frozen
+        && a.tune.tune_lora > 0
+        && !a.append_lexicon
+        && a.span_hidden.is_none()
+        && a.babe_repeat <= 1;
+    if experiment && (a.cv.is_none() || a.lexicon || (a.tune.tune_layers > 0 && !partner_ok)) {
         bail!(
             "--pooling and --span-evidence (like --append-lexicon, --ensemble, --weight-decay \
              and --babe-repeat) change the heads trained in --cv \
-             (frozen encoder, no --lexicon, no --tune-layers); a fixed head reads the features its header names"
+             (frozen encoder, no --lexicon, no --tune-layers except the partner of \
+             --tune-blend-frozen); a fixed head reads the features its header names"
         );
     }
     let enc_needed = || load_encoder(&a.model);
@@ -181,9 +187,8 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
             ),
         };
         let enc = enc_needed()?;
-        let (head, head_path) = load_head(&a.model)?;
-        let x = sentence_head_features(&enc, &head, &a.model, &rows, "labelled file")?;
-        let outcome = loaded::evaluate_head(&head, &x, &loaded::labels(&rows));
+        let (outcome, head_path) =
+            super::commands::scorer_head_outcome(&enc, &a.model, &rows, "labelled file")?;
         let split = format!("every sentence of {}", path.display());
         let file = DataFile {
             path: path.to_string_lossy().replace('\\', "/"),
@@ -206,7 +211,6 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
             }
             (ds, None) => {
                 let enc = enc_needed()?;
-                let (head, head_path) = load_head(&a.model)?;
                 let (rows, path, split) = match ds {
                     LoadedDataset::AnnoLexical => {
                         let (r, p) = data::anno_lexical(&data_dir, "test")?;
@@ -221,8 +225,8 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                         )
                     }
                 };
-                let x = sentence_head_features(&enc, &head, &a.model, &rows, "evaluation set")?;
-                let outcome = loaded::evaluate_head(&head, &x, &loaded::labels(&rows));
+                let (outcome, head_path) =
+                    super::commands::scorer_head_outcome(&enc, &a.model, &rows, "evaluation set")?;
                 let m = manifest(
                     enc.weights_sha256(),
                     Some(sha256_file(&head_path)?),
@@ -350,6 +354,10 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
     };
     let mut report = report;
     report.command = Some(shown_args());
+    if let Some(p) = &a.predictions {
+        write_predictions(p, &report, a.cv, a.seed)?;
+        eprintln!("predictions written to {}", p.display());
+    }
     let mut out = std::io::stdout().lock();
     match a.format {
         ReportFormat::Json => {
@@ -360,6 +368,38 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// `--predictions FILE`: one CSV row per evaluated sentence (out-of-fold with `--cv k`, whose
+/// fold assignment is recomputed from the gold labels and seed exactly as the CV drew it).
+fn write_predictions(path: &Path, report: &EvalReport, cv: Option<usize>, seed: u64) -> Result<()> {
+    let p = &report.predictions;
+    let folds = cv
+        .filter(|_| !report.folds.is_empty())
+        .map(|k| crate::train::stratified_folds(&p.gold, k, seed));
+    let mut s = String::from("index,fold,gold,prob,pred,threshold\n");
+    for i in 0..p.prob.len() {
+        let (fold, thr) = match &folds {
+            Some(f) => (
+                f[i].to_string(),
+                report
+                    .folds
+                    .iter()
+                    .find(|r| r.fold == f[i])
+                    .map(|r| r.threshold),
+            ),
+            None => (String::new(), report.threshold),
+        };
+        s += &format!(
+            "{i},{fold},{},{},{},{}\n",
+            p.gold[i] as u8,
+            p.prob[i],
+            p.pred[i] as u8,
+            thr.map_or(String::new(), |t| t.to_string())
+        );
+    }
+    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// The command line of a run as reports show it: `DIR` for the data folder, file names for
@@ -504,6 +544,11 @@ fn tuned_cv(
             enc.layers()
         );
     }
+    if a.tune.tune_lora == 0
+        && (a.tune.tune_soup > 1 || a.tune.tune_blend_frozen || a.tune.tune_pretrain_anno > 0)
+    {
+        bail!("--tune-soup, --tune-blend-frozen and --tune-pretrain-anno need --tune-lora R");
+    }
     let first = enc.layers() - tl;
     let bs = a.model.batch_size;
     let (rows, path) = data::babe_sg2(data_dir)?;
@@ -529,6 +574,112 @@ fn tuned_cv(
     } else {
         None
     };
+    if a.tune.tune_lora > 0 {
+        if extra.is_some() {
+            bail!("--tune-anno-sample mixes anno-lexical into full-weight tuning; with --tune-lora use --tune-pretrain-anno");
+        }
+        let lopts = a.tune.lora_opts(a.seed);
+        let (rank, alpha) = (a.tune.tune_lora, a.tune.lora_alpha());
+        let mut pre = String::new();
+        let start = if a.tune.tune_pretrain_anno > 0 {
+            let (tr, p) = data::anno_lexical(data_dir, "train")?;
+            files.push(DataFile::new(data_dir, &p)?);
+            let sample = crate::train::tune::sample(tr, a.tune.tune_pretrain_anno, a.seed);
+            pre = format!(
+                ", starting from adapters and head trained one epoch on a seeded sample of {} \
+                 anno-lexical train sentences",
+                sample.len()
+            );
+            crate::train::lora::pretrained(enc, first, tl, rank, alpha, &sample, &lopts, bs)?
+        } else {
+            let base =
+                crate::train::tune::TunedTop::from_encoder(enc.dir(), first, tl)?.to_fast()?;
+            crate::train::lora::Lora::new(base, rank, alpha, a.seed)?
+        };
+        let partner_data = if a.tune.tune_blend_frozen {
+            let ev_head = match &a.span_evidence {
+                Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
+                None => None,
+            };
+            let ev = ev_head.as_ref().map(|(h, s)| (h, s.as_str()));
+            let fx = loaded::token_features(enc, &rows, bs, "BABE SG2", a.pooling, ev)?;
+            let fextra = if a.no_anno_lexical {
+                None
+            } else {
+                let (tr, p) = data::anno_lexical(data_dir, "train")?;
+                let f = DataFile::new(data_dir, &p)?;
+                if !files.contains(&f) {
+                    files.push(f);
+                }
+                Some((
+                    loaded::token_features(enc, &tr, bs, "anno-lexical train", a.pooling, ev)?,
+                    loaded::labels(&tr),
+                ))
+            };
+            Some((fx, fextra, ev_head.map(|(_, s)| s)))
+        } else {
+            None
+        };
+        let partner =
+            partner_data
+                .as_ref()
+                .map(|(fx, fextra, _)| crate::eval::tuned::FrozenPartner {
+                    x: fx,
+                    extra: fextra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice())),
+                    hidden: a.hidden,
+                    seed: a.seed,
+                    training: loaded::HeadTraining {
+                        ensemble: a.ensemble.max(1),
+                        weight_decay: a.weight_decay,
+                        repeat: 1,
+                    },
+                });
+        let cv = crate::eval::tuned::cross_validate_lora(
+            &start,
+            &x,
+            &y,
+            k,
+            a.seed,
+            &lopts,
+            a.tune.tune_soup,
+            partner.as_ref(),
+        )?;
+        let split = format!(
+            "stratified {k}-fold CV on BABE SG2 (seed {}); each fold trains rank-{} LoRA adapters \
+             (alpha {}, {} parameters) on the top {tl} encoder layers and a logistic head on the \
+             other folds{pre}{}; epoch, temperature and threshold chosen on a stratified 10% of \
+             the training folds; metrics pooled over folds",
+            a.seed,
+            a.tune.tune_lora,
+            a.tune.lora_alpha(),
+            start.adapter_params(),
+            if a.tune.tune_soup > 1 {
+                format!(
+                    "; a uniform soup of {} adapter sets trained with different seeds",
+                    a.tune.tune_soup
+                )
+            } else {
+                String::new()
+            } + &match &partner_data {
+                None => String::new(),
+                Some((_, fextra, ev)) =>
+                    format!(
+                    "; blended (mean of temperature-scaled logits) with a frozen-encoder MLP head \
+                     trained in the same fold{}{}",
+                    if fextra.is_some() { " plus anno-lexical train" } else { "" },
+                    ev.as_ref().map_or(String::new(), |s| format!(
+                        " on mean pooling plus span-head token evidence (head sha256 {s})"
+                    ))
+                ),
+            },
+        );
+        eprintln!(
+            "  ECE (15 bins) uncalibrated {:.4}, after temperature scaling {:.4}; temperatures {:?}",
+            cv.ece_uncalibrated, cv.outcome.ece, cv.temperatures
+        );
+        let m = manifest(enc.weights_sha256(), None, files, &split);
+        return Ok(EvalReport::new("babe", &split, cv.outcome, m));
+    }
     let opts = a.tune.opts(a.seed);
     let extra_ref = extra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
     let cv = crate::eval::tuned::cross_validate_tuned(

@@ -12,6 +12,7 @@ mod eval_cmd;
 mod frames_cmd;
 mod outlets_cmd;
 mod spans_cmd;
+mod tuned_cmd;
 
 use std::io::Write;
 

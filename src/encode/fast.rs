@@ -436,8 +436,24 @@ impl FastBert {
         states: bool,
         extra: Option<(usize, usize)>,
     ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        let keeps: Vec<(usize, usize)> = extra.into_iter().collect();
+        let (pooled, st, mut kept) = self.forward_pooled_states_keep(seqs, prof, states, &keeps)?;
+        Ok((pooled, st, kept.pop().unwrap_or_default()))
+    }
+
+    /// [`Self::forward_pooled_states_extra`] for any number of kept layer ranges: for each
+    /// `(a, b)` of `keeps`, the mean of every token's states after layers `a..=b`, packed like
+    /// the final states, all from the same single pass.
+    #[allow(clippy::type_complexity)]
+    pub fn forward_pooled_states_keep(
+        &self,
+        seqs: &[&[u32]],
+        prof: Option<&mut Profile>,
+        states: bool,
+        keeps: &[(usize, usize)],
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<Vec<f32>>)> {
         let h = self.d.hidden;
-        if let Some((a, b)) = extra {
+        for &(a, b) in keeps {
             if a == 0 || a > b || b > self.d.layers {
                 return Err(Error::Model(format!(
                     "extra layers {a}-{b}: the encoder has layers 1..={}",
@@ -447,15 +463,13 @@ impl FastBert {
         }
         let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
         let mut prof = prof;
-        let mut acc = Vec::new();
-        self.forward_keep(
-            seqs,
-            &mut ws,
-            prof.as_deref_mut(),
-            self.d.layers,
-            extra.map(|r| (r, &mut acc)),
-        )?;
-        if let Some((a, b)) = extra {
+        let mut accs: Vec<Vec<f32>> = vec![Vec::new(); keeps.len()];
+        {
+            let mut k: Vec<((usize, usize), &mut Vec<f32>)> =
+                keeps.iter().copied().zip(accs.iter_mut()).collect();
+            self.forward_keep(seqs, &mut ws, prof.as_deref_mut(), self.d.layers, &mut k)?;
+        }
+        for (&(a, b), acc) in keeps.iter().zip(accs.iter_mut()) {
             if b > a {
                 let k = (b - a + 1) as f32;
                 for v in acc.iter_mut() {
@@ -489,7 +503,7 @@ impl FastBert {
         if let Some(p) = prof {
             p.pool += t0.elapsed();
         }
-        Ok((out, token_states, acc))
+        Ok((out, token_states, accs))
     }
 
     fn forward_upto(
@@ -499,18 +513,18 @@ impl FastBert {
         prof: Option<&mut Profile>,
         n_layers: usize,
     ) -> Result<()> {
-        self.forward_keep(seqs, ws, prof, n_layers, None)
+        self.forward_keep(seqs, ws, prof, n_layers, &mut [])
     }
 
-    /// [`Self::forward_upto`] that, with `keep = Some(((a, b), acc))`, adds the states after each
-    /// of layers `a..=b` (1-based) into `acc` (resized to the packed states' length, zeroed).
+    /// [`Self::forward_upto`] that, for each `((a, b), acc)` of `keep`, adds the states after
+    /// each of layers `a..=b` (1-based) into `acc` (resized to the packed states' length, zeroed).
     fn forward_keep(
         &self,
         seqs: &[&[u32]],
         ws: &mut Workspace,
         mut prof: Option<&mut Profile>,
         n_layers: usize,
-        mut keep: Option<((usize, usize), &mut Vec<f32>)>,
+        keep: &mut [((usize, usize), &mut Vec<f32>)],
     ) -> Result<()> {
         let d = self.d;
         let h = d.hidden;
@@ -568,7 +582,7 @@ impl FastBert {
         lap(|p| &mut p.embed, &mut prof);
 
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
-        if let Some((_, acc)) = keep.as_mut() {
+        for (_, acc) in keep.iter_mut() {
             acc.clear();
             acc.resize(total * h, 0.0);
         }
@@ -593,7 +607,7 @@ impl FastBert {
                 .zip(tmp.par_chunks(h))
                 .for_each(|(r, add)| layer_norm_row(r, Some(add), &layer.ln2, d.eps));
             lap(|p| &mut p.ln, &mut prof);
-            if let Some(((a, b), acc)) = keep.as_mut() {
+            for ((a, b), acc) in keep.iter_mut() {
                 if (*a..=*b).contains(&(li + 1)) {
                     for (s, &v) in acc.iter_mut().zip(x.iter()) {
                         *s += v;

@@ -110,6 +110,9 @@ pub struct TokenEncoding {
     /// With [`Encoder::encode_tokens_extra`]: the mean of each token's states after the asked
     /// lower layers, `n_tokens × hidden` like `states`, from the same pass; empty otherwise.
     pub extra: Vec<f32>,
+    /// With [`Encoder::encode_tokens_branch`]: each token's state after the asked layer (the
+    /// input of a tuned top, [`crate::heads::tuned`]), `n_tokens × hidden`; empty otherwise.
+    pub branch: Vec<f32>,
 }
 
 impl TokenEncoding {
@@ -398,7 +401,7 @@ impl Encoder {
         texts: &[&str],
         batch_size: usize,
     ) -> Result<(Vec<SentenceEncoding>, EncodeStats)> {
-        let (out, stats) = self.run(texts, batch_size, false, None)?;
+        let (out, stats) = self.run(texts, batch_size, false, None, None)?;
         Ok((
             out.into_iter()
                 .map(|t| SentenceEncoding {
@@ -419,7 +422,7 @@ impl Encoder {
         texts: &[&str],
         batch_size: usize,
     ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
-        self.run(texts, batch_size, true, None)
+        self.run(texts, batch_size, true, None, None)
     }
 
     /// [`Self::encode_tokens`] that, with `extra = Some((a, b))`, also keeps in
@@ -440,7 +443,28 @@ impl Encoder {
                     .into(),
             ));
         }
-        self.run(texts, batch_size, true, extra)
+        self.run(texts, batch_size, true, extra, None)
+    }
+
+    /// [`Self::encode_tokens_extra`] that, with `branch = Some(l)`, also keeps in
+    /// [`TokenEncoding::branch`] each token's state after layer `l` (the input of a tuned top
+    /// that replaces layers `l+1..`), from the same single pass (fast engine only).
+    pub fn encode_tokens_branch(
+        &self,
+        texts: &[&str],
+        batch_size: usize,
+        extra: Option<(usize, usize)>,
+        branch: Option<usize>,
+    ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
+        if (extra.is_some() || branch.is_some()) && !matches!(self.backend, Backend::Fast(_)) {
+            return Err(Error::Model(
+                "a head reads the token states of a lower encoder layer (`extra_layer` of the \
+                 attribution head, or the tuned loaded head's `first_layer`), which only the \
+                 fast engine keeps: use --engine fast"
+                    .into(),
+            ));
+        }
+        self.run(texts, batch_size, true, extra, branch)
     }
 
     /// The one encoding loop behind [`Self::encode`] and [`Self::encode_tokens`].
@@ -450,6 +474,7 @@ impl Encoder {
         batch_size: usize,
         want_states: bool,
         extra: Option<(usize, usize)>,
+        branch: Option<usize>,
     ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
         let batch_size = batch_size.max(1);
         let mut prof = self
@@ -485,11 +510,13 @@ impl Encoder {
                 let n: usize = seqs.iter().map(|s| s.len()).sum();
                 stats.tokens += n;
                 stats.padded_tokens += n;
-                let (pooled, states, lower) = fast.forward_pooled_states_extra(
+                let keeps: Vec<(usize, usize)> =
+                    extra.into_iter().chain(branch.map(|l| (l, l))).collect();
+                let (pooled, states, kept) = fast.forward_pooled_states_keep(
                     &seqs,
                     prof.as_deref_mut(),
                     want_states,
-                    extra,
+                    &keeps,
                 )?;
                 // Packed states: sentence after sentence.
                 let mut off = 0;
@@ -512,15 +539,21 @@ impl Encoder {
                     &mut out,
                     &mut stats,
                 );
-                if extra.is_some() {
-                    let mut off = 0;
-                    for (&i, s) in chunk.iter().zip(&seqs) {
-                        let n = s.len() * self.hidden;
-                        if let Some(o) = out[i].as_mut() {
-                            o.extra = lower[off..off + n].to_vec();
+                let mut kept = kept.into_iter();
+                let lower = extra.and_then(|_| kept.next());
+                let branched = branch.and_then(|_| kept.next());
+                let mut off = 0;
+                for (&i, s) in chunk.iter().zip(&seqs) {
+                    let n = s.len() * self.hidden;
+                    if let Some(o) = out[i].as_mut() {
+                        if let Some(l) = &lower {
+                            o.extra = l[off..off + n].to_vec();
                         }
-                        off += n;
+                        if let Some(b) = &branched {
+                            o.branch = b[off..off + n].to_vec();
+                        }
                     }
+                    off += n;
                 }
                 continue;
             }
@@ -595,6 +628,7 @@ impl Encoder {
                 n_tokens: e.get_ids().len(),
                 truncated,
                 extra: Vec::new(),
+                branch: Vec::new(),
             });
         }
     }

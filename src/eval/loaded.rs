@@ -323,7 +323,7 @@ pub fn train_opts(hidden: usize, seed: u64) -> TrainOpts {
 }
 
 /// Per-item predictions of an evaluation (CV: out-of-fold).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Predictions {
     pub prob: Vec<f32>,
     pub pred: Vec<bool>,
@@ -358,11 +358,15 @@ pub struct LoadedOutcome {
 
 /// A fixed head on features `x` with gold labels `y`.
 pub fn evaluate_head(head: &MlpHead, x: &[Vec<f32>], y: &[bool]) -> LoadedOutcome {
-    let p = probs(head, x);
-    let pred: Vec<bool> = p.iter().map(|&v| v >= head.threshold).collect();
+    evaluate_probs(probs(head, x), y, head.threshold)
+}
+
+/// The outcome of fixed probabilities `p` decided at `threshold`.
+pub fn evaluate_probs(p: Vec<f32>, y: &[bool], threshold: f32) -> LoadedOutcome {
+    let pred: Vec<bool> = p.iter().map(|&v| v >= threshold).collect();
     LoadedOutcome {
-        threshold: Some(head.threshold),
-        metrics: metrics_at(&p, y, head.threshold),
+        threshold: Some(threshold),
+        metrics: metrics_at(&p, y, threshold),
         ece: ece_of(&p, y),
         ece_uncalibrated: None,
         temperatures: Vec::new(),
@@ -594,6 +598,9 @@ pub struct EvalReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fold_macro_f1_sd: Option<f64>,
     pub manifest: EvalManifest,
+    /// Per-sentence probabilities, decisions and gold labels (for `--predictions`).
+    #[serde(skip)]
+    pub predictions: Predictions,
 }
 
 impl EvalReport {
@@ -613,6 +620,7 @@ impl EvalReport {
             fold_macro_f1_mean: outcome.fold_macro_f1_mean,
             fold_macro_f1_sd: outcome.fold_macro_f1_sd,
             manifest,
+            predictions: outcome.predictions,
         }
     }
 

@@ -134,6 +134,33 @@ impl HeadFile {
             .collect())
     }
 
+    /// The tensor `name` stored as F16 (or F32), widened to f32; it must have shape `shape`.
+    pub fn tensor_f16_or_f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| self.error(format!("no tensor `{name}`")))?;
+        if t.dtype == Dtype::F32 {
+            return self.tensor_f32(name, shape);
+        }
+        if t.dtype != Dtype::F16 {
+            return Err(self.error(format!(
+                "tensor `{name}` is {:?}, expected F16 or F32",
+                t.dtype
+            )));
+        }
+        if t.shape != shape {
+            return Err(self.error(format!(
+                "tensor `{name}` has shape {:?}, expected {shape:?}",
+                t.shape
+            )));
+        }
+        Ok(t.data
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect())
+    }
+
     /// The header without the keys in `known` (those the loader turned into fields): the
     /// provenance a head keeps in its `meta`.
     pub fn provenance(&self, known: &[&str]) -> BTreeMap<String, String> {

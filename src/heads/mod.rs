@@ -14,6 +14,7 @@ use safetensors::Dtype;
 mod file;
 pub mod frames;
 pub mod tagger;
+pub mod tuned;
 
 pub use file::HeadFile;
 

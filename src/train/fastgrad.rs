@@ -114,7 +114,7 @@ impl<'a> Packed<'a> {
     }
 }
 
-fn mm(x: &[f32], m: usize, w: &PackedW, bias: Option<&[f32]>) -> Vec<f32> {
+pub(crate) fn mm(x: &[f32], m: usize, w: &PackedW, bias: Option<&[f32]>) -> Vec<f32> {
     let n = w.n();
     let zeros;
     let b = match bias {
@@ -129,7 +129,7 @@ fn mm(x: &[f32], m: usize, w: &PackedW, bias: Option<&[f32]>) -> Vec<f32> {
     out
 }
 
-fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub(crate) fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
     let mut t = vec![0f32; a.len()];
     const B: usize = 32;
     for r0 in (0..rows).step_by(B) {
@@ -145,7 +145,7 @@ fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 }
 
 /// `dyᵀ · x`: `[out × in]` from `dy` `[m × out]` and `x` `[m × in]`.
-fn weight_grad(dy: &[f32], x: &[f32], m: usize, out: usize, inp: usize) -> Vec<f32> {
+pub(crate) fn weight_grad(dy: &[f32], x: &[f32], m: usize, out: usize, inp: usize) -> Vec<f32> {
     let dyt = transpose(dy, m, out);
     let xp = PackedW::pack(x, m, inp);
     mm(&dyt, out, &xp, None)

@@ -22,6 +22,7 @@ use crate::heads::{sentence_features, MlpHead};
 pub mod fastgrad;
 pub mod frames;
 pub mod loaded_spans;
+pub mod lora;
 pub mod tagger;
 pub mod tune;
 

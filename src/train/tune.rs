@@ -545,7 +545,10 @@ impl TunedTop {
     }
 }
 
-fn serialize(tensors: &[(String, Tensor)], meta: &HashMap<String, String>) -> Result<Vec<u8>> {
+pub(crate) fn serialize(
+    tensors: &[(String, Tensor)],
+    meta: &HashMap<String, String>,
+) -> Result<Vec<u8>> {
     use safetensors::tensor::Dtype;
     let raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
         .iter()
@@ -675,7 +678,7 @@ pub fn train_top(
 
 /// The learning-rate schedule: linear warm-up over the first 10% of `total` steps, then linear
 /// decay to 0.
-fn lr_factor(step: usize, total: usize) -> f64 {
+pub(crate) fn lr_factor(step: usize, total: usize) -> f64 {
     let warm = (total / 10).max(1);
     if step < warm {
         (step + 1) as f64 / warm as f64
@@ -686,7 +689,7 @@ fn lr_factor(step: usize, total: usize) -> f64 {
 
 /// One epoch's batches: shuffle, then sort windows of 50 batches by length (less padding),
 /// then shuffle the batches.
-fn epoch_batches(
+pub(crate) fn epoch_batches(
     order: &mut [usize],
     x: &[&[f32]],
     bs: usize,
@@ -825,7 +828,7 @@ fn train_fast(
 }
 
 /// Fast-engine logits in input order, computed in batches of sentences sorted by length.
-fn sorted_logits(m: &FastTop, states: &[&[f32]], batch_size: usize) -> Vec<f32> {
+pub(crate) fn sorted_logits(m: &FastTop, states: &[&[f32]], batch_size: usize) -> Vec<f32> {
     let mut order: Vec<usize> = (0..states.len()).collect();
     order.sort_by_key(|&i| (states[i].len(), i));
     let sorted: Vec<&[f32]> = order.iter().map(|&i| states[i]).collect();
