@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Cost of the tuned loaded head in `slant score`: the default (tuned head, which reruns the
-# encoder's top 3 layers with merged LoRA adapters) against --no-tuned (frozen head only),
+# Cost of the tuned loaded head in `slant score`: --tuned (which reruns the encoder's top 3
+# layers with merged LoRA adapters) against the default (frozen head only),
 # alternated runs on the same corpus as benches/run.sh.
 #
 #   benches/tuned.sh [DATA_DIR] [ROUNDS]     # DATA_DIR defaults to SLANT_DATA, ROUNDS to 3
@@ -27,14 +27,14 @@ run() {
 }
 tuned=(); frozen=(); rss_t=(); rss_f=()
 for i in $(seq "$rounds"); do
-  read -r r m < <(run); tuned+=("$r"); rss_t+=("$m")
-  read -r r m < <(run --no-tuned); frozen+=("$r"); rss_f+=("$m")
+  read -r r m < <(run --tuned); tuned+=("$r"); rss_t+=("$m")
+  read -r r m < <(run); frozen+=("$r"); rss_f+=("$m")
 done
 python3 - "${tuned[*]}" "${frozen[*]}" "${rss_t[*]}" "${rss_f[*]}" <<'PY'
 import statistics, sys
 t, f = [list(map(float, a.split())) for a in sys.argv[1:3]]
 mt, mf = [list(map(int, a.split())) for a in sys.argv[3:5]]
-print(f"tuned (default): sentences/s median {statistics.median(t):.1f} (runs {t}); peak RSS median {statistics.median(mt)/1024:.0f} MiB")
-print(f"--no-tuned:      sentences/s median {statistics.median(f):.1f} (runs {f}); peak RSS median {statistics.median(mf)/1024:.0f} MiB")
+print(f"--tuned:          sentences/s median {statistics.median(t):.1f} (runs {t}); peak RSS median {statistics.median(mt)/1024:.0f} MiB")
+print(f"default (frozen): sentences/s median {statistics.median(f):.1f} (runs {f}); peak RSS median {statistics.median(mf)/1024:.0f} MiB")
 print(f"tuned / frozen: median of per-round ratios {statistics.median(a / b for a, b in zip(t, f)):.3f}")
 PY

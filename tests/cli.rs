@@ -499,20 +499,10 @@ fn score_seeds_json_is_consistent() {
     let m = &v["manifest"];
     assert_eq!(s(m, "encoder_sha256"), ENCODER_SHA256);
     assert_eq!(s(m, "encoder"), "all-MiniLM-L6-v2");
-    // The head that gives the probabilities: the tuned head when it is committed.
-    let head = [
-        "models/loaded_tuned.safetensors",
-        "models/loaded.safetensors",
-    ]
-    .iter()
-    .map(|p| root().join(p))
-    .find(|p| p.is_file())
-    .expect("a committed loaded head");
     assert_eq!(
         s(m, "loaded_head_sha256"),
-        sha256_hex(&head),
-        "manifest.loaded_head_sha256 is not the sha256 of {}",
-        head.display()
+        sha256_hex(&root().join("models/loaded.safetensors")),
+        "manifest.loaded_head_sha256 is not the sha256 of models/loaded.safetensors"
     );
     assert_eq!(arr(m, "inputs"), &vec![Value::from("seeds")]);
     assert_eq!(u(m, "articles"), 5);
@@ -1257,16 +1247,10 @@ fn eval_loaded_on_babe() {
         s(&arr(m, "data_files")[0], "path"),
         "babe/data/final_labels_SG2.csv"
     );
-    // The head `slant score` uses: the tuned one when it is committed.
-    let head = [
-        "models/loaded_tuned.safetensors",
-        "models/loaded.safetensors",
-    ]
-    .iter()
-    .map(|p| root().join(p))
-    .find(|p| p.is_file())
-    .expect("a committed loaded head");
-    assert_eq!(s(m, "head_sha256"), sha256_hex(&head));
+    assert_eq!(
+        s(m, "head_sha256"),
+        sha256_hex(&root().join("models/loaded.safetensors"))
+    );
 }
 
 /// Actor labelling on the seeds: the Taliban is the main actor, and the outlets name it
@@ -1414,7 +1398,7 @@ fn every_record_has_attributions_and_an_unattributed_flag() {
 
 /// `slant score` gives each sentence the tuned head's probability as the library computes it
 /// from the inputs training used (token states after the shared layers; for a blend, the
-/// partner's mean-pooled + span-evidence features), and `--no-tuned` gives the frozen head's.
+/// partner's mean-pooled + span-evidence features) with `--tuned`; the default is the frozen head.
 #[test]
 fn score_uses_the_tuned_head_as_trained() {
     need_encoder!();
@@ -1461,7 +1445,7 @@ fn score_uses_the_tuned_head_as_trained() {
         assert_eq!(recs.len(), texts.len(), "one sentence per article");
         recs.iter().map(|r| f(r, "loaded")).collect()
     };
-    let tuned = got(&[]);
+    let tuned = got(&["--tuned"]);
     let states = enc.states_after(&texts, t.first_layer, 8).unwrap();
     let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
     let zt = t.logits(&refs);
@@ -1503,9 +1487,9 @@ fn score_uses_the_tuned_head_as_trained() {
         );
     }
     // The frozen head alone gives other probabilities.
-    let frozen = got(&["--no-tuned"]);
+    let frozen = got(&[]);
     assert!(
         tuned.iter().zip(&frozen).any(|(a, b)| (a - b).abs() > 1e-3),
-        "--no-tuned changed nothing: {tuned:?} vs {frozen:?}"
+        "--tuned changed nothing: {tuned:?} vs {frozen:?}"
     );
 }

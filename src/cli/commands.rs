@@ -221,7 +221,7 @@ fn tuned_partner(t: &crate::heads::tuned::TunedLoaded, tpath: &Path) -> Result<(
         .join(&b.partner_file);
     let sha = sha256_file(&p).with_context(|| {
         format!(
-            "the tuned head {} blends with {}, which cannot be read; pass --no-tuned to \
+            "the tuned head {} blends with {}, which cannot be read; drop --tuned to \
              use the frozen head",
             tpath.display(),
             p.display()
@@ -230,7 +230,7 @@ fn tuned_partner(t: &crate::heads::tuned::TunedLoaded, tpath: &Path) -> Result<(
     if sha != b.partner_sha256 {
         bail!(
             "{} is not the partner the tuned head {} was trained with (sha256 {}…, \
-             expected {}…); retrain with `slant train loaded-tuned` or pass --no-tuned",
+             expected {}…); retrain with `slant train loaded-tuned` or drop --tuned",
             p.display(),
             tpath.display(),
             &sha[..12],
@@ -273,28 +273,30 @@ pub(super) fn scorer_head_outcome(
     ))
 }
 
-/// The tuned loaded-language head (`--tuned-head`, else `models/loaded_tuned.safetensors` when
-/// present; none with `--no-tuned`), its sha256 and path. It needs the fast engine, which keeps the
+/// The tuned loaded-language head when asked for (`--tuned-head FILE`, or `--tuned`:
+/// `models/loaded_tuned.safetensors`), its sha256 and path. It needs the fast engine, which keeps the
 /// states of the layer below its tuned top during the single encoder pass.
 fn load_tuned_head(
     m: &ModelArgs,
     encoder: &Encoder,
 ) -> Result<Option<(crate::heads::tuned::TunedLoaded, String, PathBuf)>> {
-    // An explicit --head (without --tuned-head) asks for that frozen head.
-    if m.no_tuned || (m.head.is_some() && m.tuned_head.is_none()) {
+    if !m.tuned && m.tuned_head.is_none() {
         return Ok(None);
     }
-    let Some(path) = m
-        .tuned_head
-        .clone()
-        .or_else(|| find_models_file(crate::heads::tuned::TUNED_HEAD_FILE))
-    else {
-        return Ok(None);
+    let path = match &m.tuned_head {
+        Some(p) => p.clone(),
+        None => find_models_file(crate::heads::tuned::TUNED_HEAD_FILE).with_context(|| {
+            format!(
+                "--tuned: models/{} was not found above the current directory; train one with \
+                 `slant train loaded-tuned` or pass --tuned-head FILE",
+                crate::heads::tuned::TUNED_HEAD_FILE
+            )
+        })?,
     };
     if encoder.engine() != crate::encode::Engine::Fast {
         bail!(
             "the tuned loaded-language head {} reruns the encoder's top layers on the states \
-             the fast engine keeps: use --engine fast, or --no-tuned for the frozen head",
+             the fast engine keeps: use --engine fast, or drop --tuned for the frozen head",
             path.display()
         );
     }
