@@ -149,16 +149,12 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
             kind.dim(encoder.hidden_size())
         );
     }
-    if let Some(want) = loaded.meta.get("encoder_sha256") {
-        if want != encoder.weights_sha256() {
-            eprintln!(
-                "warning: head {} was trained on encoder {}…, but this encoder is {}…; scores may be meaningless",
-                head_path.display(),
-                &want[..12.min(want.len())],
-                &encoder.weights_sha256()[..12]
-            );
-        }
-    }
+    warn_other_encoder(
+        "head",
+        &head_path,
+        loaded.meta.get("encoder_sha256"),
+        &encoder,
+    );
     let head_sha = match &tuned {
         Some((_, sha, _)) => sha.clone(),
         None => sha256_file(&head_path)?,
@@ -207,6 +203,19 @@ fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
         },
         head_sha,
     ))
+}
+
+/// Warn when a head's header names another encoder (`want`: its `encoder_sha256`).
+fn warn_other_encoder(what: &str, path: &Path, want: Option<&String>, encoder: &Encoder) {
+    if let Some(want) = want.filter(|w| *w != encoder.weights_sha256()) {
+        eprintln!(
+            "warning: {what} {} was trained on encoder {}…, but this encoder is {}…; scores may \
+             be meaningless",
+            path.display(),
+            &want[..12.min(want.len())],
+            &encoder.weights_sha256()[..12]
+        );
+    }
 }
 
 /// The frozen partner a blending tuned head names, beside it, checked by sha256.
@@ -309,16 +318,7 @@ fn load_tuned_head(
             encoder.layers()
         );
     }
-    if let Some(want) = t.meta.get("encoder_sha256") {
-        if want != encoder.weights_sha256() {
-            eprintln!(
-                "warning: tuned head {} was trained on encoder {}…, but this encoder is {}…; scores may be meaningless",
-                path.display(),
-                &want[..12.min(want.len())],
-                &encoder.weights_sha256()[..12]
-            );
-        }
-    }
+    warn_other_encoder("tuned head", &path, t.meta.get("encoder_sha256"), encoder);
     let sha = sha256_file(&path)?;
     Ok(Some((t, sha, path)))
 }

@@ -227,6 +227,15 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 };
                 let (outcome, head_path) =
                     super::commands::scorer_head_outcome(&enc, &a.model, &rows, "evaluation set")?;
+                // A tuned head trained with --with-babe has seen BABE: not zero-shot.
+                let split = match crate::heads::tuned::TunedLoaded::trained_on(&head_path) {
+                    Some(t) if ds == LoadedDataset::Babe && t.contains("BABE SG2 minus") => {
+                        "all of BABE SG2 (NOT zero-shot: this tuned head was trained on 90% of \
+                         BABE SG2)"
+                            .to_string()
+                    }
+                    _ => split,
+                };
                 let m = manifest(
                     enc.weights_sha256(),
                     Some(sha256_file(&head_path)?),

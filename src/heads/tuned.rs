@@ -185,6 +185,14 @@ impl TunedLoaded {
         })
     }
 
+    /// The `trained_on` note of the tuned head file at `path` (`None` when it is not one).
+    pub fn trained_on(path: &Path) -> Option<String> {
+        let f = HeadFile::open(path).ok()?;
+        f.require_format(FORMAT, "tuned loaded-language head")
+            .ok()?;
+        f.meta_opt("trained_on").map(str::to_string)
+    }
+
     /// Final probabilities from the tuned logits `z_t` and, when blending, the partner's
     /// logits `z_m` (same order; required iff [`Self::blend`] is set).
     pub fn combine(&self, z_t: &[f32], z_m: Option<&[f32]>) -> Result<Vec<f32>> {
@@ -295,7 +303,10 @@ mod tests {
         lora.base.head_b = 0.25;
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("t.safetensors");
-        let meta = HashMap::from([("seed".to_string(), "3".to_string())]);
+        let meta = HashMap::from([
+            ("seed".to_string(), "3".to_string()),
+            ("trained_on".to_string(), "BABE SG2 minus 10%".to_string()),
+        ]);
         TunedLoaded::save(&lora, 4, 1.5, 0.4, None, &meta, &p).unwrap();
         let t = TunedLoaded::load(&p, &dir).unwrap();
         assert_eq!((t.first_layer, t.temperature, t.threshold), (4, 1.5, 0.4));
@@ -347,6 +358,11 @@ mod tests {
         let bad = tmp.path().join("x.safetensors");
         crate::heads::write_f32_safetensors(&bad, &[("w", vec![1], &[0.0])], HashMap::new())
             .unwrap();
+        assert_eq!(
+            TunedLoaded::trained_on(&p).as_deref(),
+            Some("BABE SG2 minus 10%")
+        );
+        assert_eq!(TunedLoaded::trained_on(&bad), None);
         let e = TunedLoaded::load(&bad, &dir).unwrap_err().to_string();
         assert!(e.contains("tuned loaded-language head"), "{e}");
     }
