@@ -13,10 +13,10 @@ use super::commands::load_encoder;
 use crate::data::{self, LabelledSentence};
 use crate::encode::{sha256_file, Encoder};
 use crate::eval::loaded::{ece_of, labels, metrics_at};
-use crate::eval::{best_threshold, version_info, DataFile};
+use crate::eval::{calibrate, version_info, DataFile};
 use crate::heads::tuned::TunedLoaded;
 use crate::train::lora::{pretrained, Lora, LoraOpts};
-use crate::train::tune::{fit_temperature, sigmoid};
+use crate::train::tune::sigmoid;
 
 #[derive(Debug, Args)]
 pub struct TrainTunedArgs {
@@ -270,9 +270,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
         )
     };
     let zt_dev = m.logits(&split.x_dev, 64);
-    let temperature = fit_temperature(&zt_dev, &split.y_dev);
-    let pt_dev: Vec<f32> = zt_dev.iter().map(|&z| sigmoid(z / temperature)).collect();
-    let threshold_t = best_threshold(&pt_dev, &split.y_dev).0;
+    let (temperature, threshold_t) = calibrate(&zt_dev, &split.y_dev);
 
     // 3. The partner and the blend.
     let mut partner_figs = Vec::new();
@@ -324,24 +322,17 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
             }
         };
         let zm = crate::eval::loaded::logits(&head, &split.f_dev);
-        let t_m = fit_temperature(&zm, &split.y_dev);
-        let pm: Vec<f32> = zm.iter().map(|&z| sigmoid(z / t_m)).collect();
+        let (t_m, thr_m) = calibrate(&zm, &split.y_dev);
         if head
             .meta
             .get("trained_on")
             .is_some_and(|t| t.contains("partner"))
         {
             head.temperature = t_m;
-            head.threshold = best_threshold(&pm, &split.y_dev).0;
+            head.threshold = thr_m;
         }
-        let zb: Vec<f32> = zt_dev
-            .iter()
-            .zip(&zm)
-            .map(|(&x, &y)| crate::heads::tuned::blend_logit(x, temperature, y, t_m))
-            .collect();
-        let t_b = fit_temperature(&zb, &split.y_dev);
-        let pb: Vec<f32> = zb.iter().map(|&z| sigmoid(z / t_b)).collect();
-        let thr = best_threshold(&pb, &split.y_dev).0;
+        let zb = crate::heads::tuned::blend_logits(&zt_dev, temperature, &zm, t_m);
+        let (t_b, thr) = calibrate(&zb, &split.y_dev);
         // The partner lives beside the tuned head: a trained one is written there; the
         // committed frozen head is named as it is.
         let partner_path = if a.with_babe {

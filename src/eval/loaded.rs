@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{best_threshold, BinaryMetrics, DataFile};
+use super::{BinaryMetrics, DataFile};
 use crate::data::LabelledSentence;
 use crate::encode::Encoder;
 use crate::heads::tagger::{outside_label, TaggerHead};
 use crate::heads::{span_evidence, MlpHead, Pooling, SentenceFeatures};
-use crate::train::tune::{fit_temperature, sigmoid};
+use crate::train::tune::sigmoid;
 use crate::train::{self, TrainOpts};
 use crate::{stats, Result};
 use sha2::{Digest, Sha256};
@@ -509,10 +509,7 @@ pub fn cross_validate_with(
         let head = train_head(&xtr, &ytr, Some((&xdv, &ydv)), opts.hidden, opts.seed, t)?;
         // Temperature scaling fitted on the development part of the training folds; the
         // threshold is chosen on the calibrated development probabilities.
-        let zdv = logits(&head, &xdv);
-        let temp = fit_temperature(&zdv, &ydv);
-        let pdv: Vec<f32> = zdv.iter().map(|&z| sigmoid(z / temp)).collect();
-        let (thr, _) = best_threshold(&pdv, &ydv);
+        let (temp, thr) = super::calibrate(&logits(&head, &xdv), &ydv);
         let test_idx: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == f).collect();
         let xt: Vec<Vec<f32>> = test_idx.iter().map(|&i| x[i].clone()).collect();
         let zt = logits(&head, &xt);

@@ -115,6 +115,15 @@ impl BinaryMetrics {
     }
 }
 
+/// Calibrate logits `z` on labels `y`: the temperature `T` of [`crate::train::tune::fit_temperature`],
+/// then the [`best_threshold`] of the probabilities `sigmoid(z / T)`. Returns `(T, threshold)`.
+pub fn calibrate(z: &[f32], y: &[bool]) -> (f32, f32) {
+    use crate::train::tune::{fit_temperature, sigmoid};
+    let t = fit_temperature(z, y);
+    let p: Vec<f32> = z.iter().map(|&v| sigmoid(v / t)).collect();
+    (t, best_threshold(&p, y).0)
+}
+
 /// Pick the probability threshold (0.05..=0.95 in steps of 0.01) that maximises macro-F1.
 /// Ties go to the threshold closest to 0.5.
 pub fn best_threshold(probs: &[f32], gold: &[bool]) -> (f32, f64) {

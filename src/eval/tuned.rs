@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use super::best_threshold;
+use super::calibrate;
 use super::loaded::{
     ece_of, logits as loaded_logits, train_head, FoldResult, HeadTraining, LoadedOutcome,
     Predictions,
 };
 use super::BinaryMetrics;
-use crate::heads::tuned::blend_logit;
+use crate::heads::tuned::blend_logits;
 use crate::train::lora::{train_lora, Lora, LoraOpts};
 use crate::train::tune::{fit_temperature, sigmoid, train_top, TuneOpts, TunedTop};
 use crate::train::{self};
@@ -40,9 +40,7 @@ pub fn fit(
     let mut m = TunedTop::from_encoder(model_dir, first_layer, opts.layers)?;
     let losses = train_top(&m, train.0, train.1, Some(dev), opts)?;
     let z = m.logits_on(dev.0, 64, opts.engine)?;
-    m.temperature = fit_temperature(&z, dev.1);
-    let p: Vec<f32> = z.iter().map(|&v| sigmoid(v / m.temperature)).collect();
-    m.threshold = best_threshold(&p, dev.1).0;
+    (m.temperature, m.threshold) = calibrate(&z, dev.1);
     eprintln!(
         "    dev losses per epoch {:?}; temperature {:.3}; threshold {:.2}",
         losses
@@ -214,10 +212,7 @@ pub fn fit_lora(
 ) -> Result<(Lora, f32, f32)> {
     let mut m = start.clone();
     let losses = train_lora(&mut m, train.0, train.1, Some(dev), opts)?;
-    let z = m.logits(dev.0, 64);
-    let temperature = fit_temperature(&z, dev.1);
-    let p: Vec<f32> = z.iter().map(|&v| sigmoid(v / temperature)).collect();
-    let threshold = best_threshold(&p, dev.1).0;
+    let (temperature, threshold) = calibrate(&m.logits(dev.0, 64), dev.1);
     eprintln!(
         "    dev losses per epoch {:?}; temperature {temperature:.3}; threshold {threshold:.2}",
         losses
@@ -256,9 +251,7 @@ pub fn fit_lora_soup(
     }
     let m = Lora::soup(&members)?;
     let z = m.logits(dev.0, 64);
-    let temperature = fit_temperature(&z, dev.1);
-    let p: Vec<f32> = z.iter().map(|&v| sigmoid(v / temperature)).collect();
-    let threshold = best_threshold(&p, dev.1).0;
+    let (temperature, threshold) = calibrate(&z, dev.1);
     eprintln!(
         "    soup of {}: dev loss {:.4}; temperature {temperature:.3}; threshold {threshold:.2}",
         members.len(),
@@ -323,25 +316,14 @@ pub fn cross_validate_lora(
         )?;
         let zm_dv = loaded_logits(&head, &xdv);
         let t_m = fit_temperature(&zm_dv, &ydv);
-        let zt_dv = m.logits(&dv.0, 64);
-        let zb_dv: Vec<f32> = zt_dv
-            .iter()
-            .zip(&zm_dv)
-            .map(|(&a, &b)| blend_logit(a, temperature, b, t_m))
-            .collect();
-        let t_b = fit_temperature(&zb_dv, &ydv);
-        let p: Vec<f32> = zb_dv.iter().map(|&v| sigmoid(v / t_b)).collect();
-        let thr = best_threshold(&p, &ydv).0;
+        let zb_dv = blend_logits(&m.logits(&dv.0, 64), temperature, &zm_dv, t_m);
+        let (t_b, thr) = calibrate(&zb_dv, &ydv);
         let (xte, _) = rows(&idx.test);
         let zm_t = loaded_logits(&head, &xte);
         let zt_t = m.logits(&xt, 64);
         eprintln!("    blend with the frozen head: temperatures {temperature:.3} (tuned), {t_m:.3} (frozen), {t_b:.3} (blend); threshold {thr:.2}");
         Ok(FoldFit {
-            logits: zt_t
-                .iter()
-                .zip(&zm_t)
-                .map(|(&a, &b)| blend_logit(a, temperature, b, t_m))
-                .collect(),
+            logits: blend_logits(&zt_t, temperature, &zm_t, t_m),
             temperature: t_b,
             threshold: thr,
         })

@@ -87,6 +87,14 @@ pub fn blend_logit(z_t: f32, t_t: f32, z_m: f32, t_m: f32) -> f32 {
     0.5 * (z_t / t_t + z_m / t_m)
 }
 
+/// [`blend_logit`] over two logit vectors of the same sentences.
+pub fn blend_logits(z_t: &[f32], t_t: f32, z_m: &[f32], t_m: f32) -> Vec<f32> {
+    z_t.iter()
+        .zip(z_m)
+        .map(|(&a, &m)| blend_logit(a, t_t, m, t_m))
+        .collect()
+}
+
 /// Name of an adapter tensor in the file.
 fn name(layer: usize, target: usize, which: &str) -> String {
     let t = LAYER_TENSORS[TARGETS[target]].trim_end_matches(".weight");
@@ -198,15 +206,14 @@ impl TunedLoaded {
     pub fn combine(&self, z_t: &[f32], z_m: Option<&[f32]>) -> Result<Vec<f32>> {
         match (&self.blend, z_m) {
             (None, _) => Ok(z_t.iter().map(|&z| sigmoid(z / self.temperature)).collect()),
-            (Some(b), Some(zm)) if zm.len() == z_t.len() => Ok(z_t
-                .iter()
-                .zip(zm)
-                .map(|(&a, &m)| {
-                    sigmoid(
-                        blend_logit(a, self.temperature, m, b.partner_temperature) / b.temperature,
-                    )
-                })
-                .collect()),
+            (Some(b), Some(zm)) if zm.len() == z_t.len() => {
+                Ok(
+                    blend_logits(z_t, self.temperature, zm, b.partner_temperature)
+                        .into_iter()
+                        .map(|z| sigmoid(z / b.temperature))
+                        .collect(),
+                )
+            }
             (Some(_), _) => Err(Error::Model(
                 "the tuned head blends with a partner head whose logits are missing".into(),
             )),
