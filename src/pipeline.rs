@@ -140,7 +140,7 @@ impl Scorer {
             // An attribution head that reads a lower layer, and the tuned loaded head's input,
             // come from this same pass.
             let extra = self.attribution.as_ref().and_then(|h| h.extra_layers());
-            let branch = self.tuned.as_ref().map(|t| t.first_layer);
+            let branch = self.tuned.as_ref().map(|t| t.branch());
             self.encoder
                 .encode_tokens_branch(&texts, self.batch_size, extra, branch)?
         } else {
@@ -202,8 +202,8 @@ impl Scorer {
         };
         let probs: Vec<f32> = match &self.tuned {
             Some(t) => {
-                let states: Vec<&[f32]> = enc.iter().map(|e| e.branch.as_slice()).collect();
-                let zt = t.logits(&states);
+                // The merged top already ran inside the encoder's pass (pooled branch).
+                let zt = t.logits_of_pooled(enc.iter().map(|e| e.branch.as_slice()));
                 let zm: Option<Vec<f32>> = t.blend.as_ref().map(|_| {
                     feats
                         .par_iter()

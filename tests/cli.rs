@@ -1448,7 +1448,9 @@ fn score_uses_the_tuned_head_as_trained() {
     let tuned = got(&["--tuned"]);
     let states = enc.states_after(&texts, t.first_layer, 8).unwrap();
     let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
-    let zt = t.logits(&refs);
+    // The training forward (fastgrad) of the merged layers: what the head was trained and
+    // calibrated with, computed apart from the scorer's inference kernels.
+    let zt = t.top.logits(&refs, 8);
     let zm = t.blend.as_ref().map(|b| {
         let partner =
             slant::heads::MlpHead::load(&root().join("models").join(&b.partner_file)).unwrap();

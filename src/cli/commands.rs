@@ -266,7 +266,7 @@ pub(super) fn scorer_head_outcome(
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
     let states = enc.states_after(&texts, t.first_layer, m.batch_size)?;
     let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
-    let zt = t.logits(&refs);
+    let zt = t.logits(&refs)?;
     let zm = match &t.blend {
         None => None,
         Some(_) => {

@@ -392,7 +392,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     // 4. The files as shipped (fp16 adapters), read back and evaluated.
     let shipped = TunedLoaded::load(&a.out, enc.dir())?;
     let pp = |x: &[&[f32]], rows: &[LabelledSentence], what: &str| -> Result<Vec<f32>> {
-        let zt = shipped.logits(x);
+        let zt = shipped.logits(x)?;
         let zm = match &partner {
             Some(h) => Some(crate::eval::loaded::logits(h, &feats(rows, what)?)),
             None => None,

@@ -46,7 +46,7 @@ struct Dims {
     eps: f32,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct LayerNorm {
     gamma: Vec<f32>,
     beta: Vec<f32>,
@@ -54,13 +54,13 @@ struct LayerNorm {
 
 /// A linear layer `y = x·Wᵀ + b` with `W` stored transposed (`[in × out]`) and packed in
 /// column panels for [`super::f32mm`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Linear {
     w: PackedW,
     bias: Vec<f32>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Layer {
     qkv: Linear,
     attn_out: Linear,
@@ -68,6 +68,205 @@ struct Layer {
     ff1: Linear,
     ff2: Linear,
     ln2: LayerNorm,
+}
+
+/// The buffers one layer pass works in, over `total` packed tokens: `x` (`total × hidden`, the
+/// states, updated in place), `qkv` (`× 3·hidden`), `ctx` and `tmp` (`× hidden`), `ff`
+/// (`× intermediate`).
+struct LayerBufs<'a> {
+    x: &'a mut [f32],
+    qkv: &'a mut [f32],
+    ctx: &'a mut [f32],
+    tmp: &'a mut [f32],
+    ff: &'a mut [f32],
+}
+
+/// Runs one of a layer's linear maps: `(which, fp32 map, input, rows, output)` with `which` 0
+/// qkv, 1 attention output, 2 FFN up, 3 FFN down.
+type LinFn<'a> = dyn Fn(usize, &Linear, &[f32], usize, &mut [f32]) + 'a;
+
+/// Which [`Profile`] slot a stage's time goes to.
+type Slot = fn(&mut Profile) -> &mut Duration;
+
+impl Layer {
+    /// One transformer layer over the packed tokens of sentences of lengths `lens`, in place on
+    /// `b.x`. `lap(slot)` is called after each stage (profiling).
+    fn forward(
+        &self,
+        d: &Dims,
+        lens: &[usize],
+        b: &mut LayerBufs,
+        lin: &LinFn,
+        lap: &mut dyn FnMut(Slot),
+    ) {
+        let (h, total) = (d.hidden, lens.iter().sum::<usize>());
+        lin(0, &self.qkv, b.x, total, b.qkv);
+        lap(|p| &mut p.qkv);
+        attention(b.qkv, b.ctx, lens, d.heads, h);
+        lap(|p| &mut p.attention);
+        lin(1, &self.attn_out, b.ctx, total, b.tmp);
+        lap(|p| &mut p.attn_out);
+        b.x.par_chunks_mut(h)
+            .zip(b.tmp.par_chunks(h))
+            .for_each(|(r, add)| layer_norm_row(r, Some(add), &self.ln1, d.eps));
+        lap(|p| &mut p.ln);
+        lin(2, &self.ff1, b.x, total, b.ff);
+        lap(|p| &mut p.ff1_gelu);
+        b.ff.par_chunks_mut(d.inter).for_each(gelu_in_place);
+        lap(|p| &mut p.gelu);
+        lin(3, &self.ff2, b.ff, total, b.tmp);
+        lap(|p| &mut p.ff2);
+        b.x.par_chunks_mut(h)
+            .zip(b.tmp.par_chunks(h))
+            .for_each(|(r, add)| layer_norm_row(r, Some(add), &self.ln2, d.eps));
+        lap(|p| &mut p.ln);
+    }
+}
+
+/// Transformer layers run on given token states with the fast engine's kernels: the tuned
+/// loaded head's merged top layers ([`crate::heads::tuned`]) run here at scoring time, on the
+/// states the encoder's single pass kept after its lower layers.
+#[derive(Debug, Clone)]
+pub struct LayerStack {
+    d: Dims,
+    layers: Vec<Layer>,
+    kernel: Kernel,
+}
+
+impl LayerStack {
+    /// Layers from their tensors in checkpoint layout (`[out × in]` weights), each layer's 16
+    /// tensors in [`crate::train::tune::LAYER_TENSORS`] order.
+    pub fn from_tensors(
+        layers: &[Vec<Vec<f32>>],
+        hidden: usize,
+        heads: usize,
+        inter: usize,
+        eps: f32,
+    ) -> Result<Self> {
+        if heads == 0 || !hidden.is_multiple_of(heads) {
+            return Err(Error::Model(
+                "hidden_size is not a multiple of the heads".into(),
+            ));
+        }
+        let (h, i) = (hidden, inter);
+        let shapes = [
+            h * h,
+            h,
+            h * h,
+            h,
+            h * h,
+            h,
+            h * h,
+            h,
+            h,
+            h,
+            i * h,
+            i,
+            h * i,
+            h,
+            h,
+            h,
+        ];
+        let built = layers
+            .iter()
+            .enumerate()
+            .map(|(l, w)| {
+                if w.len() != shapes.len() || w.iter().zip(&shapes).any(|(t, &n)| t.len() != n) {
+                    return Err(Error::Model(format!(
+                        "layer {l}: tensors do not match hidden {h} and intermediate {i}"
+                    )));
+                }
+                let mut wqkv = Vec::with_capacity(3 * h * h);
+                let mut bqkv = Vec::with_capacity(3 * h);
+                for j in 0..3 {
+                    wqkv.extend_from_slice(&w[2 * j]);
+                    bqkv.extend_from_slice(&w[2 * j + 1]);
+                }
+                let lin = |wt: &[f32], b: &[f32], out: usize, inp: usize| Linear {
+                    w: PackedW::pack_rows(wt, out, inp),
+                    bias: b.to_vec(),
+                };
+                let ln = |g: &[f32], b: &[f32]| LayerNorm {
+                    gamma: g.to_vec(),
+                    beta: b.to_vec(),
+                };
+                Ok(Layer {
+                    qkv: Linear {
+                        w: PackedW::pack_rows(&wqkv, 3 * h, h),
+                        bias: bqkv,
+                    },
+                    attn_out: lin(&w[6], &w[7], h, h),
+                    ln1: ln(&w[8], &w[9]),
+                    ff1: lin(&w[10], &w[11], i, h),
+                    ff2: lin(&w[12], &w[13], h, i),
+                    ln2: ln(&w[14], &w[15]),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            d: Dims {
+                hidden,
+                heads,
+                inter,
+                layers: built.len(),
+                max_pos: usize::MAX,
+                eps,
+            },
+            layers: built,
+            kernel: Kernel::detect(),
+        })
+    }
+
+    /// Hidden size.
+    pub fn hidden(&self) -> usize {
+        self.d.hidden
+    }
+
+    /// Mean over its tokens of each sentence's final states: `states` holds each sentence's
+    /// input token states (`n_tokens × hidden`, at least one token); the result is
+    /// `states.len() × hidden` floats, in input order. Sentences run `batch` at a time.
+    pub fn forward_pooled(&self, states: &[&[f32]], batch: usize) -> Result<Vec<f32>> {
+        let (d, h) = (self.d, self.d.hidden);
+        if let Some(s) = states.iter().find(|s| s.is_empty() || s.len() % h != 0) {
+            return Err(Error::Model(format!(
+                "a sentence of {} floats is not a whole number (>= 1) of {h}-wide token states",
+                s.len()
+            )));
+        }
+        let mut out = vec![0f32; states.len() * h];
+        let lin = |_: usize, fp: &Linear, x: &[f32], m: usize, o: &mut [f32]| {
+            matmul_bias(self.kernel, x, m, &fp.w, &fp.bias, o)
+        };
+        for (chunk, o) in states
+            .chunks(batch.max(1))
+            .zip(out.chunks_mut(batch.max(1) * h))
+        {
+            let lens: Vec<usize> = chunk.iter().map(|s| s.len() / h).collect();
+            let total: usize = lens.iter().sum();
+            let mut x = chunk.concat();
+            let (mut qkv, mut ctx) = (vec![0f32; total * 3 * h], vec![0f32; total * h]);
+            let (mut tmp, mut ff) = (vec![0f32; total * h], vec![0f32; total * d.inter]);
+            let mut b = LayerBufs {
+                x: &mut x,
+                qkv: &mut qkv,
+                ctx: &mut ctx,
+                tmp: &mut tmp,
+                ff: &mut ff,
+            };
+            for layer in &self.layers {
+                layer.forward(&d, &lens, &mut b, &lin, &mut |_| {});
+            }
+            let mut off = 0;
+            for (&n, pooled) in lens.iter().zip(o.chunks_exact_mut(h)) {
+                for row in x[off * h..(off + n) * h].chunks_exact(h) {
+                    pooled.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
+                }
+                pooled.iter_mut().for_each(|a| *a /= n as f32);
+                off += n;
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// Time spent per stage, summed over batches (filled when profiling is on).
@@ -587,26 +786,17 @@ impl FastBert {
             acc.resize(total * h, 0.0);
         }
         for (li, layer) in self.layers[..n_layers].iter().enumerate() {
-            self.lin(li, 0, &layer.qkv, x, total, qkv);
-            lap(|p| &mut p.qkv, &mut prof);
-            attention(qkv, ctx, &lens, d.heads, h);
-            lap(|p| &mut p.attention, &mut prof);
-            self.lin(li, 1, &layer.attn_out, ctx, total, tmp);
-            lap(|p| &mut p.attn_out, &mut prof);
-            x.par_chunks_mut(h)
-                .zip(tmp.par_chunks(h))
-                .for_each(|(r, add)| layer_norm_row(r, Some(add), &layer.ln1, d.eps));
-            lap(|p| &mut p.ln, &mut prof);
-            self.lin(li, 2, &layer.ff1, x, total, ff);
-            lap(|p| &mut p.ff1_gelu, &mut prof);
-            ff.par_chunks_mut(d.inter).for_each(gelu_in_place);
-            lap(|p| &mut p.gelu, &mut prof);
-            self.lin(li, 3, &layer.ff2, ff, total, tmp);
-            lap(|p| &mut p.ff2, &mut prof);
-            x.par_chunks_mut(h)
-                .zip(tmp.par_chunks(h))
-                .for_each(|(r, add)| layer_norm_row(r, Some(add), &layer.ln2, d.eps));
-            lap(|p| &mut p.ln, &mut prof);
+            let mut bufs = LayerBufs {
+                x: &mut *x,
+                qkv: &mut *qkv,
+                ctx: &mut *ctx,
+                tmp: &mut *tmp,
+                ff: &mut *ff,
+            };
+            let lin = |which: usize, fp: &Linear, inp: &[f32], m: usize, out: &mut [f32]| {
+                self.lin(li, which, fp, inp, m, out)
+            };
+            layer.forward(&d, &lens, &mut bufs, &lin, &mut |slot| lap(slot, &mut prof));
             for ((a, b), acc) in keep.iter_mut() {
                 if (*a..=*b).contains(&(li + 1)) {
                     for (s, &v) in acc.iter_mut().zip(x.iter()) {

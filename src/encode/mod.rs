@@ -110,9 +110,31 @@ pub struct TokenEncoding {
     /// With [`Encoder::encode_tokens_extra`]: the mean of each token's states after the asked
     /// lower layers, `n_tokens × hidden` like `states`, from the same pass; empty otherwise.
     pub extra: Vec<f32>,
-    /// With [`Encoder::encode_tokens_branch`]: each token's state after the asked layer (the
-    /// input of a tuned top, [`crate::heads::tuned`]), `n_tokens × hidden`; empty otherwise.
+    /// With [`Encoder::encode_tokens_branch`]: [`Branch::States`] keeps each token's state
+    /// after the asked layer (`n_tokens × hidden`); [`Branch::Pooled`] keeps the mean-pooled
+    /// output of a second top run on those states (`hidden` floats); empty otherwise.
     pub branch: Vec<f32>,
+}
+
+/// A branch off the encoder's single pass at a lower layer (fast engine only): the tuned loaded
+/// head ([`crate::heads::tuned`]) replaces the top layers with its own merged copy, and reads
+/// what the pass had after layer `l`.
+#[derive(Debug, Clone, Copy)]
+pub enum Branch<'a> {
+    /// Keep each token's state after layer `l` (1-based).
+    States(usize),
+    /// Run `stack` on the states after layer `l`, batch by batch inside the pass, and keep
+    /// only its mean-pooled output (no per-token copy is held).
+    Pooled(usize, &'a fast::LayerStack),
+}
+
+impl Branch<'_> {
+    /// The layer the branch leaves the pass after.
+    pub fn layer(&self) -> usize {
+        match *self {
+            Branch::States(l) | Branch::Pooled(l, _) => l,
+        }
+    }
 }
 
 impl TokenEncoding {
@@ -446,15 +468,14 @@ impl Encoder {
         self.run(texts, batch_size, true, extra, None)
     }
 
-    /// [`Self::encode_tokens_extra`] that, with `branch = Some(l)`, also keeps in
-    /// [`TokenEncoding::branch`] each token's state after layer `l` (the input of a tuned top
-    /// that replaces layers `l+1..`), from the same single pass (fast engine only).
+    /// [`Self::encode_tokens_extra`] that, with a `branch`, also fills
+    /// [`TokenEncoding::branch`] from the same single pass (fast engine only; see [`Branch`]).
     pub fn encode_tokens_branch(
         &self,
         texts: &[&str],
         batch_size: usize,
         extra: Option<(usize, usize)>,
-        branch: Option<usize>,
+        branch: Option<Branch>,
     ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
         if (extra.is_some() || branch.is_some()) && !matches!(self.backend, Backend::Fast(_)) {
             return Err(Error::Model(
@@ -474,7 +495,7 @@ impl Encoder {
         batch_size: usize,
         want_states: bool,
         extra: Option<(usize, usize)>,
-        branch: Option<usize>,
+        branch: Option<Branch>,
     ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
         let batch_size = batch_size.max(1);
         let mut prof = self
@@ -510,8 +531,10 @@ impl Encoder {
                 let n: usize = seqs.iter().map(|s| s.len()).sum();
                 stats.tokens += n;
                 stats.padded_tokens += n;
-                let keeps: Vec<(usize, usize)> =
-                    extra.into_iter().chain(branch.map(|l| (l, l))).collect();
+                let keeps: Vec<(usize, usize)> = extra
+                    .into_iter()
+                    .chain(branch.map(|b| (b.layer(), b.layer())))
+                    .collect();
                 let (pooled, states, kept) = fast.forward_pooled_states_keep(
                     &seqs,
                     prof.as_deref_mut(),
@@ -542,14 +565,32 @@ impl Encoder {
                 let mut kept = kept.into_iter();
                 let lower = extra.and_then(|_| kept.next());
                 let branched = branch.and_then(|_| kept.next());
+                // A pooled branch: the second top runs on this batch's kept states now.
+                let top_pooled = match (branch, &branched) {
+                    (Some(Branch::Pooled(_, stack)), Some(b)) => {
+                        let mut off = 0;
+                        let rows: Vec<&[f32]> = seqs
+                            .iter()
+                            .map(|s| {
+                                let r = &b[off..off + s.len() * self.hidden];
+                                off += s.len() * self.hidden;
+                                r
+                            })
+                            .collect();
+                        Some(stack.forward_pooled(&rows, rows.len())?)
+                    }
+                    _ => None,
+                };
                 let mut off = 0;
-                for (&i, s) in chunk.iter().zip(&seqs) {
+                for (row, (&i, s)) in chunk.iter().zip(&seqs).enumerate() {
                     let n = s.len() * self.hidden;
                     if let Some(o) = out[i].as_mut() {
                         if let Some(l) = &lower {
                             o.extra = l[off..off + n].to_vec();
                         }
-                        if let Some(b) = &branched {
+                        if let Some(p) = &top_pooled {
+                            o.branch = p[row * self.hidden..(row + 1) * self.hidden].to_vec();
+                        } else if let Some(b) = &branched {
                             o.branch = b[off..off + n].to_vec();
                         }
                     }

@@ -14,6 +14,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::file::HeadFile;
+use crate::encode::fast::LayerStack;
+use crate::encode::Branch;
 use crate::train::fastgrad::FastTop;
 use crate::train::lora::{Lora, TARGETS};
 use crate::train::tune::{sigmoid, TunedTop, LAYER_TENSORS};
@@ -32,6 +34,8 @@ pub struct TunedLoaded {
     pub first_layer: usize,
     /// The top layers with the adapters merged in, and the logistic head.
     pub top: FastTop,
+    /// `top`'s layers packed for the fast engine's inference kernels (what scoring runs).
+    runner: LayerStack,
     /// Temperature dividing the logit (calibration).
     pub temperature: f32,
     /// Decision threshold on the calibrated probability.
@@ -183,9 +187,13 @@ impl TunedLoaded {
             Self::load_lora(path, encoder_dir)?;
         let blend = Blend::read(&HeadFile::open(path)?)?;
         meta.retain(|k, _| !k.starts_with("blend_"));
+        let top = lora.merged();
+        let runner =
+            LayerStack::from_tensors(&top.layers, top.hidden, top.heads, top.inter, top.eps)?;
         Ok(Self {
             first_layer,
-            top: lora.merged(),
+            top,
+            runner,
             temperature,
             threshold,
             blend,
@@ -274,17 +282,40 @@ impl TunedLoaded {
     }
 
     /// Raw logits of sentences given by their token states after layer `first_layer` (each
-    /// `n_tokens × hidden`, at least one token), in input order.
-    pub fn logits(&self, states: &[&[f32]]) -> Vec<f32> {
-        crate::train::tune::sorted_logits(&self.top, states, 64)
+    /// `n_tokens × hidden`, at least one token), in input order: the merged top layers run
+    /// through the fast engine's inference kernels, 64 sentences at a time.
+    pub fn logits(&self, states: &[&[f32]]) -> Result<Vec<f32>> {
+        let pooled = self.runner.forward_pooled(states, 64)?;
+        Ok(self.logits_of_pooled(pooled.chunks_exact(self.top.hidden)))
+    }
+
+    /// What the encoder's single pass runs for this head ([`Branch::Pooled`]): the merged top
+    /// on the states after `first_layer`, pooled. Its output goes to [`Self::logits_of_pooled`].
+    pub fn branch(&self) -> Branch<'_> {
+        Branch::Pooled(self.first_layer, &self.runner)
+    }
+
+    /// Raw logits of the head on the merged top's mean-pooled outputs (`hidden` floats each).
+    pub fn logits_of_pooled<'a>(&self, pooled: impl IntoIterator<Item = &'a [f32]>) -> Vec<f32> {
+        pooled
+            .into_iter()
+            .map(|p| {
+                p.iter()
+                    .zip(&self.top.head_w)
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>()
+                    + self.top.head_b
+            })
+            .collect()
     }
 
     /// Calibrated probabilities `σ(z / T)` of the tuned head alone, in input order.
-    pub fn probs(&self, states: &[&[f32]]) -> Vec<f32> {
-        self.logits(states)
+    pub fn probs(&self, states: &[&[f32]]) -> Result<Vec<f32>> {
+        Ok(self
+            .logits(states)?
             .into_iter()
             .map(|z| sigmoid(z / self.temperature))
-            .collect()
+            .collect())
     }
 }
 
@@ -357,7 +388,7 @@ mod tests {
             .collect();
         let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
         let z0 = crate::train::tune::sorted_logits(&want, &refs, 8);
-        let z1 = t.logits(&refs);
+        let z1 = t.logits(&refs).unwrap();
         for (a, b) in z0.iter().zip(&z1) {
             assert!((a - b).abs() < 1e-2, "{a} vs {b}");
         }
@@ -372,6 +403,68 @@ mod tests {
         assert_eq!(TunedLoaded::trained_on(&bad), None);
         let e = TunedLoaded::load(&bad, &dir).unwrap_err().to_string();
         assert!(e.contains("tuned loaded-language head"), "{e}");
+    }
+
+    /// The scoring path's layer stack, given the encoder's own (unmerged) top layers and the
+    /// states after the lower ones, gives the encoder's pooled vectors bit for bit, and agrees
+    /// with the training forward (fastgrad).
+    #[test]
+    fn layer_stack_equals_the_encoders_own_top() {
+        let Some(dir) = crate::encode::fetched_encoder_dir() else {
+            return;
+        };
+        let enc = crate::encode::Encoder::load(&dir).unwrap();
+        let texts = [
+            "The regime's brutal crackdown drew outrage.",
+            "Officials said talks would resume on Monday, according to a statement.",
+            "Short.",
+            "Critics claimed the so-called reforms were a sham designed to fool donors.",
+        ];
+        let mut top = TunedTop::from_encoder(&dir, 3, 3)
+            .unwrap()
+            .to_fast()
+            .unwrap();
+        // A head that reads every dimension (a fresh one is zero).
+        top.head_w = (0..top.hidden)
+            .map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.5)
+            .collect();
+        let stack =
+            LayerStack::from_tensors(&top.layers, top.hidden, top.heads, top.inter, top.eps)
+                .unwrap();
+        let states = enc.states_after(&texts, 3, 2).unwrap();
+        let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
+        let (want, _) = enc.encode(&texts, 2).unwrap();
+        for batch in [1, 3, 64] {
+            let got = stack.forward_pooled(&refs, batch).unwrap();
+            for (g, w) in got.chunks_exact(top.hidden).zip(&want) {
+                assert_eq!(g, w.pooled.as_slice(), "batch {batch}");
+            }
+        }
+        // Two layers only: a different result (the test can tell stacks apart).
+        let two =
+            LayerStack::from_tensors(&top.layers[..2], top.hidden, top.heads, top.inter, top.eps)
+                .unwrap()
+                .forward_pooled(&refs, 64)
+                .unwrap();
+        assert_ne!(&two[..top.hidden], want[0].pooled.as_slice());
+        // The training forward of the same layers agrees closely (other kernels).
+        let z_train = top.logits(&refs, 8);
+        let pooled = stack.forward_pooled(&refs, 64).unwrap();
+        for (p, z) in pooled.chunks_exact(top.hidden).zip(&z_train) {
+            let zs = p.iter().zip(&top.head_w).map(|(a, b)| a * b).sum::<f32>() + top.head_b;
+            assert!((zs - z).abs() < 1e-4, "{zs} vs {z}");
+        }
+        // Run inside the encoder's pass (Branch::Pooled), it gives the same vectors.
+        let (inside, _) = enc
+            .encode_tokens_branch(&texts, 2, None, Some(Branch::Pooled(3, &stack)))
+            .unwrap();
+        for (g, w) in inside.iter().zip(&want) {
+            assert_eq!(g.branch, w.pooled);
+        }
+        // Malformed input is an error, not a panic.
+        assert!(stack.forward_pooled(&[&[0.0; 5]], 1).is_err());
+        assert!(stack.forward_pooled(&[&[]], 1).is_err());
+        assert!(LayerStack::from_tensors(&[vec![vec![0.0; 3]]], 384, 12, 1536, 1e-12).is_err());
     }
 
     /// The scorer's input to the tuned head (states kept during the single pass) equals what
@@ -391,7 +484,7 @@ mod tests {
         let want = enc.states_after(&texts, 3, 2).unwrap();
         let (plain, _) = enc.encode_tokens_extra(&texts, 2, Some((4, 4))).unwrap();
         let (got, _) = enc
-            .encode_tokens_branch(&texts, 2, Some((4, 4)), Some(3))
+            .encode_tokens_branch(&texts, 2, Some((4, 4)), Some(Branch::States(3)))
             .unwrap();
         for ((g, w), p) in got.iter().zip(&want).zip(&plain) {
             assert_eq!(&g.branch, w);
