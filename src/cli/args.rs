@@ -474,6 +474,10 @@ pub struct TuneArgs {
     /// (0: no clipping).
     #[arg(long, default_value_t = 1.0, value_name = "NORM")]
     pub tune_clip: f32,
+    /// With --tune-lora: keep the epoch whose development macro-F1 (at its best threshold) is
+    /// highest, instead of the one with the lowest development loss.
+    #[arg(long)]
+    pub tune_select_f1: bool,
     /// Implementation of the fine-tuning passes: `fast` (hand-written backward on packed
     /// tokens) or `candle` (candle autograd, the reference); same model, see `train::fastgrad`.
     #[arg(long, value_enum, default_value_t = crate::train::tune::TuneEngine::Fast, value_name = "ENGINE")]
@@ -507,6 +511,7 @@ impl TuneArgs {
             dropout: self.tune_dropout,
             clip: self.tune_clip,
             seed,
+            select_by_f1: self.tune_select_f1,
         }
     }
 

@@ -656,8 +656,8 @@ fn tuned_cv(
         let split = format!(
             "stratified {k}-fold CV on BABE SG2 (seed {}); each fold trains rank-{} LoRA adapters \
              (alpha {}, {} parameters) on the top {tl} encoder layers and a logistic head on the \
-             other folds{pre}{}; epoch, temperature and threshold chosen on a stratified 10% of \
-             the training folds; metrics pooled over folds",
+             other folds{pre}{}; epoch (by {}), temperature and threshold chosen on a \
+             stratified 10% of the training folds; metrics pooled over folds",
             a.seed,
             a.tune.tune_lora,
             a.tune.lora_alpha(),
@@ -680,6 +680,11 @@ fn tuned_cv(
                         " on mean pooling plus span-head token evidence (head sha256 {s})"
                     ))
                 ),
+            },
+            if lopts.select_by_f1 {
+                "macro-F1"
+            } else {
+                "loss"
             },
         );
         eprintln!(

@@ -37,6 +37,11 @@ pub struct LoraOpts {
     /// Clip the global gradient norm (adapters and head) to this value (0: no clipping).
     pub clip: f32,
     pub seed: u64,
+    /// Keep the epoch with the best development macro-F1 (at its best threshold) instead of
+    /// the lowest development loss. Left out of the serialised options when false, so caches
+    /// keyed on them before it existed stay valid.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub select_by_f1: bool,
 }
 
 impl Default for LoraOpts {
@@ -50,6 +55,7 @@ impl Default for LoraOpts {
             dropout: 0.1,
             clip: 1.0,
             seed: 13,
+            select_by_f1: false,
         }
     }
 }
@@ -373,8 +379,15 @@ pub fn train_lora(
             let z = model.logits(dx, 64);
             let l = bce(&z, dy, 1.0);
             losses.push(l);
-            if best.as_ref().is_none_or(|(b, _)| l < *b) {
-                best = Some((l, model.clone()));
+            // Lower is better: the loss, or minus the best macro-F1 over thresholds.
+            let score = if opts.select_by_f1 {
+                let p: Vec<f32> = z.iter().map(|&v| super::tune::sigmoid(v)).collect();
+                -(crate::eval::best_threshold(&p, dy).1 as f32)
+            } else {
+                l
+            };
+            if best.as_ref().is_none_or(|(b, _)| score < *b) {
+                best = Some((score, model.clone()));
             }
         }
     }
@@ -647,5 +660,64 @@ mod tests {
         let mut m2 = Lora::new(random_top(2, 4), 2, 4.0, 4).unwrap();
         train_lora(&mut m2, &rows, &y, None, &opts).unwrap();
         assert_eq!(m, m2);
+    }
+
+    /// Both selection rules pick from the same trajectory (selection does not change training):
+    /// the F1 rule's model has the higher development macro-F1, the loss rule's the lower loss.
+    #[test]
+    fn epoch_selection_by_f1_or_loss() {
+        let mut rng = crate::stats::rng(21);
+        let mut rows = Vec::new();
+        let mut y = Vec::new();
+        for i in 0..60 {
+            let n = 2 + i % 4;
+            let r: Vec<f32> = (0..n * 8).map(|_| rng.gen_range(-1.0..1.0)).collect();
+            // A noisy, learnable label: the sign of the first feature's mean, flipped 20%.
+            let m: f32 = r.chunks(8).map(|t| t[0]).sum::<f32>() / n as f32;
+            y.push((m > 0.0) ^ rng.gen_bool(0.2));
+            rows.push(r);
+        }
+        let refs: Vec<&[f32]> = rows.iter().map(Vec::as_slice).collect();
+        let (tr, dv) = (&refs[..40], &refs[40..]);
+        let (ytr, ydv) = (&y[..40], &y[40..]);
+        let opts = LoraOpts {
+            epochs: 8,
+            batch_size: 8,
+            lr: 1e-2,
+            lr_head: 1e-1,
+            dropout: 0.0,
+            ..LoraOpts::default()
+        };
+        let f1_opts = LoraOpts {
+            select_by_f1: true,
+            ..opts.clone()
+        };
+        let fit = |o: &LoraOpts| {
+            let mut m = Lora::new(random_top(2, 4), 2, 4.0, 4).unwrap();
+            let losses = train_lora(&mut m, tr, ytr, Some((dv, ydv)), o).unwrap();
+            let z = m.logits(dv, 8);
+            let p: Vec<f32> = z.iter().map(|&v| super::super::tune::sigmoid(v)).collect();
+            (
+                losses,
+                bce(&z, ydv, 1.0),
+                crate::eval::best_threshold(&p, ydv).1,
+            )
+        };
+        let (l1, loss_l, f1_l) = fit(&opts);
+        let (l2, loss_f, f1_f) = fit(&f1_opts);
+        assert_eq!(l1, l2, "the same trajectory");
+        let min = l1.iter().copied().fold(f32::INFINITY, f32::min);
+        assert_eq!(loss_l, min, "the loss rule keeps the lowest-loss epoch");
+        assert!(f1_f >= f1_l, "F1 rule {f1_f} < loss rule {f1_l}");
+        assert!(loss_f >= loss_l);
+        // In this seeded fixture the two rules keep different epochs (so an ignored option
+        // fails too).
+        assert!(f1_f > f1_l && loss_f > loss_l, "{f1_f} {f1_l} {loss_f} {loss_l}");
+        // The option is left out of the serialised options when off (cache keys unchanged).
+        let js = serde_json::to_string(&opts).unwrap();
+        assert!(!js.contains("select_by_f1"), "{js}");
+        assert!(serde_json::to_string(&f1_opts)
+            .unwrap()
+            .contains("\"select_by_f1\":true"));
     }
 }
