@@ -125,7 +125,7 @@ pub struct ModelArgs {
     /// Take the sentence probability from the tuned loaded-language head
     /// (models/loaded_tuned.safetensors: LoRA adapters on the encoder's top 3 layers, blended
     /// with the frozen head): a little better (anno-lexical test macro-F1 0.773 vs 0.757), about
-    /// half the throughput, as it reruns the top 3 layers.
+    /// 0.69× the throughput, as it reruns the top 3 layers.
     #[arg(long, conflicts_with = "head")]
     pub tuned: bool,
     /// A tuned loaded-language head file (implies --tuned).

@@ -712,7 +712,10 @@ mod tests {
         assert!(loss_f >= loss_l);
         // In this seeded fixture the two rules keep different epochs (so an ignored option
         // fails too).
-        assert!(f1_f > f1_l && loss_f > loss_l, "{f1_f} {f1_l} {loss_f} {loss_l}");
+        assert!(
+            f1_f > f1_l && loss_f > loss_l,
+            "{f1_f} {f1_l} {loss_f} {loss_l}"
+        );
         // The option is left out of the serialised options when off (cache keys unchanged).
         let js = serde_json::to_string(&opts).unwrap();
         assert!(!js.contains("select_by_f1"), "{js}");
