@@ -256,14 +256,7 @@ impl LayerStack {
             for layer in &self.layers {
                 layer.forward(&d, &lens, &mut b, &lin, &mut |_| {});
             }
-            let mut off = 0;
-            for (&n, pooled) in lens.iter().zip(o.chunks_exact_mut(h)) {
-                for row in x[off * h..(off + n) * h].chunks_exact(h) {
-                    pooled.iter_mut().zip(row).for_each(|(a, &v)| *a += v);
-                }
-                pooled.iter_mut().for_each(|a| *a /= n as f32);
-                off += n;
-            }
+            mean_pool(&x, &lens, h, o);
         }
         Ok(out)
     }
@@ -678,22 +671,8 @@ impl FastBert {
         }
         let t0 = Instant::now();
         let mut out = vec![0.0f32; seqs.len() * h];
-        let mut off = 0;
-        for (s, o) in seqs.iter().zip(out.chunks_exact_mut(h)) {
-            let n = s.len();
-            if n > 0 {
-                for row in ws.x[off * h..(off + n) * h].chunks_exact(h) {
-                    for (a, &v) in o.iter_mut().zip(row) {
-                        *a += v;
-                    }
-                }
-                let inv = n as f32;
-                for a in o.iter_mut() {
-                    *a /= inv;
-                }
-            }
-            off += n;
-        }
+        let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
+        let off = mean_pool(&ws.x, &lens, h, &mut out);
         let token_states = if states {
             ws.x[..off * h].to_vec()
         } else {
@@ -829,6 +808,28 @@ fn sum(a: &[f32]) -> f32 {
         s += x;
     }
     s
+}
+
+/// Mean over each sentence's rows of the packed states `x` (`lens[i]` rows of `h` floats each,
+/// sentence after sentence) into `out` (`lens.len() × h`, zeroed; an empty sentence stays
+/// zero). Returns the number of rows read.
+fn mean_pool(x: &[f32], lens: &[usize], h: usize, out: &mut [f32]) -> usize {
+    let mut off = 0;
+    for (&n, o) in lens.iter().zip(out.chunks_exact_mut(h)) {
+        if n > 0 {
+            for row in x[off * h..(off + n) * h].chunks_exact(h) {
+                for (a, &v) in o.iter_mut().zip(row) {
+                    *a += v;
+                }
+            }
+            let inv = n as f32;
+            for a in o.iter_mut() {
+                *a /= inv;
+            }
+        }
+        off += n;
+    }
+    off
 }
 
 /// Self-attention of every sentence over its own tokens; `qkv` rows are `[q | k | v]`.

@@ -297,16 +297,7 @@ impl TunedLoaded {
 
     /// Raw logits of the head on the merged top's mean-pooled outputs (`hidden` floats each).
     pub fn logits_of_pooled<'a>(&self, pooled: impl IntoIterator<Item = &'a [f32]>) -> Vec<f32> {
-        pooled
-            .into_iter()
-            .map(|p| {
-                p.iter()
-                    .zip(&self.top.head_w)
-                    .map(|(a, b)| a * b)
-                    .sum::<f32>()
-                    + self.top.head_b
-            })
-            .collect()
+        pooled.into_iter().map(|p| self.top.head_logit(p)).collect()
     }
 
     /// Calibrated probabilities `σ(z / T)` of the tuned head alone, in input order.
@@ -451,7 +442,7 @@ mod tests {
         let z_train = top.logits(&refs, 8);
         let pooled = stack.forward_pooled(&refs, 64).unwrap();
         for (p, z) in pooled.chunks_exact(top.hidden).zip(&z_train) {
-            let zs = p.iter().zip(&top.head_w).map(|(a, b)| a * b).sum::<f32>() + top.head_b;
+            let zs = top.head_logit(p);
             assert!((zs - z).abs() < 1e-4, "{zs} vs {z}");
         }
         // Run inside the encoder's pass (Branch::Pooled), it gives the same vectors.

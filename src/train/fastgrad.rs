@@ -564,6 +564,16 @@ impl FastTop {
         pooled
     }
 
+    /// The logistic head's raw logit on one mean-pooled vector.
+    pub fn head_logit(&self, pooled: &[f32]) -> f32 {
+        pooled
+            .iter()
+            .zip(&self.head_w)
+            .map(|(a, b)| a * b)
+            .sum::<f32>()
+            + self.head_b
+    }
+
     /// Raw logits of sentences given by their bottom states (each `n_tokens × hidden`, at
     /// least one token), in input order, in batches of `batch_size` sentences.
     pub fn logits(&self, states: &[&[f32]], batch_size: usize) -> Vec<f32> {
@@ -576,9 +586,7 @@ impl FastTop {
                 x = self.layer_forward(l, p, x, &pk, &mut None, false).0;
             }
             let pooled = self.pool(&x, &pk);
-            out.extend(pooled.chunks_exact(self.hidden).map(|p| {
-                p.iter().zip(&self.head_w).map(|(a, b)| a * b).sum::<f32>() + self.head_b
-            }));
+            out.extend(pooled.chunks_exact(self.hidden).map(|p| self.head_logit(p)));
         }
         out
     }
