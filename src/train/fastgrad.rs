@@ -391,23 +391,32 @@ fn attention_backward(
     dqkv
 }
 
-fn pack_layer(w: &[Vec<f32>], h: usize, inter: usize) -> Packs {
+/// `backward`: also pack the transposes the backward pass multiplies by (a forward-only pass
+/// leaves them empty).
+fn pack_layer(w: &[Vec<f32>], h: usize, inter: usize, backward: bool) -> Packs {
     let mut wqkv = Vec::with_capacity(3 * h * h);
     let mut bqkv = Vec::with_capacity(3 * h);
     for j in 0..3 {
         wqkv.extend_from_slice(&w[2 * j]);
         bqkv.extend_from_slice(&w[2 * j + 1]);
     }
+    let packed_t = |m: &[f32], k: usize, n: usize| {
+        if backward {
+            PackedW::pack(m, k, n)
+        } else {
+            PackedW::pack(&[], 0, 0)
+        }
+    };
     Packs {
         qkv: PackedW::pack_rows(&wqkv, 3 * h, h),
         qkv_b: bqkv,
         o: PackedW::pack_rows(&w[6], h, h),
         f1: PackedW::pack_rows(&w[10], inter, h),
         f2: PackedW::pack_rows(&w[12], h, inter),
-        qkv_t: PackedW::pack(&wqkv, 3 * h, h),
-        o_t: PackedW::pack(&w[6], h, h),
-        f1_t: PackedW::pack(&w[10], inter, h),
-        f2_t: PackedW::pack(&w[12], h, inter),
+        qkv_t: packed_t(&wqkv, 3 * h, h),
+        o_t: packed_t(&w[6], h, h),
+        f1_t: packed_t(&w[10], inter, h),
+        f2_t: packed_t(&w[12], h, inter),
     }
 }
 
@@ -423,10 +432,10 @@ impl FastTop {
         self.layers.len()
     }
 
-    fn packs(&self) -> Vec<Packs> {
+    fn packs(&self, backward: bool) -> Vec<Packs> {
         self.layers
             .iter()
-            .map(|w| pack_layer(w, self.hidden, self.inter))
+            .map(|w| pack_layer(w, self.hidden, self.inter, backward))
             .collect()
     }
 
@@ -577,7 +586,7 @@ impl FastTop {
     /// Raw logits of sentences given by their bottom states (each `n_tokens × hidden`, at
     /// least one token), in input order, in batches of `batch_size` sentences.
     pub fn logits(&self, states: &[&[f32]], batch_size: usize) -> Vec<f32> {
-        let packs = self.packs();
+        let packs = self.packs(false);
         let mut out = Vec::with_capacity(states.len());
         for chunk in states.chunks(batch_size.max(1)) {
             let pk = Packed::new(chunk, self.hidden, self.heads);
@@ -600,7 +609,7 @@ impl FastTop {
         mut drop: Option<(f32, &mut rand_chacha::ChaCha8Rng)>,
     ) -> (f32, Grads) {
         let h = self.hidden;
-        let packs = self.packs();
+        let packs = self.packs(true);
         let pk = Packed::new(rows, h, self.heads);
         let mut x = self.pack_input(&pk);
         let mut saved = Vec::with_capacity(self.k());
