@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command: fetch the encoder if needed (idempotent, sha256-checked), then run every test.
 # Tests needing labelled data use SLANT_DATA or ../shared/data and skip (saying so) without it.
+# The tests build in the release profile, so they reuse the build of `cargo run --release`
+# (one build of the dependencies, not two).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 models/fetch
-cargo test --locked "$@"
+cargo test --release --locked "$@"

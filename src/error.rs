@@ -18,6 +18,20 @@ pub enum Error {
     Data(String),
     #[error("invalid input: {0}")]
     Input(String),
+    /// A model, head or file that was asked for (or is needed) cannot be found.
+    #[error("{0}")]
+    Missing(String),
+    /// A head, encoder or option that does not fit the others (labels, dimensions, engine,
+    /// partner head).
+    #[error("{0}")]
+    Mismatch(String),
+    /// What was being done when `source` failed.
+    #[error("{context}")]
+    Context {
+        context: String,
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -28,5 +42,37 @@ impl Error {
             path: path.into(),
             err: source,
         }
+    }
+}
+
+/// Context for library results and options, in the manner of `anyhow::Context`: the message
+/// says what was being done, the cause chain keeps the original error.
+pub trait Context<T> {
+    fn context(self, context: impl Into<String>) -> Result<T>;
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> Context<T> for Result<T> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.map_err(|e| Error::Context {
+            context: context.into(),
+            source: Box::new(e),
+        })
+    }
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(|e| Error::Context {
+            context: context().into(),
+            source: Box::new(e),
+        })
+    }
+}
+
+/// A missing value (`None`) is an [`Error::Missing`] with the given message.
+impl<T> Context<T> for Option<T> {
+    fn context(self, context: impl Into<String>) -> Result<T> {
+        self.ok_or_else(|| Error::Missing(context.into()))
+    }
+    fn with_context<C: Into<String>>(self, context: impl FnOnce() -> C) -> Result<T> {
+        self.ok_or_else(|| Error::Missing(context().into()))
     }
 }

@@ -20,7 +20,6 @@
 pub mod actors;
 pub mod aggregate;
 pub mod attribution;
-pub mod cli;
 pub mod compare;
 pub mod data;
 pub mod encode;
@@ -28,11 +27,14 @@ pub mod error;
 pub mod eval;
 pub mod heads;
 pub mod ingest;
+pub mod metrics;
+pub mod models;
 pub mod pipeline;
 pub mod report;
 pub mod segment;
 pub mod stats;
 pub mod terms;
 pub mod train;
+pub mod vocab;
 
 pub use error::{Error, Result};

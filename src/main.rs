@@ -1,4 +1,6 @@
 //! The `slant` binary: a thin shell over the library (see `src/cli`).
+mod cli;
+
 fn main() {
-    std::process::exit(slant::cli::main());
+    std::process::exit(cli::main());
 }

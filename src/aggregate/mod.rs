@@ -10,9 +10,14 @@ use std::ops::{Add, AddAssign};
 
 use serde::{Deserialize, Serialize};
 
+use std::path::PathBuf;
+
 use crate::actors::ActorCounts;
-use crate::attribution::{Attribution, AttributionCounts, AttributionProfile};
+use crate::attribution::{AttributionCounts, AttributionProfile};
+use crate::encode::EncodeStats;
 use crate::heads::frames::FRAMES;
+use crate::ingest::{self, Article, RecordError};
+use crate::pipeline::{Scorer, DEFAULT_CHUNK_ARTICLES};
 use crate::stats::{self, Unit};
 use crate::terms::{add_counts, TermCounts};
 
@@ -25,218 +30,10 @@ pub const BOOTSTRAP_SEED: u64 = 20211;
 /// interval is a percentile bootstrap over articles.
 pub const MIN_ARTICLES_FOR_BOOTSTRAP: usize = 5;
 
-/// One sentence's result: what `--format jsonl` writes per line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SentenceRecord {
-    /// Article id.
-    pub article: String,
-    /// The outlet.
-    pub source: String,
-    /// 0-based position of the sentence in the article.
-    pub index: usize,
-    /// Byte offset of the sentence's first byte in the article text.
-    pub start: usize,
-    /// Byte offset one past the sentence's last byte.
-    pub end: usize,
-    /// The sentence, `text[start..end]`, with internal whitespace runs collapsed to one space.
-    pub text: String,
-    /// Probability that the sentence uses loaded language (rounded to 4 decimals).
-    pub loaded: f64,
-    /// `loaded >= threshold` of the head.
-    pub loaded_label: bool,
-    /// Loaded-language spans found by the span head (byte offsets into the article; empty
-    /// without the head). Independent of `loaded_label`: the two heads are separate.
-    #[serde(default)]
-    pub loaded_spans: Vec<LoadedSpan>,
-    /// Tokens fed to the encoder (special tokens included).
-    pub tokens: usize,
-    /// The sentence was longer than the encoder's limit and was cut.
-    pub truncated: bool,
-    /// Attributions found in the sentence ([`crate::attribution`]): source, cue and content
-    /// spans (byte offsets into the article), cue lemma and stance, kind. Empty without the
-    /// attribution head.
-    #[serde(default)]
-    pub attributions: Vec<Attribution>,
-    /// An unattributed assertion: no attribution and no part of the sentence inside a quoted or
-    /// reported content. `null` without the attribution head.
-    #[serde(default)]
-    pub unattributed: Option<bool>,
-    /// Byte ranges of `loaded_spans` inside `text` (for marking them in human output).
-    #[serde(skip)]
-    pub display_spans: Vec<(usize, usize)>,
-}
-
-/// A sentence record as one CSV row: `loaded_spans` and `attributions` as compact JSON array
-/// strings.
-#[derive(Debug, Clone, Serialize)]
-pub struct CsvSentenceRecord<'a> {
-    pub article: &'a str,
-    pub source: &'a str,
-    pub index: usize,
-    pub start: usize,
-    pub end: usize,
-    pub text: &'a str,
-    pub loaded: f64,
-    pub loaded_label: bool,
-    pub loaded_spans: String,
-    pub tokens: usize,
-    pub truncated: bool,
-    pub attributions: String,
-    pub unattributed: Option<bool>,
-}
-
-impl<'a> From<&'a SentenceRecord> for CsvSentenceRecord<'a> {
-    fn from(r: &'a SentenceRecord) -> Self {
-        Self {
-            article: &r.article,
-            source: &r.source,
-            index: r.index,
-            start: r.start,
-            end: r.end,
-            text: &r.text,
-            loaded: r.loaded,
-            loaded_label: r.loaded_label,
-            loaded_spans: serde_json::to_string(&r.loaded_spans).unwrap_or_default(),
-            tokens: r.tokens,
-            truncated: r.truncated,
-            attributions: serde_json::to_string(&r.attributions).unwrap_or_default(),
-            unattributed: r.unattributed,
-        }
-    }
-}
-
-/// A span of loaded language in a sentence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LoadedSpan {
-    /// Byte offset of the span's first byte in the article text.
-    pub start: usize,
-    /// Byte offset one past its last byte.
-    pub end: usize,
-    /// `article[start..end]`.
-    pub text: String,
-    /// Mean probability of its words' labels (rounded to 4 decimals).
-    pub score: f64,
-}
-
-impl SentenceRecord {
-    /// `text` with each loaded span wrapped in `[[` `]]`.
-    pub fn marked_text(&self) -> String {
-        let mut out = String::with_capacity(self.text.len() + 4 * self.display_spans.len());
-        let mut at = 0;
-        for &(a, b) in &self.display_spans {
-            if a < at || b > self.text.len() || a > b {
-                continue;
-            }
-            out.push_str(&self.text[at..a]);
-            out.push_str("[[");
-            out.push_str(&self.text[a..b]);
-            out.push_str("]]");
-            at = b;
-        }
-        out.push_str(&self.text[at..]);
-        out
-    }
-
-    /// The span terms of the sentence: lower-cased, whitespace collapsed, outer punctuation
-    /// trimmed (empty ones dropped).
-    pub fn loaded_terms(&self) -> Vec<String> {
-        self.loaded_spans
-            .iter()
-            .map(|s| loaded_term(&s.text))
-            .filter(|t| !t.is_empty())
-            .collect()
-    }
-}
-
-/// The profile form of a span's text: lower-cased, whitespace runs collapsed, leading and
-/// trailing non-alphanumeric characters removed.
-pub fn loaded_term(text: &str) -> String {
-    crate::segment::display_text(text)
-        .trim_matches(|c: char| !c.is_alphanumeric())
-        .to_lowercase()
-}
-
-/// How often a loaded term occurs in a source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TermCount {
-    pub term: String,
-    pub count: u64,
-}
-
-/// Loaded terms listed per source profile.
-pub const TOP_LOADED_TERMS: usize = 10;
-
-/// What one article contributes to its source's profile.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ArticleSummary {
-    pub id: String,
-    pub source: String,
-    pub sentences: u64,
-    pub loaded_sentences: u64,
-    pub loaded_prob_sum: f64,
-    pub truncated: u64,
-    /// Word counts of the article's sentences ([`crate::terms`]); only filled for the sources
-    /// whose terms are needed (see [`crate::pipeline::Scorer::terms`]), so memory stays bounded.
-    /// [`Corpus::push`] moves them into [`SourceSums::terms`].
-    #[serde(default, skip_serializing_if = "TermCounts::is_empty")]
-    pub terms: TermCounts,
-    /// P(frame) of the article for each frame of [`FRAMES`] (rounded to 4 decimals); empty
-    /// when no frames head was used or the article has no sentences.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub frames: Vec<f64>,
-    /// Actor mentions and label phrases ([`crate::actors`]); [`Corpus::push`] moves them into
-    /// [`SourceSums::actors`].
-    #[serde(default, skip_serializing_if = "ActorCounts::is_empty")]
-    pub actors: ActorCounts,
-    /// Attribution counts ([`crate::attribution`]); empty without the attribution head.
-    #[serde(default, skip_serializing_if = "AttributionCounts::is_empty")]
-    pub attribution: AttributionCounts,
-    /// Sentences with at least one loaded span; `None` when no span head was used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub span_sentences: Option<u64>,
-    /// Loaded terms ([`loaded_term`]) of the article's spans with their counts.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub loaded_terms: BTreeMap<String, u64>,
-}
-
-impl ArticleSummary {
-    /// Summarise the sentence records of one article.
-    pub fn from_records(id: &str, source: &str, recs: &[SentenceRecord]) -> Self {
-        Self {
-            id: id.to_string(),
-            source: source.to_string(),
-            sentences: recs.len() as u64,
-            loaded_sentences: recs.iter().filter(|r| r.loaded_label).count() as u64,
-            loaded_prob_sum: recs.iter().map(|r| r.loaded).sum(),
-            truncated: recs.iter().filter(|r| r.truncated).count() as u64,
-            terms: TermCounts::new(),
-            frames: Vec::new(),
-            actors: ActorCounts::default(),
-            attribution: {
-                let mut c = AttributionCounts::default();
-                for r in recs {
-                    if let Some(u) = r.unattributed {
-                        c.add_sentence(&r.attributions, u);
-                    }
-                }
-                c
-            },
-            span_sentences: None,
-            loaded_terms: BTreeMap::new(),
-        }
-    }
-
-    /// Fill the span fields from records scored with a span head.
-    pub fn add_spans(&mut self, recs: &[SentenceRecord]) {
-        self.span_sentences =
-            Some(recs.iter().filter(|r| !r.loaded_spans.is_empty()).count() as u64);
-        for r in recs {
-            for t in r.loaded_terms() {
-                *self.loaded_terms.entry(t).or_default() += 1;
-            }
-        }
-    }
-}
+pub use crate::pipeline::records::{
+    loaded_term, ArticleSummary, CsvSentenceRecord, LoadedSpan, SentenceRecord, TermCount,
+    TOP_LOADED_TERMS,
+};
 
 /// Mergeable sums of one source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -543,6 +340,60 @@ fn top_terms(arts: &[&ArticleSummary], top: usize) -> Vec<TermCount> {
     v.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.term.cmp(&y.term)));
     v.truncate(top);
     v
+}
+
+/// Stream a corpus through the scorer in chunks of [`DEFAULT_CHUNK_ARTICLES`] articles, calling
+/// `each` per scored article and `on_error` per unreadable record, and fold the article
+/// summaries: `(corpus, record errors, encoder statistics, articles scored)`.
+pub fn score_corpus<E: From<crate::Error>>(
+    inputs: &[PathBuf],
+    scorer: &Scorer,
+    mut on_error: impl FnMut(&RecordError),
+    mut each: impl FnMut(&crate::pipeline::ScoredArticle) -> std::result::Result<(), E>,
+) -> std::result::Result<(Corpus, Vec<RecordError>, EncodeStats, usize), E> {
+    let mut corpus = Corpus::default();
+    let mut errors = Vec::new();
+    let mut stats = EncodeStats::default();
+    let mut n_articles = 0;
+    let mut chunk: Vec<Article> = Vec::with_capacity(DEFAULT_CHUNK_ARTICLES);
+    let mut flush = |chunk: &mut Vec<Article>,
+                     corpus: &mut Corpus,
+                     stats: &mut EncodeStats,
+                     n_articles: &mut usize|
+     -> std::result::Result<(), E> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let (scored, s) = scorer.score_chunk(chunk)?;
+        stats.sentences += s.sentences;
+        stats.tokens += s.tokens;
+        stats.padded_tokens += s.padded_tokens;
+        stats.truncated += s.truncated;
+        stats.batches += s.batches;
+        for a in &scored {
+            each(a)?;
+        }
+        *corpus += Corpus::from_summaries(scored.into_iter().map(|a| a.summary).collect());
+        *n_articles += chunk.len();
+        chunk.clear();
+        Ok(())
+    };
+    for item in ingest::open(inputs) {
+        match item {
+            Ok(a) => {
+                chunk.push(a);
+                if chunk.len() >= DEFAULT_CHUNK_ARTICLES {
+                    flush(&mut chunk, &mut corpus, &mut stats, &mut n_articles)?;
+                }
+            }
+            Err(e) => {
+                on_error(&e);
+                errors.push(e);
+            }
+        }
+    }
+    flush(&mut chunk, &mut corpus, &mut stats, &mut n_articles)?;
+    Ok((corpus, errors, stats, n_articles))
 }
 
 #[cfg(test)]

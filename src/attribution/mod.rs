@@ -40,10 +40,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::polnear::{PolnearArticle, ROLES};
 use crate::encode::TokenEncoding;
-use crate::eval::spans::LabeledSpan;
 use crate::heads::tagger::{bio_labels, per_role_labels, Scheme, TagSpan, TaggerHead};
+use crate::heads::tagger::{bio_tags, per_role_code, GoldSpan};
+use crate::metrics::spans::LabeledSpan;
 use crate::segment::SentenceSpan;
-use crate::train::tagger::{bio_tags, per_role_code, GoldSpan};
 
 /// Name of the committed attribution tagger, relative to the models folder.
 pub const ATTRIBUTION_HEAD_FILE: &str = "attribution.safetensors";
@@ -617,7 +617,7 @@ pub fn tag_article(
 /// builds the same features ([`crate::train::tagger::extra_layer_features`]).
 pub fn token_features(e: &TokenEncoding) -> Vec<f32> {
     let hidden = e.states.len() / e.n_tokens.max(1);
-    crate::train::tagger::concat_extra(&e.states, &[&e.extra], hidden)
+    crate::heads::tagger::concat_extra(&e.states, &[&e.extra], hidden)
 }
 
 /// A span in an article: byte offsets and its text.
@@ -994,7 +994,7 @@ mod tests {
         let per = sentence_tags(t, &off, &gold, Scheme::PerRole).unwrap();
         let digits: Vec<Vec<usize>> = per
             .iter()
-            .map(|k| crate::train::tagger::per_role_digits(k.unwrap(), 3))
+            .map(|k| crate::heads::tagger::per_role_digits(k.unwrap(), 3))
             .collect();
         // (SOURCE, CUE, CONTENT): the content runs through Trump and claimed.
         assert_eq!(

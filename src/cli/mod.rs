@@ -4,15 +4,8 @@
 //! is reported on stderr and in the output's `errors`; an input path that does not exist counts
 //! as such a record); 2 the command failed (bad arguments, missing model, head or data). A closed stdout (e.g. `| head`) ends the run quietly.
 
-mod args;
-mod attribution_cmd;
-mod commands;
-mod eval_args;
-mod eval_cmd;
-mod frames_cmd;
-mod outlets_cmd;
-mod spans_cmd;
-mod tuned_cmd;
+pub mod args;
+pub mod commands;
 
 use std::io::Write;
 
@@ -26,15 +19,11 @@ fn print_report<R: serde::Serialize>(
     report: &R,
     table: impl FnOnce(&R) -> String,
 ) -> anyhow::Result<i32> {
-    let mut out = std::io::stdout().lock();
-    match format {
-        args::ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, report)?;
-            out.write_all(b"\n")?;
-        }
-        args::ReportFormat::Table => out.write_all(table(report).as_bytes())?,
-    }
-    out.flush()?;
+    let style = match format {
+        args::ReportFormat::Json => slant::report::ReportStyle::Json,
+        args::ReportFormat::Table => slant::report::ReportStyle::Table,
+    };
+    slant::report::write_report(&mut std::io::stdout().lock(), style, report, table)?;
     Ok(0)
 }
 

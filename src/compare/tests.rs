@@ -1,5 +1,6 @@
 use super::*;
 use crate::aggregate::ArticleSummary;
+use crate::report::compare::render_table;
 
 /// An article of `n` sentences, `k` of them loaded, with loaded probabilities summing to `p`.
 fn art(id: &str, n: u64, k: u64, p: f64) -> ArticleSummary {

@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::heads::frames::FRAMES;
+use crate::vocab::FRAMES;
 use crate::{Error, Result};
 
 /// One labelled article.

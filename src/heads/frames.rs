@@ -10,6 +10,7 @@
 //! Stored as safetensors (`mean`, `scale`, `w2`, `b2`, and with a hidden layer `w1`, `b1`) with
 //! the labels, thresholds and provenance in the header.
 
+use super::math::{dot, sigmoid};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -18,23 +19,7 @@ use crate::{Error, Result};
 /// Name of the committed frames head, relative to the models folder.
 pub const FRAMES_HEAD_FILE: &str = "frames.safetensors";
 
-/// The 14 frames of SemEval-2023 Task 3 subtask 2, in the order the head outputs them.
-pub const FRAMES: [&str; 14] = [
-    "Capacity_and_resources",
-    "Crime_and_punishment",
-    "Cultural_identity",
-    "Economic",
-    "External_regulation_and_reputation",
-    "Fairness_and_equality",
-    "Health_and_safety",
-    "Legality_Constitutionality_and_jurisprudence",
-    "Morality",
-    "Policy_prescription_and_evaluation",
-    "Political",
-    "Public_opinion",
-    "Quality_of_life",
-    "Security_and_defense",
-];
+pub use crate::vocab::FRAMES;
 
 /// Mean of the sentence features of one article (`None` for an article without sentences).
 pub fn article_vector<'a>(sentences: impl IntoIterator<Item = &'a [f32]>) -> Option<Vec<f32>> {
@@ -69,14 +54,6 @@ pub struct FramesHead {
     /// Decision threshold per label.
     pub thresholds: Vec<f32>,
     pub meta: BTreeMap<String, String>,
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 impl FramesHead {

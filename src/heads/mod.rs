@@ -6,6 +6,7 @@
 //! encoder checksum, training data, seed) in the safetensors header, so a head file is
 //! self-describing and `slant eval` can put it in a manifest.
 
+use math::{dot, sigmoid};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -13,6 +14,9 @@ use safetensors::Dtype;
 
 mod file;
 pub mod frames;
+pub mod loaded_spans;
+pub mod lora;
+pub mod math;
 pub mod tagger;
 pub mod tuned;
 
@@ -212,10 +216,6 @@ pub struct MlpHead {
     pub meta: BTreeMap<String, String>,
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
-
 impl MlpHead {
     /// The logit for one feature vector.
     pub fn logit(&self, x: &[f32]) -> f32 {
@@ -341,10 +341,6 @@ impl MlpHead {
             .collect();
         Ok(out)
     }
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 /// Write f32 tensors `(name, shape, data)` and the header metadata as a safetensors file,

@@ -34,6 +34,7 @@
 //! Stored as safetensors (`w2`, `b2`, and with a hidden layer `w1`, `b1`) with the labels and
 //! provenance in the header (`format = slant-tagger-head-v1`).
 
+use super::math::dot8 as dot;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -87,26 +88,6 @@ pub struct TaggerHead {
     pub(crate) w1_packed: PackCache,
     /// Decoding thresholds (stored in the header; default: arg-max, keep every span).
     pub decode: DecodeOpts,
-}
-
-/// Dot product with 8 independent partial sums (the compiler vectorises it; a single running
-/// sum is one long dependency chain and made the taggers cost a quarter of `slant score`). The
-/// summation order is fixed, so results do not depend on the machine or the thread count.
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0.0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut tail = 0.0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
 /// The label type of a BIO label: `B-CUE` → (`B`, `CUE`), `O` → (`O`, ``).
@@ -742,6 +723,92 @@ pub fn decode_words(labels: &[String], words: &[(usize, usize, usize, f32)]) -> 
     }
     close(&mut open, &mut out);
     out
+}
+
+// Shared with training (train::tagger) and attribution decoding.
+
+/// One gold span: type (without B-/I-) and byte offsets into the encoded text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoldSpan {
+    pub label: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// Per-token tags (indices into `labels`) for one encoded text; `None` for special tokens.
+/// `labels` must contain `B-X` and `I-X` for every span type `X` used (else an error).
+pub fn bio_tags(
+    text: &str,
+    offsets: &[(usize, usize)],
+    spans: &[GoldSpan],
+    labels: &[String],
+) -> Result<Vec<Option<usize>>> {
+    let idx = |name: &str| {
+        labels
+            .iter()
+            .position(|l| l == name)
+            .ok_or_else(|| Error::Data(format!("label {name} is not one of {labels:?}")))
+    };
+    let o = idx("O")?;
+    let mut tags: Vec<Option<usize>> = offsets.iter().map(|&(a, b)| (a < b).then_some(o)).collect();
+    let mut taken = vec![false; offsets.len()];
+    let ws = words(text, offsets);
+    for s in spans {
+        let (b_tag, i_tag) = (
+            idx(&format!("B-{}", s.label))?,
+            idx(&format!("I-{}", s.label))?,
+        );
+        let mut first = true;
+        for w in &ws {
+            let hits = w.iter().any(|&t| {
+                let (a, b) = offsets[t];
+                a < s.end && b > s.start
+            });
+            if !hits {
+                continue;
+            }
+            for &t in w {
+                if taken[t] {
+                    continue;
+                }
+                taken[t] = true;
+                tags[t] = Some(if first { b_tag } else { i_tag });
+                first = false;
+            }
+        }
+    }
+    Ok(tags)
+}
+
+/// The f32 features of one sentence as a head with extra layers `(a, b)` reads them at
+/// prediction time: per token, `final` then the mean of `lower` (the states after layers
+/// `a..=b`, each `n_tokens × hidden`; the final layer may be one of them). Training rounds both
+/// halves to f16 ([`extra_layer_features`]); this keeps f32.
+pub fn concat_extra(final_states: &[f32], lower: &[&[f32]], hidden: usize) -> Vec<f32> {
+    let n = final_states.len() / hidden.max(1);
+    let k = lower.len().max(1) as f32;
+    let mut out = Vec::with_capacity(2 * final_states.len());
+    for t in 0..n {
+        out.extend_from_slice(&final_states[t * hidden..(t + 1) * hidden]);
+        for j in 0..hidden {
+            let s: f32 = lower.iter().map(|l| l[t * hidden + j]).sum();
+            out.push(if lower.len() == 1 { s } else { s / k });
+        }
+    }
+    out
+}
+
+/// The tag of a token under [`Scheme::PerRole`]: the groups' tags (0 = `O`, 1 = `B`, 2 = `I`)
+/// as the digits of one base-3 number, group 0 lowest.
+pub fn per_role_code(group_tags: &[usize]) -> usize {
+    group_tags.iter().rev().fold(0, |acc, &t| acc * 3 + t)
+}
+
+/// The group tags of a [`per_role_code`] for `groups` groups.
+pub fn per_role_digits(code: usize, groups: usize) -> Vec<usize> {
+    (0..groups)
+        .map(|g| (code / 3usize.pow(g as u32)) % 3)
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The tuned loaded-language head: low-rank adapters on the encoder's top layers
-//! ([`crate::train::lora`]) plus a logistic head on the mean-pooled output.
+//! ([`super::lora`]; trained by `crate::train::lora`) plus a logistic head on the mean-pooled
+//! output.
 //!
 //! The file stores only the adapters (fp16) and the head (f32); the pretrained top layers come
 //! from the encoder's own `model.safetensors` at load time, and the adapters are merged into them
@@ -14,11 +15,10 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 
 use super::file::HeadFile;
+use super::lora::{serialize, FastTop, Lora, TunedTop, LAYER_TENSORS, TARGETS};
 use crate::encode::fast::LayerStack;
 use crate::encode::Branch;
-use crate::train::fastgrad::FastTop;
-use crate::train::lora::{Lora, TARGETS};
-use crate::train::tune::{sigmoid, TunedTop, LAYER_TENSORS};
+use crate::heads::math::sigmoid;
 use crate::{Error, Result};
 
 /// The committed tuned head's file name under `models/`.
@@ -173,7 +173,7 @@ impl TunedLoaded {
         m.insert("alpha".into(), lora.alpha.to_string());
         m.insert("temperature".into(), temperature.to_string());
         m.insert("threshold".into(), threshold.to_string());
-        let bytes = crate::train::tune::serialize(&tensors, &m)?;
+        let bytes = serialize(&tensors, &m)?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }

@@ -22,21 +22,10 @@
 use rand::Rng;
 use rayon::prelude::*;
 
-use crate::encode::f32mm::{matmul_bias, Kernel, PackedW};
+use crate::encode::f32mm::PackedW;
 use crate::encode::fast::erf;
-
-/// Top layers and head as plain f32 vectors; layer tensors in
-/// [`super::tune::LAYER_TENSORS`] order, weights `[out × in]` as in the checkpoint.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FastTop {
-    pub hidden: usize,
-    pub inter: usize,
-    pub heads: usize,
-    pub eps: f32,
-    pub layers: Vec<Vec<Vec<f32>>>,
-    pub head_w: Vec<f32>,
-    pub head_b: f32,
-}
+pub(crate) use crate::heads::lora::mm;
+pub use crate::heads::lora::FastTop;
 
 /// Gradients of the mean loss, shaped as [`FastTop`]'s parameters.
 #[derive(Debug, Clone)]
@@ -112,21 +101,6 @@ impl<'a> Packed<'a> {
     fn probs_len(&self, heads: usize) -> usize {
         self.lens.iter().map(|n| heads * n * n).sum()
     }
-}
-
-pub(crate) fn mm(x: &[f32], m: usize, w: &PackedW, bias: Option<&[f32]>) -> Vec<f32> {
-    let n = w.n();
-    let zeros;
-    let b = match bias {
-        Some(b) => b,
-        None => {
-            zeros = vec![0f32; n];
-            &zeros
-        }
-    };
-    let mut out = vec![0f32; m * n];
-    matmul_bias(Kernel::detect(), x, m, w, b, &mut out);
-    out
 }
 
 pub(crate) fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -234,6 +208,8 @@ fn ln_backward(
 }
 
 /// Dot product in eight lanes (vectorises; a plain sequential sum does not).
+/// Not the same function as `heads::math::dot8`: the tail is added onto the lane sum one by
+/// one here (there it is summed apart, then added), so the two round differently.
 #[inline(always)]
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
@@ -427,11 +403,6 @@ fn bce1(z: f32, y: bool) -> f64 {
 }
 
 impl FastTop {
-    /// Number of tuned layers.
-    pub fn k(&self) -> usize {
-        self.layers.len()
-    }
-
     fn packs(&self, backward: bool) -> Vec<Packs> {
         self.layers
             .iter()
@@ -573,16 +544,6 @@ impl FastTop {
         pooled
     }
 
-    /// The logistic head's raw logit on one mean-pooled vector.
-    pub fn head_logit(&self, pooled: &[f32]) -> f32 {
-        pooled
-            .iter()
-            .zip(&self.head_w)
-            .map(|(a, b)| a * b)
-            .sum::<f32>()
-            + self.head_b
-    }
-
     /// Raw logits of sentences given by their bottom states (each `n_tokens × hidden`, at
     /// least one token), in input order, in batches of `batch_size` sentences.
     pub fn logits(&self, states: &[&[f32]], batch_size: usize) -> Vec<f32> {
@@ -636,7 +597,7 @@ impl FastTop {
         let dz: Vec<f32> = z
             .iter()
             .zip(y)
-            .map(|(&z, &y)| (super::tune::sigmoid(z) - y as u8 as f32) / b as f32)
+            .map(|(&z, &y)| (crate::heads::math::sigmoid(z) - y as u8 as f32) / b as f32)
             .collect();
         let mut head_w = vec![0f32; h];
         for (p, &d) in pooled.chunks_exact(h).zip(&dz) {
@@ -738,7 +699,6 @@ impl AdamW {
 
 #[cfg(test)]
 mod tests {
-
     use candle_core::{Device, Tensor, Var};
     use rand::Rng;
 

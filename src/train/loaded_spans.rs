@@ -20,24 +20,18 @@ use serde::Serialize;
 
 use crate::data::spans::{self as ds, Part, SpanDoc, LOADED};
 use crate::encode::Encoder;
-use crate::eval::spans::{score, LabeledSpan, Prf, SpanScores};
-use crate::heads::tagger::{bio_labels, decode_with, DecodeOpts, TagSpan, TaggerHead};
+use crate::heads::tagger::{decode_with, DecodeOpts, TagSpan, TaggerHead};
+use crate::metrics::spans::{score, LabeledSpan, Prf, SpanScores};
 use crate::segment;
 use crate::train::tagger::{
     bio_tags, token_states_cached, train_tagger, GoldSpan, TaggedSet, TaggerOpts, TaggerReport,
 };
 use crate::{Error, Result};
 
-/// Default file of the span head under `models/`.
-pub const LOADED_SPANS_HEAD_FILE: &str = "loaded_spans.safetensors";
+pub use crate::heads::loaded_spans::{labels, LOADED_SPANS_HEAD_FILE};
 
 /// Relative path of the Recasens et al. (2013) bias lexicon in the data folder.
 pub const RECASENS_LEXICON: &str = "recasens_lexicons_wnc_sample/src/lexicons/npov_lexicon.txt";
-
-/// The head's labels.
-pub fn labels() -> Vec<String> {
-    bio_labels(&[LOADED])
-}
 
 /// Which data a span head is trained on.
 #[derive(Debug, Clone, Serialize)]
@@ -407,10 +401,10 @@ pub fn read_lexicon(path: &Path) -> Result<HashSet<String>> {
         .collect())
 }
 
-/// Lexicon baseline: every word (maximal alphanumeric run, as [`crate::eval::spans::tokens`]
+/// Lexicon baseline: every word (maximal alphanumeric run, as [`crate::metrics::spans::tokens`]
 /// cuts them) whose lower-case form is in `lexicon` is a span.
 pub fn lexicon_spans(text: &str, lexicon: &HashSet<String>) -> Vec<(usize, usize)> {
-    crate::eval::spans::tokens(text)
+    crate::metrics::spans::tokens(text)
         .into_iter()
         .filter(|&(a, b)| lexicon.contains(&text[a..b].to_lowercase()))
         .collect()
@@ -419,7 +413,7 @@ pub fn lexicon_spans(text: &str, lexicon: &HashSet<String>) -> Vec<(usize, usize
 /// Scores of one system on a held-out set.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SystemScores {
-    /// Token-level F1 (tokens as [`crate::eval::spans::tokens`] cuts them).
+    /// Token-level F1 (tokens as [`crate::metrics::spans::tokens`] cuts them).
     pub token_f1: f64,
     /// Span-overlap F1.
     pub span_f1: f64,

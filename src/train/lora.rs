@@ -12,15 +12,12 @@
 //! Initialisation is peft's: `A` uniform in `±1/√in` (Kaiming-uniform with `a = √5`), `B = 0`,
 //! so training starts from the pretrained encoder exactly.
 
-use rand::Rng;
-
-use super::fastgrad::{mm, transpose, weight_grad, AdamW, FastTop};
+use super::fastgrad::{mm, transpose, weight_grad, AdamW};
 use super::tune::{bce, epoch_batches, lr_factor, sorted_logits};
 use crate::encode::f32mm::PackedW;
+use crate::heads::lora::dims;
+pub use crate::heads::lora::{Lora, TARGETS};
 use crate::{Error, Result};
-
-/// Indices, in [`super::tune::LAYER_TENSORS`], of the weight matrices that get adapters.
-pub const TARGETS: [usize; 6] = [0, 2, 4, 6, 10, 12];
 
 /// Hyper-parameters of [`train_lora`].
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -60,144 +57,7 @@ impl Default for LoraOpts {
     }
 }
 
-/// Frozen top layers, their adapters and a logistic head.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lora {
-    /// The pretrained layers (never changed) and the head (trained).
-    pub base: FastTop,
-    pub rank: usize,
-    pub alpha: f32,
-    /// `a[layer][target]`: `[rank × in]`, row-major.
-    pub a: Vec<Vec<Vec<f32>>>,
-    /// `b[layer][target]`: `[out × rank]`, row-major.
-    pub b: Vec<Vec<Vec<f32>>>,
-}
-
 impl Lora {
-    /// Adapters of rank `rank` on every layer of `base`, initialised from `seed`; the head is
-    /// re-initialised (small uniform, as [`super::tune::train_top`]).
-    pub fn new(mut base: FastTop, rank: usize, alpha: f32, seed: u64) -> Result<Self> {
-        if rank == 0 {
-            return Err(Error::Input("LoRA rank must be at least 1".into()));
-        }
-        let mut rng = crate::stats::rng(seed);
-        let h = base.hidden;
-        let bound = (1.0 / h as f32).sqrt();
-        base.head_w = (0..h).map(|_| rng.gen_range(-bound..bound)).collect();
-        base.head_b = 0.0;
-        let mut a = Vec::new();
-        let mut b = Vec::new();
-        for _ in 0..base.k() {
-            let (mut la, mut lb) = (Vec::new(), Vec::new());
-            for t in TARGETS {
-                let (out, inp) = dims(&base, t);
-                let bound = 1.0 / (inp as f32).sqrt();
-                la.push(
-                    (0..rank * inp)
-                        .map(|_| rng.gen_range(-bound..bound))
-                        .collect(),
-                );
-                lb.push(vec![0f32; out * rank]);
-            }
-            a.push(la);
-            b.push(lb);
-        }
-        Ok(Self {
-            base,
-            rank,
-            alpha,
-            a,
-            b,
-        })
-    }
-
-    /// The uniform "soup" of `models` (same base layers, same rank and scale): one model whose
-    /// merged weights are the mean of theirs, `W + (1/N)·Σ s·Bⱼ·Aⱼ`, and whose head is the mean
-    /// of their heads. Its adapters are theirs side by side (rank `N·r`, `B` scaled by `1/N`),
-    /// so it merges into the same layers and costs the same at inference as one of them.
-    pub fn soup(models: &[Lora]) -> Result<Lora> {
-        let first = models
-            .first()
-            .ok_or_else(|| Error::Input("a soup needs at least one model".into()))?;
-        if models.iter().any(|m| {
-            m.rank != first.rank || m.scale() != first.scale() || m.base.layers != first.base.layers
-        }) {
-            return Err(Error::Input(
-                "soup members must share base layers, rank and scale".into(),
-            ));
-        }
-        let n = models.len();
-        let r = first.rank;
-        let nf = n as f32;
-        let mut out = first.clone();
-        out.rank = n * r;
-        out.alpha = first.scale() * (n * r) as f32;
-        for l in 0..first.a.len() {
-            for j in 0..TARGETS.len() {
-                // A: the members' rows stacked; B: their columns side by side, scaled by 1/N.
-                out.a[l][j] = models
-                    .iter()
-                    .flat_map(|m| m.a[l][j].iter().copied())
-                    .collect();
-                let rows = first.b[l][j].len() / r;
-                let mut b = Vec::with_capacity(rows * n * r);
-                for o in 0..rows {
-                    for m in models {
-                        b.extend(m.b[l][j][o * r..(o + 1) * r].iter().map(|v| v / nf));
-                    }
-                }
-                out.b[l][j] = b;
-            }
-        }
-        out.base.head_w = (0..first.base.head_w.len())
-            .map(|i| models.iter().map(|m| m.base.head_w[i]).sum::<f32>() / nf)
-            .collect();
-        out.base.head_b = models.iter().map(|m| m.base.head_b).sum::<f32>() / nf;
-        Ok(out)
-    }
-
-    /// The scale `s = alpha / rank`.
-    pub fn scale(&self) -> f32 {
-        self.alpha / self.rank as f32
-    }
-
-    /// Number of trained parameters in the adapters (the head not counted).
-    pub fn adapter_params(&self) -> usize {
-        self.a
-            .iter()
-            .chain(&self.b)
-            .flat_map(|l| l.iter().map(Vec::len))
-            .sum()
-    }
-
-    /// `s·B·A` of layer `l`, target `j` (`[out × in]`).
-    fn delta(&self, l: usize, j: usize) -> Vec<f32> {
-        let (out, inp) = dims(&self.base, TARGETS[j]);
-        let r = self.rank;
-        // `mm(x, m, pack(M, k, n))` is `x · M` for `M` `[k × n]`.
-        let mut d = mm(
-            &self.b[l][j],
-            out,
-            &PackedW::pack(&self.a[l][j], r, inp),
-            None,
-        );
-        let s = self.scale();
-        d.iter_mut().for_each(|v| *v *= s);
-        d
-    }
-
-    /// The layers with the adapters merged in (`W + s·B·A`) and the head: what inference runs.
-    pub fn merged(&self) -> FastTop {
-        let mut m = self.base.clone();
-        for l in 0..m.k() {
-            for (j, &t) in TARGETS.iter().enumerate() {
-                let d = self.delta(l, j);
-                m.layers[l][t].iter_mut().zip(&d).for_each(|(w, d)| *w += d);
-            }
-        }
-        m
-    }
-
     /// Gradients of the adapters from the gradient of the merged weights:
     /// `dA = s·Bᵀ·dW`, `dB = s·dW·Aᵀ` (per layer and target, shaped as `a` and `b`).
     #[allow(clippy::type_complexity)]
@@ -290,16 +150,6 @@ impl LoraGrads {
     }
 }
 
-/// `(out, in)` of layer tensor `t`.
-fn dims(m: &FastTop, t: usize) -> (usize, usize) {
-    match t {
-        0 | 2 | 4 | 6 => (m.hidden, m.hidden),
-        10 => (m.inter, m.hidden),
-        12 => (m.hidden, m.inter),
-        _ => unreachable!("tensor {t} is not an adapter target"),
-    }
-}
-
 /// Train the adapters and head of `model` on bottom states `x` with labels `y`, continuing from
 /// its current values (no re-initialisation: a pretrained state carries over). With `dev`, the
 /// epoch of lowest development loss is kept and the per-epoch losses are returned.
@@ -381,8 +231,8 @@ pub fn train_lora(
             losses.push(l);
             // Lower is better: the loss, or minus the best macro-F1 over thresholds.
             let score = if opts.select_by_f1 {
-                let p: Vec<f32> = z.iter().map(|&v| super::tune::sigmoid(v)).collect();
-                -(crate::eval::best_threshold(&p, dy).1 as f32)
+                let p: Vec<f32> = z.iter().map(|&v| crate::heads::math::sigmoid(v)).collect();
+                -(crate::metrics::best_threshold(&p, dy).1 as f32)
             } else {
                 l
             };
@@ -471,6 +321,8 @@ pub fn pretrained(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::heads::lora::FastTop;
+    use rand::Rng;
 
     /// A random top of `k` layers (hidden 8, 2 heads, intermediate 16).
     fn random_top(k: usize, seed: u64) -> FastTop {
@@ -696,11 +548,11 @@ mod tests {
             let mut m = Lora::new(random_top(2, 4), 2, 4.0, 4).unwrap();
             let losses = train_lora(&mut m, tr, ytr, Some((dv, ydv)), o).unwrap();
             let z = m.logits(dv, 8);
-            let p: Vec<f32> = z.iter().map(|&v| super::super::tune::sigmoid(v)).collect();
+            let p: Vec<f32> = z.iter().map(|&v| crate::heads::math::sigmoid(v)).collect();
             (
                 losses,
                 bce(&z, ydv, 1.0),
-                crate::eval::best_threshold(&p, ydv).1,
+                crate::metrics::best_threshold(&p, ydv).1,
             )
         };
         let (l1, loss_l, f1_l) = fit(&opts);

@@ -34,58 +34,7 @@ use crate::heads::tagger::{
 };
 use crate::{Error, Result};
 
-/// One gold span: type (without B-/I-) and byte offsets into the encoded text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GoldSpan {
-    pub label: String,
-    pub start: usize,
-    pub end: usize,
-}
-
-/// Per-token tags (indices into `labels`) for one encoded text; `None` for special tokens.
-/// `labels` must contain `B-X` and `I-X` for every span type `X` used (else an error).
-pub fn bio_tags(
-    text: &str,
-    offsets: &[(usize, usize)],
-    spans: &[GoldSpan],
-    labels: &[String],
-) -> Result<Vec<Option<usize>>> {
-    let idx = |name: &str| {
-        labels
-            .iter()
-            .position(|l| l == name)
-            .ok_or_else(|| Error::Data(format!("label {name} is not one of {labels:?}")))
-    };
-    let o = idx("O")?;
-    let mut tags: Vec<Option<usize>> = offsets.iter().map(|&(a, b)| (a < b).then_some(o)).collect();
-    let mut taken = vec![false; offsets.len()];
-    let ws = words(text, offsets);
-    for s in spans {
-        let (b_tag, i_tag) = (
-            idx(&format!("B-{}", s.label))?,
-            idx(&format!("I-{}", s.label))?,
-        );
-        let mut first = true;
-        for w in &ws {
-            let hits = w.iter().any(|&t| {
-                let (a, b) = offsets[t];
-                a < s.end && b > s.start
-            });
-            if !hits {
-                continue;
-            }
-            for &t in w {
-                if taken[t] {
-                    continue;
-                }
-                taken[t] = true;
-                tags[t] = Some(if first { b_tag } else { i_tag });
-                first = false;
-            }
-        }
-    }
-    Ok(tags)
-}
+pub use crate::heads::tagger::{bio_tags, concat_extra, per_role_code, per_role_digits, GoldSpan};
 
 /// The word-level tag sequence of one text: each word (grouped as
 /// [`crate::heads::tagger::words`] does) takes the tag of its first token, as decoding reads it.
@@ -389,24 +338,6 @@ pub fn extra_layer_features(
     Ok(out)
 }
 
-/// The f32 features of one sentence as a head with extra layers `(a, b)` reads them at
-/// prediction time: per token, `final` then the mean of `lower` (the states after layers
-/// `a..=b`, each `n_tokens × hidden`; the final layer may be one of them). Training rounds both
-/// halves to f16 ([`extra_layer_features`]); this keeps f32.
-pub fn concat_extra(final_states: &[f32], lower: &[&[f32]], hidden: usize) -> Vec<f32> {
-    let n = final_states.len() / hidden.max(1);
-    let k = lower.len().max(1) as f32;
-    let mut out = Vec::with_capacity(2 * final_states.len());
-    for t in 0..n {
-        out.extend_from_slice(&final_states[t * hidden..(t + 1) * hidden]);
-        for j in 0..hidden {
-            let s: f32 = lower.iter().map(|l| l[t * hidden + j]).sum();
-            out.push(if lower.len() == 1 { s } else { s / k });
-        }
-    }
-    out
-}
-
 /// Layout: magic, u64 texts, u64 hidden, per text u32 n and n (u32, u32) offsets, then the f16
 /// states (little endian).
 fn write_states(s: &TokenStates) -> Vec<u8> {
@@ -611,19 +542,6 @@ pub fn train_tagger_window(
     window: usize,
 ) -> Result<(TaggerHead, TaggerReport)> {
     train_tagger_scheme(train, dev, labels, opts, window, Scheme::Flat)
-}
-
-/// The tag of a token under [`Scheme::PerRole`]: the groups' tags (0 = `O`, 1 = `B`, 2 = `I`)
-/// as the digits of one base-3 number, group 0 lowest.
-pub fn per_role_code(group_tags: &[usize]) -> usize {
-    group_tags.iter().rev().fold(0, |acc, &t| acc * 3 + t)
-}
-
-/// The group tags of a [`per_role_code`] for `groups` groups.
-pub fn per_role_digits(code: usize, groups: usize) -> Vec<usize> {
-    (0..groups)
-        .map(|g| (code / 3usize.pow(g as u32)) % 3)
-        .collect()
 }
 
 /// [`train_tagger_window`] under a labelling scheme. With [`Scheme::PerRole`], `labels` are

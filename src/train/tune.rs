@@ -21,27 +21,10 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::fastgrad::FastTop;
+pub(crate) use crate::heads::lora::serialize;
+pub(crate) use crate::heads::lora::TLayer;
+pub use crate::heads::lora::{TunedTop, LAYER_TENSORS};
 use crate::{Error, Result};
-
-/// The names of one BERT layer's tensors, relative to `encoder.layer.{l}.`.
-pub const LAYER_TENSORS: [&str; 16] = [
-    "attention.self.query.weight",
-    "attention.self.query.bias",
-    "attention.self.key.weight",
-    "attention.self.key.bias",
-    "attention.self.value.weight",
-    "attention.self.value.bias",
-    "attention.output.dense.weight",
-    "attention.output.dense.bias",
-    "attention.output.LayerNorm.weight",
-    "attention.output.LayerNorm.bias",
-    "intermediate.dense.weight",
-    "intermediate.dense.bias",
-    "output.dense.weight",
-    "output.dense.bias",
-    "output.LayerNorm.weight",
-    "output.LayerNorm.bias",
-];
 
 /// Hyper-parameters of [`train_top`].
 #[derive(Debug, Clone, serde::Serialize)]
@@ -89,28 +72,6 @@ impl Default for TuneOpts {
             engine: TuneEngine::Fast,
         }
     }
-}
-
-/// One BERT layer as trainable variables (weights `[out × in]` as in the checkpoint).
-#[derive(Debug, Clone)]
-pub(crate) struct TLayer {
-    pub(crate) t: Vec<Var>,
-}
-
-/// Top encoder layers plus a logistic head on their mean-pooled output.
-#[derive(Debug, Clone)]
-pub struct TunedTop {
-    /// Index of the first tuned layer (the frozen bottom has this many layers).
-    pub first_layer: usize,
-    pub(crate) layers: Vec<TLayer>,
-    pub(crate) head_w: Var,
-    pub(crate) head_b: Var,
-    pub(crate) heads: usize,
-    pub(crate) eps: f64,
-    /// Decision threshold on the probability.
-    pub threshold: f32,
-    /// Temperature dividing the logit before the sigmoid (calibration; 1 = none).
-    pub temperature: f32,
 }
 
 /// A hand-made dropout: a seeded keep-mask scaled by `1/(1-p)`.
@@ -224,48 +185,6 @@ impl Batch {
 }
 
 impl TunedTop {
-    /// The pretrained layers `first_layer..first_layer + k` of `model.safetensors` in `dir`,
-    /// with a zero head.
-    pub fn from_encoder(dir: &Path, first_layer: usize, k: usize) -> Result<Self> {
-        let cfg_path = dir.join("config.json");
-        let cfg: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?,
-        )
-        .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
-        let heads = cfg["num_attention_heads"].as_u64().unwrap_or(12) as usize;
-        let eps = cfg["layer_norm_eps"].as_f64().unwrap_or(1e-12);
-        let hidden = cfg["hidden_size"].as_u64().unwrap_or(384) as usize;
-        let path = dir.join("model.safetensors");
-        let st = candle_core::safetensors::load(&path, &Device::Cpu)?;
-        let prefix = if st.contains_key("embeddings.word_embeddings.weight") {
-            ""
-        } else {
-            "bert."
-        };
-        let mut layers = Vec::new();
-        for l in first_layer..first_layer + k {
-            let mut t = Vec::new();
-            for name in LAYER_TENSORS {
-                let full = format!("{prefix}encoder.layer.{l}.{name}");
-                let x = st
-                    .get(&full)
-                    .ok_or_else(|| Error::Model(format!("{}: no tensor {full}", path.display())))?;
-                t.push(Var::from_tensor(&x.to_dtype(DType::F32)?)?);
-            }
-            layers.push(TLayer { t });
-        }
-        Ok(Self {
-            first_layer,
-            layers,
-            head_w: Var::from_tensor(&Tensor::zeros(hidden, DType::F32, &Device::Cpu)?)?,
-            head_b: Var::from_tensor(&Tensor::zeros(1, DType::F32, &Device::Cpu)?)?,
-            heads,
-            eps,
-            threshold: 0.5,
-            temperature: 1.0,
-        })
-    }
-
     /// Number of tuned layers.
     pub fn k(&self) -> usize {
         self.layers.len()
@@ -461,43 +380,6 @@ impl TunedTop {
         ))
     }
 
-    /// The tuned layers' weights as f32, per layer in [`LAYER_TENSORS`] order (for the fast
-    /// engine).
-    pub fn layer_weights(&self) -> Result<Vec<Vec<Vec<f32>>>> {
-        self.layers
-            .iter()
-            .map(|l| {
-                l.t.iter()
-                    .map(|v| Ok(v.as_tensor().flatten_all()?.to_vec1::<f32>()?))
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// The head: weights and bias.
-    pub fn head(&self) -> Result<(Vec<f32>, f32)> {
-        Ok((
-            self.head_w.as_tensor().to_vec1::<f32>()?,
-            self.head_b.as_tensor().to_vec1::<f32>()?[0],
-        ))
-    }
-
-    /// The same layers and head as plain vectors, for [`super::fastgrad`].
-    pub fn to_fast(&self) -> Result<FastTop> {
-        let layers = self.layer_weights()?;
-        let (head_w, head_b) = self.head()?;
-        let inter = layers.first().map_or(0, |l| l[11].len());
-        Ok(FastTop {
-            hidden: head_w.len(),
-            inter,
-            heads: self.heads,
-            eps: self.eps as f32,
-            layers,
-            head_w,
-            head_b,
-        })
-    }
-
     /// Set every weight from `f` (same shapes as [`Self::to_fast`] gives).
     pub fn set_from_fast(&self, f: &FastTop) -> Result<()> {
         if f.layers.len() != self.layers.len() {
@@ -545,70 +427,6 @@ impl TunedTop {
     }
 }
 
-pub(crate) fn serialize(
-    tensors: &[(String, Tensor)],
-    meta: &HashMap<String, String>,
-) -> Result<Vec<u8>> {
-    use safetensors::tensor::Dtype;
-    let raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, t)| -> Result<_> {
-            let (dt, bytes) = match t.dtype() {
-                DType::F16 => (
-                    Dtype::F16,
-                    t.flatten_all()?
-                        .to_vec1::<half::f16>()?
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect(),
-                ),
-                _ => (
-                    Dtype::F32,
-                    t.flatten_all()?
-                        .to_vec1::<f32>()?
-                        .iter()
-                        .flat_map(|v| v.to_le_bytes())
-                        .collect(),
-                ),
-            };
-            Ok((n.clone(), dt, t.dims().to_vec(), bytes))
-        })
-        .collect::<Result<_>>()?;
-    // Written by hand (the safetensors layout: u64 header length, JSON header, data) so that
-    // the header's keys are sorted and the file is byte-identical for identical weights.
-    let mut header = serde_json::Map::new();
-    header.insert(
-        "__metadata__".into(),
-        serde_json::to_value(meta.iter().collect::<std::collections::BTreeMap<_, _>>())
-            .map_err(|e| Error::Model(e.to_string()))?,
-    );
-    let mut sorted: Vec<&(String, Dtype, Vec<usize>, Vec<u8>)> = raw.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut off = 0usize;
-    for (n, dt, shape, b) in &sorted {
-        header.insert(
-            n.clone(),
-            serde_json::json!({
-                "dtype": if *dt == Dtype::F16 { "F16" } else { "F32" },
-                "shape": shape,
-                "data_offsets": [off, off + b.len()],
-            }),
-        );
-        off += b.len();
-    }
-    let mut h = serde_json::to_vec(&header).map_err(|e| Error::Model(e.to_string()))?;
-    while h.len() % 8 != 0 {
-        h.push(b' ');
-    }
-    let mut out = Vec::with_capacity(8 + h.len() + off);
-    out.extend((h.len() as u64).to_le_bytes());
-    out.extend(h);
-    for (_, _, _, b) in sorted {
-        out.extend(b);
-    }
-    Ok(out)
-}
-
 /// A seeded sample of at most `n` items, in their original order.
 pub fn sample<T>(items: Vec<T>, n: usize, seed: u64) -> Vec<T> {
     if items.len() <= n {
@@ -627,10 +445,7 @@ pub fn sample<T>(items: Vec<T>, n: usize, seed: u64) -> Vec<T> {
         .collect()
 }
 
-/// The logistic function.
-pub fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
-}
+pub use crate::heads::math::sigmoid;
 
 /// Train `model` (layers + head) on bottom states `x` with labels `y`; after each epoch the
 /// development loss picks the best epoch (its weights are kept). Returns the per-epoch

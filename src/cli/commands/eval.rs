@@ -1,5 +1,5 @@
 //! `slant eval loaded`, `slant eval splitter` and `slant eval all`. The evaluation logic lives in
-//! the library ([`crate::eval`]); this file resolves files and prints.
+//! the library ([`slant::eval`]); this file resolves files and prints.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use super::args::*;
-use super::commands::{find_checkout_file, load_encoder, load_head, threads};
-use crate::data;
-use crate::encode::sha256_file;
-use crate::eval::labels::{self, Labels};
-use crate::eval::loaded::{self, CvOpts, EvalManifest, EvalReport};
-use crate::eval::runs::{self, shown_path, Models, RunConfig};
-use crate::eval::{version_info, DataFile};
-use crate::segment::eval as seg_eval;
+use super::{find_checkout_file, load_encoder, load_head, threads};
+use crate::cli::args::*;
+use slant::data;
+use slant::encode::sha256_file;
+use slant::eval::labels::{self, Labels};
+use slant::eval::loaded::{self, CvOpts, EvalManifest, EvalReport};
+use slant::eval::runs::{self, shown_path, Models, RunConfig};
+use slant::eval::{version_info, DataFile};
+use slant::segment::eval as seg_eval;
 
 /// Dispatch `slant eval ...`.
 pub fn run(cmd: EvalCommand) -> Result<i32> {
@@ -23,10 +23,10 @@ pub fn run(cmd: EvalCommand) -> Result<i32> {
         EvalCommand::Loaded(a) => eval_loaded(a),
         EvalCommand::Splitter(a) => eval_splitter(a),
         EvalCommand::All(a) => eval_all(a),
-        EvalCommand::Frames(a) => super::frames_cmd::eval_frames(a),
-        EvalCommand::Outlets(a) => super::outlets_cmd::eval_outlets(a),
-        EvalCommand::Attribution(a) => super::attribution_cmd::eval_attribution(a),
-        EvalCommand::LoadedSpans(a) => super::spans_cmd::eval_spans(a),
+        EvalCommand::Frames(a) => super::frames::eval_frames(a),
+        EvalCommand::Outlets(a) => super::outlets::eval_outlets(a),
+        EvalCommand::Attribution(a) => super::attribution::eval_attribution(a),
+        EvalCommand::LoadedSpans(a) => super::spans::eval_spans(a),
     }
 }
 
@@ -131,7 +131,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
         weight_decay: a.weight_decay,
         repeat: a.babe_repeat.max(1),
     };
-    let experiment = a.pooling != crate::heads::Pooling::Mean
+    let experiment = a.pooling != slant::heads::Pooling::Mean
         || a.span_evidence.is_some()
         || a.append_lexicon
         || a.span_hidden.is_some()
@@ -188,7 +188,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
         };
         let enc = enc_needed()?;
         let (outcome, head_path) =
-            super::commands::scorer_head_outcome(&enc, &a.model, &rows, "labelled file")?;
+            super::scorer_head_outcome(&enc, &a.model, &rows, "labelled file")?;
         let split = format!("every sentence of {}", path.display());
         let file = DataFile {
             path: path.to_string_lossy().replace('\\', "/"),
@@ -226,9 +226,9 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                     }
                 };
                 let (outcome, head_path) =
-                    super::commands::scorer_head_outcome(&enc, &a.model, &rows, "evaluation set")?;
+                    super::scorer_head_outcome(&enc, &a.model, &rows, "evaluation set")?;
                 // A tuned head trained with --with-babe has seen BABE: not zero-shot.
-                let split = match crate::heads::tuned::TunedLoaded::trained_on(&head_path) {
+                let split = match slant::heads::tuned::TunedLoaded::trained_on(&head_path) {
                     Some(t) if ds == LoadedDataset::Babe && t.contains("BABE SG2 minus") => {
                         "all of BABE SG2 (NOT zero-shot: this tuned head was trained on 90% of \
                          BABE SG2)"
@@ -258,11 +258,11 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 let enc = enc_needed()?;
                 let (rows, path) = data::babe_sg2(&data_dir)?;
                 let ev_head = match &a.span_evidence {
-                    Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
+                    Some(p) => Some((slant::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
                     None => None,
                 };
                 if let Some((h, _)) = &ev_head {
-                    if crate::train::loaded_spans::saw_babe(h) {
+                    if slant::train::loaded_spans::saw_babe(h) {
                         eprintln!(
                             "warning: the --span-evidence head was trained on BABE folds; its \
                              evidence leaks into this CV (train one with --no-babe)"
@@ -271,16 +271,16 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                 }
                 let ev = ev_head.as_ref().map(|(h, s)| (h, s.as_str()));
                 let lex = if a.append_lexicon {
-                    Some(crate::eval::lexicon::Lexicons::load(&data_dir)?)
+                    Some(slant::eval::lexicon::Lexicons::load(&data_dir)?)
                 } else {
                     None
                 };
                 let hid_head = match &a.span_hidden {
-                    Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
+                    Some(p) => Some((slant::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
                     None => None,
                 };
                 let with_lex = |mut x: Vec<Vec<f32>>,
-                                rows: &[crate::data::LabelledSentence]|
+                                rows: &[slant::data::LabelledSentence]|
                  -> Result<Vec<Vec<f32>>> {
                     if let Some(l) = &lex {
                         for (f, r) in x.iter_mut().zip(rows) {
@@ -334,7 +334,7 @@ fn eval_loaded(a: EvalLoadedArgs) -> Result<i32> {
                     "BABE SG2",
                     (!a.no_anno_lexical).then_some("anno-lexical train"),
                 );
-                if a.pooling != crate::heads::Pooling::Mean {
+                if a.pooling != slant::heads::Pooling::Mean {
                     split.push_str(&format!("; features: {} pooling", a.pooling.name()));
                 }
                 if let Some((_, sha)) = &ev_head {
@@ -385,7 +385,7 @@ fn write_predictions(path: &Path, report: &EvalReport, cv: Option<usize>, seed: 
     let p = &report.predictions;
     let folds = cv
         .filter(|_| !report.folds.is_empty())
-        .map(|k| crate::train::stratified_folds(&p.gold, k, seed));
+        .map(|k| slant::train::stratified_folds(&p.gold, k, seed));
     let mut s = String::from("index,fold,gold,prob,pred,threshold\n");
     for i in 0..p.prob.len() {
         let (fold, thr) = match &folds {
@@ -431,10 +431,10 @@ fn shown_command(a: &EvalAllArgs, cases_shown: &str) -> String {
     if a.cases.is_some() {
         c += &format!(" --cases {cases_shown}");
     }
-    if a.reps != crate::eval::ci::DEFAULT_REPS {
+    if a.reps != slant::eval::ci::DEFAULT_REPS {
         c += &format!(" --reps {}", a.reps);
     }
-    if a.seed != crate::eval::ci::DEFAULT_SEED {
+    if a.seed != slant::eval::ci::DEFAULT_SEED {
         c += &format!(" --seed {}", a.seed);
     }
     if a.cv != 5 {
@@ -446,7 +446,7 @@ fn shown_command(a: &EvalAllArgs, cases_shown: &str) -> String {
     if a.hidden != 256 {
         c += &format!(" --hidden {}", a.hidden);
     }
-    if a.outlets_min_n != crate::eval::outlets::DEFAULT_MIN_N {
+    if a.outlets_min_n != slant::eval::outlets::DEFAULT_MIN_N {
         c += &format!(" --outlets-min-n {}", a.outlets_min_n);
     }
     c
@@ -490,19 +490,19 @@ fn eval_all(a: EvalAllArgs) -> Result<i32> {
         batch_size: a.model.batch_size.max(1),
         attach: a.attach.clone(),
     };
-    let spans = super::spans_cmd::spans_head_path(a.model.spans_head.as_ref())
+    let spans = super::spans_head_path(a.model.spans_head.as_ref())
         .and_then(|p| {
             Ok((
-                crate::heads::tagger::TaggerHead::load(&p)?,
+                slant::heads::tagger::TaggerHead::load(&p)?,
                 sha256_file(&p)?,
                 shown_path(&p),
             ))
         })
         .map_err(|e| format!("no span head: {e:#}"));
-    let attribution = super::attribution_cmd::resolve_head(None)
+    let attribution = super::attribution::resolve_head(None)
         .and_then(|p| {
             Ok((
-                crate::heads::tagger::TaggerHead::load(&p)?,
+                slant::heads::tagger::TaggerHead::load(&p)?,
                 sha256_file(&p)?,
                 shown_path(&p),
             ))
@@ -541,7 +541,7 @@ type ManifestFn<'a> = dyn Fn(&str, Option<String>, Vec<DataFile>, &str) -> EvalM
 /// `slant eval loaded --dataset babe --cv K --tune-layers L`.
 fn tuned_cv(
     a: &EvalLoadedArgs,
-    enc: &crate::encode::Encoder,
+    enc: &slant::encode::Encoder,
     data_dir: &Path,
     k: usize,
     manifest: &ManifestFn<'_>,
@@ -574,7 +574,7 @@ fn tuned_cv(
     let extra = if a.tune.tune_anno_sample > 0 && !a.no_anno_lexical {
         let (tr, p) = data::anno_lexical(data_dir, "train")?;
         files.push(DataFile::new(data_dir, &p)?);
-        let sample = crate::train::tune::sample(tr, a.tune.tune_anno_sample, a.seed);
+        let sample = slant::train::tune::sample(tr, a.tune.tune_anno_sample, a.seed);
         let texts: Vec<&str> = sample.iter().map(|r| r.text.as_str()).collect();
         Some((
             enc.states_after(&texts, first, bs)?,
@@ -593,21 +593,21 @@ fn tuned_cv(
         let start = if a.tune.tune_pretrain_anno > 0 {
             let (tr, p) = data::anno_lexical(data_dir, "train")?;
             files.push(DataFile::new(data_dir, &p)?);
-            let sample = crate::train::tune::sample(tr, a.tune.tune_pretrain_anno, a.seed);
+            let sample = slant::train::tune::sample(tr, a.tune.tune_pretrain_anno, a.seed);
             pre = format!(
                 ", starting from adapters and head trained one epoch on a seeded sample of {} \
                  anno-lexical train sentences",
                 sample.len()
             );
-            crate::train::lora::pretrained(enc, first, tl, rank, alpha, &sample, &lopts, bs)?
+            slant::train::lora::pretrained(enc, first, tl, rank, alpha, &sample, &lopts, bs)?
         } else {
             let base =
-                crate::train::tune::TunedTop::from_encoder(enc.dir(), first, tl)?.to_fast()?;
-            crate::train::lora::Lora::new(base, rank, alpha, a.seed)?
+                slant::train::tune::TunedTop::from_encoder(enc.dir(), first, tl)?.to_fast()?;
+            slant::train::lora::Lora::new(base, rank, alpha, a.seed)?
         };
         let partner_data = if a.tune.tune_blend_frozen {
             let ev_head = match &a.span_evidence {
-                Some(p) => Some((crate::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
+                Some(p) => Some((slant::heads::tagger::TaggerHead::load(p)?, sha256_file(p)?)),
                 None => None,
             };
             let ev = ev_head.as_ref().map(|(h, s)| (h, s.as_str()));
@@ -632,7 +632,7 @@ fn tuned_cv(
         let partner =
             partner_data
                 .as_ref()
-                .map(|(fx, fextra, _)| crate::eval::tuned::FrozenPartner {
+                .map(|(fx, fextra, _)| slant::eval::tuned::FrozenPartner {
                     x: fx,
                     extra: fextra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice())),
                     hidden: a.hidden,
@@ -643,7 +643,7 @@ fn tuned_cv(
                         repeat: 1,
                     },
                 });
-        let cv = crate::eval::tuned::cross_validate_lora(
+        let cv = slant::eval::tuned::cross_validate_lora(
             &start,
             &x,
             &y,
@@ -696,7 +696,7 @@ fn tuned_cv(
     }
     let opts = a.tune.opts(a.seed);
     let extra_ref = extra.as_ref().map(|(x, y)| (x.as_slice(), y.as_slice()));
-    let cv = crate::eval::tuned::cross_validate_tuned(
+    let cv = slant::eval::tuned::cross_validate_tuned(
         enc.dir(),
         first,
         &x,
@@ -737,7 +737,7 @@ fn lexicon_baseline(
     data_dir: &Path,
     manifest: &ManifestFn<'_>,
 ) -> Result<EvalReport> {
-    use crate::eval::lexicon::Lexicons;
+    use slant::eval::lexicon::Lexicons;
     let lx = Lexicons::load(data_dir)?;
     let mut files = Vec::new();
     for rel in &lx.files {

@@ -1,92 +1,26 @@
 //! `slant train frames` and `slant eval frames`: the article-level frames head. The CV report
-//! lives in the library ([`crate::eval::frames`]); this file parses options, prints, and writes
+//! lives in the library ([`slant::eval::frames`]); this file parses options, prints, and writes
 //! the head and its model card.
 
+use crate::cli::args::frames::*;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::Args;
 
-use super::args::{DataArgs, ModelArgs, ReportFormat};
-use super::commands::load_encoder;
-use crate::data;
-use crate::encode::sha256_file;
-use crate::eval::frames as ef;
-use crate::eval::version_info;
-use crate::heads::frames::FramesHead;
-use crate::train::frames as tf;
-
-/// Hyper-parameters of the frames head (shared by train and eval).
-#[derive(Debug, Args)]
-pub struct FramesHyper {
-    /// Hidden units (0 = one logistic regression per frame).
-    #[arg(long, default_value_t = tf::FramesOpts::default().hidden)]
-    pub hidden: usize,
-    /// Training epochs (fixed; no early stopping).
-    #[arg(long, default_value_t = tf::FramesOpts::default().epochs)]
-    pub epochs: usize,
-    /// AdamW learning rate.
-    #[arg(long, default_value_t = tf::FramesOpts::default().lr)]
-    pub lr: f64,
-    /// AdamW weight decay.
-    #[arg(long, default_value_t = tf::FramesOpts::default().weight_decay)]
-    pub weight_decay: f64,
-    /// Seed of the folds, shuffling and initialisation.
-    #[arg(long, default_value_t = 13)]
-    pub seed: u64,
-}
-
-impl FramesHyper {
-    fn opts(&self) -> tf::FramesOpts {
-        tf::FramesOpts {
-            hidden: self.hidden,
-            epochs: self.epochs,
-            lr: self.lr,
-            weight_decay: self.weight_decay,
-            seed: self.seed,
-            ..tf::FramesOpts::default()
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct TrainFramesArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Where to write the head.
-    #[arg(long, default_value = "models/frames.safetensors", value_name = "FILE")]
-    pub out: PathBuf,
-    /// Where to write the model card.
-    #[arg(long, default_value = "models/FRAMES_CARD.md", value_name = "FILE")]
-    pub card: PathBuf,
-    #[command(flatten)]
-    pub hyper: FramesHyper,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct EvalFramesArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Folds of the cross-validation.
-    #[arg(long, default_value_t = 5, value_name = "K")]
-    pub cv: usize,
-    #[command(flatten)]
-    pub hyper: FramesHyper,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
+use super::load_encoder;
+use slant::data;
+use slant::encode::sha256_file;
+use slant::eval::frames as ef;
+use slant::eval::version_info;
+use slant::heads::frames::FramesHead;
+use slant::train::frames as tf;
 
 pub fn eval_frames(a: EvalFramesArgs) -> Result<i32> {
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
     let enc = load_encoder(&a.model)?;
     let r = ef::cross_validate(&enc, &data_dir, a.cv, &a.hyper.opts(), a.model.batch_size)?.report;
-    super::print_report(a.format, &r, |r| r.table())
+    crate::cli::print_report(a.format, &r, |r| r.table())
 }
 
 pub fn train_frames(a: TrainFramesArgs) -> Result<i32> {

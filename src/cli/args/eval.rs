@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::args::{DataArgs, ModelArgs, ReportFormat};
+use super::{DataArgs, ModelArgs, ReportFormat};
 
 #[derive(Debug, Args)]
 pub struct EvalSplitterArgs {
@@ -15,10 +15,10 @@ pub struct EvalSplitterArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Bootstrap resamples (cases) of the 95% intervals.
-    #[arg(long, default_value_t = crate::eval::ci::DEFAULT_REPS, value_name = "N")]
+    #[arg(long, default_value_t = slant::eval::ci::DEFAULT_REPS, value_name = "N")]
     pub reps: usize,
     /// Bootstrap seed.
-    #[arg(long, default_value_t = crate::eval::ci::DEFAULT_SEED, value_name = "N")]
+    #[arg(long, default_value_t = slant::eval::ci::DEFAULT_SEED, value_name = "N")]
     pub seed: u64,
 }
 
@@ -43,10 +43,10 @@ pub struct EvalAllArgs {
     #[arg(long, value_name = "FILE")]
     pub cases: Option<PathBuf>,
     /// Bootstrap resamples of the 95% intervals.
-    #[arg(long, default_value_t = crate::eval::ci::DEFAULT_REPS, value_name = "N")]
+    #[arg(long, default_value_t = slant::eval::ci::DEFAULT_REPS, value_name = "N")]
     pub reps: usize,
     /// Bootstrap seed.
-    #[arg(long, default_value_t = crate::eval::ci::DEFAULT_SEED, value_name = "N")]
+    #[arg(long, default_value_t = slant::eval::ci::DEFAULT_SEED, value_name = "N")]
     pub seed: u64,
     /// Folds of the BABE cross-validation.
     #[arg(long, default_value_t = 5, value_name = "K")]
@@ -59,7 +59,7 @@ pub struct EvalAllArgs {
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
     /// Outlets with fewer labelled sentences are left out of the outlet-validity correlation.
-    #[arg(long, default_value_t = crate::eval::outlets::DEFAULT_MIN_N, value_name = "N")]
+    #[arg(long, default_value_t = slant::eval::outlets::DEFAULT_MIN_N, value_name = "N")]
     pub outlets_min_n: usize,
     #[command(flatten)]
     pub model: ModelArgs,

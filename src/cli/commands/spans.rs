@@ -1,152 +1,25 @@
 //! `slant train loaded-spans` and `slant eval loaded-spans`: the loaded-language span tagger.
-//! Data, splits, training and scoring live in [`crate::train::loaded_spans`]; this file parses
+//! Data, splits, training and scoring live in [`slant::train::loaded_spans`]; this file parses
 //! options, prints, and writes the head and its model card.
 
+use crate::cli::args::spans::*;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use clap::{Args, ValueEnum};
 
-use super::args::{DataArgs, ModelArgs, ReportFormat};
-use super::commands::{find_models_file, load_encoder};
-use crate::data;
-use crate::encode::sha256_file;
-use crate::eval::version_info;
-use crate::heads::tagger::{DecodeOpts, TaggerHead};
-use crate::train::loaded_spans::{self as ls, SpansConfig, SpansDataset, LOADED_SPANS_HEAD_FILE};
+use super::{load_encoder, spans_head_path};
+use slant::data;
+use slant::encode::sha256_file;
+use slant::eval::version_info;
+use slant::heads::tagger::{DecodeOpts, TaggerHead};
+use slant::train::loaded_spans::{self as ls, SpansConfig, SpansDataset};
 
-/// Data and hyper-parameters of a span head (shared by train and eval --zero-shot).
-#[derive(Debug, Args)]
-pub struct SpansHyper {
-    /// Leave BABE out of training (zero-shot on BABE).
-    #[arg(long)]
-    pub no_babe: bool,
-    /// Leave the SemEval-2023 Task 3 articles out of training.
-    #[arg(long)]
-    pub no_semeval23: bool,
-    /// Also train on Name_Calling spans (as loaded language).
-    #[arg(long)]
-    pub name_calling: bool,
-    /// Hidden units of the tagger (0 = linear softmax).
-    #[arg(long, default_value_t = SpansConfig::default().tagger.hidden)]
-    pub hidden: usize,
-    /// Maximum epochs (the epoch with the best PTC-dev token F1 is kept).
-    #[arg(long, default_value_t = SpansConfig::default().tagger.epochs)]
-    pub epochs: usize,
-    /// AdamW learning rate.
-    #[arg(long, default_value_t = SpansConfig::default().tagger.lr)]
-    pub lr: f64,
-    /// Class weight (count_O / count_class)^P; 0 = unweighted.
-    #[arg(long, default_value_t = SpansConfig::default().tagger.class_weight_power)]
-    pub class_weight_power: f64,
-    /// Seed of shuffling and initialisation.
-    #[arg(long, default_value_t = SpansConfig::default().tagger.seed)]
-    pub seed: u64,
-}
-
-impl SpansHyper {
-    fn config(&self) -> SpansConfig {
-        let mut c = SpansConfig {
-            babe: !self.no_babe,
-            semeval23: !self.no_semeval23,
-            name_calling: self.name_calling,
-            ..SpansConfig::default()
-        };
-        c.tagger.hidden = self.hidden;
-        c.tagger.epochs = self.epochs;
-        c.tagger.lr = self.lr;
-        c.tagger.class_weight_power = self.class_weight_power;
-        c.tagger.seed = self.seed;
-        c
-    }
-
-    fn flags(&self) -> String {
-        let mut s = String::new();
-        for (on, f) in [
-            (self.no_babe, " --no-babe"),
-            (self.no_semeval23, " --no-semeval23"),
-            (self.name_calling, " --name-calling"),
-        ] {
-            if on {
-                s.push_str(f);
-            }
-        }
-        s.push_str(&format!(
-            " --hidden {} --epochs {} --lr {} --class-weight-power {} --seed {}",
-            self.hidden, self.epochs, self.lr, self.class_weight_power, self.seed
-        ));
-        s
-    }
-}
-
-#[derive(Debug, Args)]
-pub struct TrainSpansArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Where to write the head.
-    #[arg(
-        long,
-        default_value = "models/loaded_spans.safetensors",
-        value_name = "FILE"
-    )]
-    pub out: PathBuf,
-    /// Where to write the model card.
-    #[arg(
-        long,
-        default_value = "models/LOADED_SPANS_CARD.md",
-        value_name = "FILE"
-    )]
-    pub card: PathBuf,
-    #[command(flatten)]
-    pub hyper: SpansHyper,
-    /// Do not train: load the head at --out, choose its decoding thresholds on PTC dev, and
-    /// re-save it (tensors byte-identical, header updated) with its card.
-    #[arg(long)]
-    pub select_threshold: bool,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
-/// Held-out span sets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SpansSet {
-    /// PTC Loaded_Language, test part of the fixed article split.
-    Ptc,
-    /// BABE SG2 biased_words, held-out fold 0.
-    Babe,
-}
-
-#[derive(Debug, Args)]
-pub struct EvalSpansArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    #[arg(long, value_enum)]
-    pub dataset: SpansSet,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
-
+/// The library's dataset of `--dataset`.
 fn dataset(s: SpansSet) -> SpansDataset {
     match s {
         SpansSet::Ptc => SpansDataset::Ptc,
         SpansSet::Babe => SpansDataset::Babe,
-    }
-}
-
-/// The span head at `explicit`, else `models/loaded_spans.safetensors` of the checkout.
-pub(super) fn spans_head_path(explicit: Option<&PathBuf>) -> Result<PathBuf> {
-    match explicit {
-        Some(p) => Ok(p.clone()),
-        None => find_models_file(LOADED_SPANS_HEAD_FILE).with_context(|| {
-            format!(
-                "no span head: models/{LOADED_SPANS_HEAD_FILE} was not found above the current \
-                 directory; pass --spans-head FILE or train one with `slant train loaded-spans`"
-            )
-        }),
     }
 }
 
@@ -164,7 +37,7 @@ pub fn eval_spans(a: EvalSpansArgs) -> Result<i32> {
         dataset(a.dataset),
         a.model.batch_size,
     )?;
-    super::print_report(a.format, &r, |r| r.table())
+    crate::cli::print_report(a.format, &r, |r| r.table())
 }
 
 pub fn train_spans(a: TrainSpansArgs) -> Result<i32> {
@@ -175,7 +48,7 @@ pub fn train_spans(a: TrainSpansArgs) -> Result<i32> {
     let td = ls::training_data(&data_dir, &cfg)?;
     let (mut head, rep) = if a.select_threshold {
         let head = TaggerHead::load(&a.out)?;
-        let rep: crate::train::tagger::TaggerReport = head
+        let rep: slant::train::tagger::TaggerReport = head
             .meta
             .get("train_report")
             .and_then(|r| serde_json::from_str(r).ok())
@@ -235,10 +108,8 @@ pub fn train_spans(a: TrainSpansArgs) -> Result<i32> {
     head.decode = choice;
     eprintln!("decoding chosen on PTC dev: {}", ls::decode_text(&choice));
     head.save(&a.out)?;
-    let argmax = TaggerHead {
-        decode: Default::default(),
-        ..head.clone()
-    };
+    let mut argmax = head.clone();
+    argmax.decode = Default::default();
     let mut evals = Vec::new();
     for h in [&head, &argmax] {
         for d in [SpansDataset::Ptc, SpansDataset::Babe] {
@@ -270,7 +141,7 @@ fn card(
     head: &TaggerHead,
     sha: &str,
     td: &ls::TrainingData,
-    rep: &crate::train::tagger::TaggerReport,
+    rep: &slant::train::tagger::TaggerReport,
     evals: &[ls::SpansReport],
     grid: &[ls::DecodeCandidate],
     a: &TrainSpansArgs,

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rayon::prelude::*;
 
-use crate::aggregate::{ArticleSummary, LoadedSpan, SentenceRecord};
+pub mod records;
+
 use crate::attribution;
 use crate::encode::{EncodeStats, Encoder};
 use crate::heads::frames::{article_vector, FramesHead, FRAMES};
@@ -18,6 +19,7 @@ use crate::heads::{sentence_features, span_evidence, MlpHead, SPAN_EVIDENCE_DIM}
 use crate::ingest::Article;
 use crate::Result;
 use crate::{segment, terms};
+use records::{ArticleSummary, LoadedSpan, SentenceRecord};
 
 /// Per sentence of an article: its attributions and its `unattributed` flag.
 type ArticleAttributions = (Vec<Vec<attribution::Attribution>>, Vec<bool>);

@@ -4,7 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-pub use super::eval_args::{EvalAllArgs, EvalSplitterArgs};
+pub mod attribution;
+pub mod eval;
+pub mod frames;
+pub mod outlets;
+pub mod spans;
+pub mod tuned;
+
+pub use eval::{EvalAllArgs, EvalSplitterArgs};
 
 /// slant: measure how news outlets frame a story.
 ///
@@ -101,16 +108,16 @@ pub struct ModelArgs {
     #[arg(long, value_name = "FILE")]
     pub head: Option<PathBuf>,
     /// Sentences per encoder batch (batches are sorted by length).
-    #[arg(long, default_value_t = crate::encode::DEFAULT_BATCH_SIZE, value_name = "N")]
+    #[arg(long, default_value_t = slant::encode::DEFAULT_BATCH_SIZE, value_name = "N")]
     pub batch_size: usize,
     /// Encoder implementation: `fast` (packed tokens, no padding; tested equal to candle within
     /// 1e-4) or `candle` (candle-transformers' BertModel, the reference).
-    #[arg(long, value_enum, default_value_t = crate::encode::Engine::Fast, env = "SLANT_ENGINE")]
-    pub engine: crate::encode::Engine,
+    #[arg(long, value_enum, default_value_t = slant::encode::Engine::Fast, env = "SLANT_ENGINE")]
+    pub engine: slant::encode::Engine,
     /// Encoder arithmetic: `fp32`, or `int8` (fast engine only: int8 weights per output channel
     /// and activations per row in the linear maps; faster, pooled vectors within cosine ~0.99).
-    #[arg(long, value_enum, default_value_t = crate::encode::Precision::Fp32, env = "SLANT_PRECISION")]
-    pub precision: crate::encode::Precision,
+    #[arg(long, value_enum, default_value_t = slant::encode::Precision::Fp32, env = "SLANT_PRECISION")]
+    pub precision: slant::encode::Precision,
     /// Loaded-language span head [default: models/loaded_spans.safetensors of the slant
     /// checkout, when present].
     #[arg(long, value_name = "FILE")]
@@ -168,14 +175,14 @@ pub struct CompareArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
     /// Bootstrap resamples and permutations.
-    #[arg(long, default_value_t = crate::compare::DEFAULT_REPS, value_name = "N")]
+    #[arg(long, default_value_t = slant::compare::DEFAULT_REPS, value_name = "N")]
     pub reps: usize,
     /// Seed of the bootstrap and the permutation test.
-    #[arg(long, default_value_t = crate::compare::DEFAULT_SEED, value_name = "N")]
+    #[arg(long, default_value_t = slant::compare::DEFAULT_SEED, value_name = "N")]
     pub seed: u64,
     /// Distinctive terms listed per source (log-odds with an informative Dirichlet prior over
     /// lower-cased words, stopwords left out); 0 counts no words.
-    #[arg(long, default_value_t = crate::terms::DEFAULT_TOP_TERMS, value_name = "N")]
+    #[arg(long, default_value_t = slant::terms::DEFAULT_TOP_TERMS, value_name = "N")]
     pub terms: usize,
     /// Count word bigrams as well as single words for the distinctive terms.
     #[arg(long)]
@@ -219,14 +226,14 @@ pub enum TrainCommand {
     /// Example:
     ///   slant train frames --data ../shared/data
     #[command(verbatim_doc_comment)]
-    Frames(super::frames_cmd::TrainFramesArgs),
+    Frames(frames::TrainFramesArgs),
     /// Train the attribution tagger (SOURCE / CUE / CONTENT spans) on PolNeAR train, keeping the
     /// epoch with the best dev token F1; report dev and test span F1, write the head and its card.
     ///
     /// Example:
     ///   slant train attribution --data ../shared/data
     #[command(verbatim_doc_comment)]
-    Attribution(super::attribution_cmd::TrainAttributionArgs),
+    Attribution(attribution::TrainAttributionArgs),
     /// Train the loaded-language span tagger (which words make a sentence loaded) on PTC
     /// Loaded_Language, SemEval-2023 Task 3 and BABE biased_words (train parts); report the
     /// held-out PTC and BABE figures; write the head and its model card.
@@ -234,7 +241,7 @@ pub enum TrainCommand {
     /// Example:
     ///   slant train loaded-spans --data ../shared/data
     #[command(verbatim_doc_comment)]
-    LoadedSpans(super::spans_cmd::TrainSpansArgs),
+    LoadedSpans(spans::TrainSpansArgs),
     /// Train the tuned loaded-language head: LoRA adapters on the encoder's top 3 layers and a
     /// logistic head, one epoch on anno-lexical train then BABE SG2 (a 10% development split
     /// picks epoch, temperature, threshold); report zero-shot and held-out figures, write the
@@ -243,7 +250,7 @@ pub enum TrainCommand {
     /// Example:
     ///   slant train loaded-tuned --data ../shared/data
     #[command(verbatim_doc_comment)]
-    LoadedTuned(super::tuned_cmd::TrainTunedArgs),
+    LoadedTuned(tuned::TrainTunedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -313,21 +320,21 @@ pub enum EvalCommand {
     /// Example:
     ///   slant eval frames --cv 5 --format json
     #[command(verbatim_doc_comment)]
-    Frames(super::frames_cmd::EvalFramesArgs),
+    Frames(frames::EvalFramesArgs),
     /// Outlet validity: Spearman correlation over outlets between slant's loaded share and the
     /// human-labelled biased share on BABE SG2 and MBIC (zero-shot: the head never saw them).
     ///
     /// Example:
     ///   slant eval outlets --format json
     #[command(verbatim_doc_comment)]
-    Outlets(super::outlets_cmd::EvalOutletsArgs),
+    Outlets(outlets::EvalOutletsArgs),
     /// Attribution spans on PolNeAR's own test split: exact-match, overlap and token P/R/F1 for
     /// SOURCE, CUE and CONTENT, with counts and a manifest.
     ///
     /// Example:
     ///   slant eval attribution --data DIR --dataset polnear --format json
     #[command(verbatim_doc_comment)]
-    Attribution(super::attribution_cmd::EvalAttributionArgs),
+    Attribution(attribution::EvalAttributionArgs),
     /// Evaluate the loaded-language span head: token-level and span-overlap P/R/F1 on the
     /// held-out PTC articles or BABE fold, beside a bias-lexicon baseline.
     ///
@@ -335,7 +342,7 @@ pub enum EvalCommand {
     ///   slant eval loaded-spans --dataset ptc
     ///   slant eval loaded-spans --dataset babe --format json
     #[command(verbatim_doc_comment)]
-    LoadedSpans(super::spans_cmd::EvalSpansArgs),
+    LoadedSpans(spans::EvalSpansArgs),
 }
 
 /// Labelled sets for the loaded-language head.
@@ -376,8 +383,8 @@ pub struct EvalLoadedArgs {
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
     /// With --cv: how the heads pool the encoder's token states.
-    #[arg(long, value_enum, default_value_t = crate::heads::Pooling::Mean)]
-    pub pooling: crate::heads::Pooling,
+    #[arg(long, value_enum, default_value_t = slant::heads::Pooling::Mean)]
+    pub pooling: slant::heads::Pooling,
     /// With --cv: append this span head's token evidence (max and mean P(not O) over the
     /// sentence's tokens) to the features. Mind leakage: use a span head trained without BABE
     /// (`slant train loaded-spans --no-babe`).
@@ -480,14 +487,14 @@ pub struct TuneArgs {
     pub tune_select_f1: bool,
     /// Implementation of the fine-tuning passes: `fast` (hand-written backward on packed
     /// tokens) or `candle` (candle autograd, the reference); same model, see `train::fastgrad`.
-    #[arg(long, value_enum, default_value_t = crate::train::tune::TuneEngine::Fast, value_name = "ENGINE")]
-    pub tune_engine: crate::train::tune::TuneEngine,
+    #[arg(long, value_enum, default_value_t = slant::train::tune::TuneEngine::Fast, value_name = "ENGINE")]
+    pub tune_engine: slant::train::tune::TuneEngine,
 }
 
 impl TuneArgs {
     /// The training options these arguments give, with `seed`.
-    pub fn opts(&self, seed: u64) -> crate::train::tune::TuneOpts {
-        crate::train::tune::TuneOpts {
+    pub fn opts(&self, seed: u64) -> slant::train::tune::TuneOpts {
+        slant::train::tune::TuneOpts {
             layers: self.tune_layers,
             epochs: self.tune_epochs,
             batch_size: self.tune_batch,
@@ -501,8 +508,8 @@ impl TuneArgs {
     }
 
     /// The LoRA training options these arguments give (`--tune-lora R > 0`), with `seed`.
-    pub fn lora_opts(&self, seed: u64) -> crate::train::lora::LoraOpts {
-        crate::train::lora::LoraOpts {
+    pub fn lora_opts(&self, seed: u64) -> slant::train::lora::LoraOpts {
+        slant::train::lora::LoraOpts {
             epochs: self.tune_epochs,
             batch_size: self.tune_batch,
             lr: self.tune_lr.unwrap_or(5e-4),
@@ -518,5 +525,22 @@ impl TuneArgs {
     /// The LoRA scale numerator (`--tune-lora-alpha`, default twice the rank).
     pub fn lora_alpha(&self) -> f32 {
         self.tune_lora_alpha.unwrap_or(2.0 * self.tune_lora as f32)
+    }
+}
+
+impl From<&ModelArgs> for slant::models::ModelOptions {
+    fn from(m: &ModelArgs) -> Self {
+        Self {
+            model: m.model.clone(),
+            head: m.head.clone(),
+            batch_size: m.batch_size,
+            engine: m.engine,
+            precision: m.precision,
+            spans_head: m.spans_head.clone(),
+            no_spans: m.no_spans,
+            no_attribution: m.no_attribution,
+            tuned: m.tuned,
+            tuned_head: m.tuned_head.clone(),
+        }
     }
 }

@@ -1,31 +1,17 @@
 //! `slant eval outlets`: does slant rank outlets the way human annotators do? The evaluation
-//! lives in the library ([`crate::eval::outlets`]); this file resolves files and prints.
+//! lives in the library ([`slant::eval::outlets`]); this file resolves files and prints.
 
+use crate::cli::args::outlets::*;
 use std::io::Write;
 
 use anyhow::Result;
-use clap::Args;
 
-use super::args::{DataArgs, ModelArgs, ReportFormat};
-use super::commands::{find_models_file, load_encoder};
-use crate::data;
-use crate::encode::sha256_file;
-use crate::eval::outlets;
-use crate::heads::{MlpHead, LOADED_HEAD_FILE};
-
-#[derive(Debug, Args)]
-pub struct EvalOutletsArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Outlets with fewer labelled sentences than this are listed but left out of the
-    /// correlation.
-    #[arg(long, default_value_t = outlets::DEFAULT_MIN_N, value_name = "N")]
-    pub min_n: usize,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
+use super::{find_models_file, load_encoder};
+use crate::cli::args::ReportFormat;
+use slant::data;
+use slant::encode::sha256_file;
+use slant::eval::outlets;
+use slant::heads::{MlpHead, LOADED_HEAD_FILE};
 
 pub fn eval_outlets(a: EvalOutletsArgs) -> Result<i32> {
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
@@ -36,9 +22,9 @@ pub fn eval_outlets(a: EvalOutletsArgs) -> Result<i32> {
             .ok_or_else(|| anyhow::anyhow!("no models/{LOADED_HEAD_FILE}; pass --head FILE"))?,
     };
     let head = MlpHead::load(&head_path)?;
-    let feats = |rows: &[crate::data::LabelledSentence], what: &str| {
-        super::commands::sentence_head_features(&enc, &head, &a.model, rows, what)
-            .map_err(|e| crate::Error::Model(format!("{e:#}")))
+    let feats = |rows: &[slant::data::LabelledSentence], what: &str| {
+        super::sentence_head_features(&enc, &head, &a.model, rows, what)
+            .map_err(|e| slant::Error::Model(format!("{e:#}")))
     };
     let scored = outlets::score(&head, &data_dir, &feats)?;
     let report = scored.report(a.min_n, enc.weights_sha256(), &sha256_file(&head_path)?);

@@ -1,92 +1,21 @@
 //! `slant train loaded-tuned`: the tuned loaded-language head (LoRA adapters on the encoder's
-//! top layers, [`crate::train::lora`]; file format in [`crate::heads::tuned`]).
+//! top layers, [`slant::train::lora`]; file format in [`slant::heads::tuned`]).
 
+use crate::cli::args::tuned::*;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Args;
 
-use super::args::{DataArgs, ModelArgs};
-use super::commands::load_encoder;
-use crate::data::{self, LabelledSentence};
-use crate::encode::{sha256_file, Encoder};
-use crate::eval::loaded::{ece_of, labels, metrics_at};
-use crate::eval::{calibrate, version_info, DataFile};
-use crate::heads::tuned::TunedLoaded;
-use crate::train::lora::{pretrained, Lora, LoraOpts};
-use crate::train::tune::sigmoid;
-
-#[derive(Debug, Args)]
-pub struct TrainTunedArgs {
-    #[command(flatten)]
-    pub data: DataArgs,
-    /// Where to write the head.
-    #[arg(
-        long,
-        default_value = "models/loaded_tuned.safetensors",
-        value_name = "FILE"
-    )]
-    pub out: PathBuf,
-    /// Where to write the model card.
-    #[arg(
-        long,
-        default_value = "models/LOADED_TUNED_CARD.md",
-        value_name = "FILE"
-    )]
-    pub card: PathBuf,
-    /// Seed of the adapters' initialisation, shuffling, dropout and the BABE development split.
-    #[arg(long, default_value_t = 13)]
-    pub seed: u64,
-    /// Top encoder layers that get adapters (the layers below stay shared with the other heads).
-    #[arg(long, default_value_t = 3, value_name = "K")]
-    pub layers: usize,
-    /// LoRA rank.
-    #[arg(long, default_value_t = 16, value_name = "R")]
-    pub rank: usize,
-    /// LoRA scale numerator (adapters are multiplied by ALPHA / R) [default: 2·R].
-    #[arg(long, value_name = "ALPHA")]
-    pub alpha: Option<f32>,
-    /// Epochs on BABE (the epoch with the lowest development loss is kept).
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub epochs: usize,
-    /// Peak learning rate of the adapters.
-    #[arg(long, default_value_t = 5e-4, value_name = "LR")]
-    pub lr: f64,
-    /// Peak learning rate of the logistic head.
-    #[arg(long, default_value_t = 1e-3, value_name = "LR")]
-    pub lr_head: f64,
-    /// Adapter sets trained with different seeds from the same start and averaged (a uniform
-    /// soup: the mean of their merged weights; same inference cost as one).
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub soup: usize,
-    /// Do not blend with a frozen-encoder partner head.
-    #[arg(long)]
-    pub no_blend: bool,
-    /// After the anno-lexical epoch, train on BABE SG2 (minus a 10% development split) as the
-    /// CV recipe does, and train the partner there too. BABE is AGPL-3.0: a head trained on it
-    /// is for your own use; the committed head is trained without it (anno-lexical, MIT).
-    #[arg(long)]
-    pub with_babe: bool,
-    /// The frozen head to blend with when not --with-babe [default: models/loaded.safetensors].
-    #[arg(long, value_name = "FILE")]
-    pub partner: Option<PathBuf>,
-    /// Span head whose token evidence the partner reads (one trained without BABE)
-    /// [default: models/loaded_spans.safetensors of the checkout].
-    #[arg(long, value_name = "FILE")]
-    pub span_evidence: Option<PathBuf>,
-    /// Where to write the partner head (the tuned head's header names its file and sha256; it
-    /// is looked up beside the tuned head).
-    #[arg(
-        long,
-        default_value = "models/loaded_blend.safetensors",
-        value_name = "FILE"
-    )]
-    pub blend_out: PathBuf,
-    #[command(flatten)]
-    pub model: ModelArgs,
-}
+use super::load_encoder;
+use slant::data::{self, LabelledSentence};
+use slant::encode::{sha256_file, Encoder};
+use slant::eval::loaded::{ece_of, labels, metrics_at};
+use slant::eval::{calibrate, version_info, DataFile};
+use slant::heads::math::sigmoid;
+use slant::heads::tuned::TunedLoaded;
+use slant::train::lora::{pretrained, Lora, LoraOpts};
 
 /// Figures of one evaluation, for the card and stderr.
 struct Fig {
@@ -136,7 +65,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     let t0 = Instant::now();
     let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
     let enc = load_encoder(&a.model)?;
-    if enc.engine() != crate::encode::Engine::Fast {
+    if enc.engine() != slant::encode::Engine::Fast {
         bail!("slant train loaded-tuned needs the fast engine (--engine fast)");
     }
     if a.layers == 0 || a.layers > enc.layers() {
@@ -163,18 +92,18 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     let files: Vec<DataFile> = [&tr_p, &dv_p, &te_p, &babe_p]
         .iter()
         .map(|p| DataFile::new(&data_dir, p))
-        .collect::<crate::Result<_>>()?;
+        .collect::<slant::Result<_>>()?;
 
     // The span head whose evidence the partner reads (never trained on BABE).
     let span_path = match &a.span_evidence {
         Some(p) => p.clone(),
-        None => super::commands::find_models_file(
-            crate::train::loaded_spans::LOADED_SPANS_HEAD_FILE,
+        None => super::find_models_file(
+            slant::train::loaded_spans::LOADED_SPANS_HEAD_FILE,
         )
         .context("no span head for the partner's evidence (models/loaded_spans.safetensors); pass --span-evidence or --no-blend")?,
     };
-    let span = crate::heads::tagger::TaggerHead::load(&span_path)?;
-    if crate::train::loaded_spans::saw_babe(&span) {
+    let span = slant::heads::tagger::TaggerHead::load(&span_path)?;
+    if slant::train::loaded_spans::saw_babe(&span) {
         bail!(
             "{}: this span head was trained on BABE; the partner needs one trained with --no-babe",
             span_path.display()
@@ -183,12 +112,12 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     let span_sha = sha256_file(&span_path)?;
     let ev = Some((&span, span_sha.as_str()));
     let feats = |rows: &[LabelledSentence], what: &str| -> Result<Vec<Vec<f32>>> {
-        Ok(crate::eval::loaded::token_features(
+        Ok(slant::eval::loaded::token_features(
             &enc,
             rows,
             bs,
             what,
-            crate::heads::Pooling::Mean,
+            slant::heads::Pooling::Mean,
             ev,
         )?)
     };
@@ -205,7 +134,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     let (y_dv, y_te, y_babe) = (labels(&dv), labels(&te), labels(&babe));
 
     // 2. The model and the partner's training data.
-    let fold = crate::train::stratified_folds(&y_babe, 10, a.seed);
+    let fold = slant::train::stratified_folds(&y_babe, 10, a.seed);
     let (m, split, partner_train, trained_on) = if a.with_babe {
         // BABE SG2: a seeded stratified 10% picks epoch, temperatures and threshold.
         let (mut xtr, mut ytr, mut xdv, mut ydv) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -224,7 +153,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
             xdv.len(),
             a.soup
         );
-        let (m, _, _) = crate::eval::tuned::fit_lora_soup(
+        let (m, _, _) = slant::eval::tuned::fit_lora_soup(
             &start,
             (&xtr, &ytr),
             (&xdv, &ydv),
@@ -279,15 +208,15 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     } else {
         let mut head = match partner_train {
             Some((ftr, fytr)) => {
-                let mut h = crate::eval::loaded::train_head(
+                let mut h = slant::eval::loaded::train_head(
                     &ftr,
                     &fytr,
                     Some((&split.f_dev, &split.y_dev)),
                     256,
                     a.seed,
-                    &crate::eval::loaded::HeadTraining::default(),
+                    &slant::eval::loaded::HeadTraining::default(),
                 )?;
-                crate::heads::SentenceFeatures::MeanSpanEvidence {
+                slant::heads::SentenceFeatures::MeanSpanEvidence {
                     span_sha256: span_sha.clone(),
                 }
                 .write(&mut h.meta);
@@ -306,10 +235,10 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
                 let p = a
                     .partner
                     .clone()
-                    .or_else(|| super::commands::find_models_file(crate::heads::LOADED_HEAD_FILE));
+                    .or_else(|| super::find_models_file(slant::heads::LOADED_HEAD_FILE));
                 let p = p.context("no frozen head to blend with (models/loaded.safetensors)")?;
-                let h = crate::heads::MlpHead::load(&p)?;
-                let kind = crate::heads::SentenceFeatures::of(&h)?;
+                let h = slant::heads::MlpHead::load(&p)?;
+                let kind = slant::heads::SentenceFeatures::of(&h)?;
                 if kind.span_sha256() != Some(span_sha.as_str()) {
                     bail!(
                         "{}: the partner must read the evidence of {} (its header names {:?})",
@@ -321,7 +250,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
                 h
             }
         };
-        let zm = crate::eval::loaded::logits(&head, &split.f_dev);
+        let zm = slant::eval::loaded::logits(&head, &split.f_dev);
         let (t_m, thr_m) = calibrate(&zm, &split.y_dev);
         if head
             .meta
@@ -331,7 +260,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
             head.temperature = t_m;
             head.threshold = thr_m;
         }
-        let zb = crate::heads::tuned::blend_logits(&zt_dev, temperature, &zm, t_m);
+        let zb = slant::heads::tuned::blend_logits(&zt_dev, temperature, &zm, t_m);
         let (t_b, thr) = calibrate(&zb, &split.y_dev);
         // The partner lives beside the tuned head: a trained one is written there; the
         // committed frozen head is named as it is.
@@ -341,10 +270,10 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
         } else {
             a.partner
                 .clone()
-                .or_else(|| super::commands::find_models_file(crate::heads::LOADED_HEAD_FILE))
+                .or_else(|| super::find_models_file(slant::heads::LOADED_HEAD_FILE))
                 .expect("found above")
         };
-        let pte = crate::eval::loaded::probs(&head, &feats(&te, "anno-lexical test")?);
+        let pte = slant::eval::loaded::probs(&head, &feats(&te, "anno-lexical test")?);
         partner_figs.push(fig(
             "partner alone: anno-lexical test",
             &pte,
@@ -352,7 +281,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
             head.threshold,
         ));
         (
-            Some(crate::heads::tuned::Blend {
+            Some(slant::heads::tuned::Blend {
                 partner_file: partner_path
                     .file_name()
                     .map(|s| s.to_string_lossy().into_owned())
@@ -394,7 +323,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     let pp = |x: &[&[f32]], rows: &[LabelledSentence], what: &str| -> Result<Vec<f32>> {
         let zt = shipped.logits(x)?;
         let zm = match &partner {
-            Some(h) => Some(crate::eval::loaded::logits(h, &feats(rows, what)?)),
+            Some(h) => Some(slant::eval::loaded::logits(h, &feats(rows, what)?)),
             None => None,
         };
         Ok(shipped.combine(&zt, zm.as_deref())?)

@@ -1,0 +1,689 @@
+//! The subcommands: one file per subcommand family; `run` dispatches a parsed command line.
+
+mod attribution;
+mod eval;
+mod frames;
+mod outlets;
+mod spans;
+mod tuned;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+
+use crate::cli::args::*;
+use slant::aggregate::{Corpus, SentenceRecord};
+use slant::data;
+use slant::encode::{sha256_file, EncodeStats, Encoder};
+use slant::eval::loaded::{ece_of, labels, metrics_at, probs, train_opts};
+use slant::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
+use slant::heads::tagger::TaggerHead;
+use slant::heads::{MlpHead, SentenceFeatures};
+use slant::ingest::RecordError;
+use slant::pipeline::{Scorer, TermOpts};
+use slant::train::tune::fit_temperature;
+use slant::train::{self, TrainOpts};
+use slant::{compare, models, report, segment};
+
+/// Dispatch a parsed command line.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Score(a) => score(a),
+        Command::Compare(a) => compare_cmd(a),
+        Command::Split(a) => split(a),
+        Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
+        Command::Eval(c) => eval::run(c),
+        Command::Train(TrainCommand::Frames(a)) => frames::train_frames(a),
+        Command::Train(TrainCommand::Attribution(a)) => attribution::train_attribution(a),
+        Command::Train(TrainCommand::LoadedSpans(a)) => spans::train_spans(a),
+        Command::Train(TrainCommand::LoadedTuned(a)) => tuned::train_tuned(a),
+    }
+}
+
+pub(super) fn threads() -> usize {
+    rayon::current_num_threads()
+}
+
+/// The library's model options, from the command line's.
+fn opts(m: &ModelArgs) -> models::ModelOptions {
+    m.into()
+}
+
+pub(super) fn find_models_file(name: &str) -> Option<PathBuf> {
+    models::find_models_file(name)
+}
+
+pub(super) fn find_checkout_file(rel: &Path) -> Option<PathBuf> {
+    models::find_checkout_file(rel)
+}
+
+pub(super) fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
+    Ok(models::load_encoder(&opts(m))?)
+}
+
+pub(super) fn load_head(m: &ModelArgs) -> Result<(MlpHead, PathBuf)> {
+    Ok(models::load_head(&opts(m))?)
+}
+
+/// The features the sentence head `head` reads for `rows` (mean pooling, or mean pooling plus
+/// the evidence of its span head, found as in [`evidence_span_head`]).
+pub(super) fn sentence_head_features(
+    enc: &Encoder,
+    head: &MlpHead,
+    m: &ModelArgs,
+    rows: &[slant::data::LabelledSentence],
+    what: &str,
+) -> Result<Vec<Vec<f32>>> {
+    let kind = SentenceFeatures::of(head)?;
+    let span = models::evidence_span_head(&kind, &opts(m))?;
+    Ok(slant::eval::loaded::head_features(
+        enc,
+        rows,
+        m.batch_size,
+        what,
+        &kind,
+        span.as_ref().map(|(h, s, p)| (h, s.as_str(), p.as_str())),
+    )?)
+}
+
+/// The outcome of the loaded-language head `slant score` uses on `rows`: the tuned head (blended
+/// with its partner when it has one) when present, else the frozen head; and that head's path.
+pub(super) fn scorer_head_outcome(
+    enc: &Encoder,
+    m: &ModelArgs,
+    rows: &[slant::data::LabelledSentence],
+    what: &str,
+) -> Result<(slant::eval::loaded::LoadedOutcome, PathBuf)> {
+    let y = slant::eval::loaded::labels(rows);
+    let Some((t, _, tpath)) = models::load_tuned_head(&opts(m), enc)? else {
+        let (head, head_path) = load_head(m)?;
+        let x = sentence_head_features(enc, &head, m, rows, what)?;
+        return Ok((slant::eval::loaded::evaluate_head(&head, &x, &y), head_path));
+    };
+    let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+    let states = enc.states_after(&texts, t.first_layer, m.batch_size)?;
+    let refs: Vec<&[f32]> = states.iter().map(Vec::as_slice).collect();
+    let zt = t.logits(&refs)?;
+    let zm = match &t.blend {
+        None => None,
+        Some(_) => {
+            let (partner, _) = models::tuned_partner(&t, &tpath)?;
+            let x = sentence_head_features(enc, &partner, m, rows, what)?;
+            Some(slant::eval::loaded::logits(&partner, &x))
+        }
+    };
+    let p = t.combine(&zt, zm.as_deref())?;
+    Ok((
+        slant::eval::loaded::evaluate_probs(p, &y, t.threshold),
+        tpath,
+    ))
+}
+
+pub(super) fn spans_head_path(explicit: Option<&PathBuf>) -> Result<PathBuf> {
+    Ok(models::spans_head_path(explicit)?)
+}
+
+fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
+    Ok(models::load_scorer(&opts(m))?)
+}
+
+fn out_writer(out: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match out {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+fn report_error(e: &RecordError) {
+    eprintln!("error: {e}");
+}
+
+/// Streams the corpus through the scorer, calling `each` per scored article.
+fn run_corpus(
+    inputs: &[PathBuf],
+    scorer: &Scorer,
+    each: impl FnMut(&slant::pipeline::ScoredArticle) -> Result<()>,
+) -> Result<(Corpus, Vec<RecordError>, EncodeStats, usize)> {
+    slant::aggregate::score_corpus(inputs, scorer, report_error, each)
+}
+
+fn score(a: ScoreArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let (scorer, head_sha) = load_scorer(&a.model)?;
+    let mut w = out_writer(&a.out)?;
+    let mut all_sentences: Vec<SentenceRecord> = Vec::new();
+    let mut csv_w = if a.format == ScoreFormat::Csv {
+        Some(csv::Writer::from_writer(std::mem::replace(
+            &mut w,
+            Box::new(std::io::sink()),
+        )))
+    } else {
+        None
+    };
+    let keep_all = matches!(a.format, ScoreFormat::Json | ScoreFormat::Table);
+    let mut all_articles: Vec<report::score::ArticleRecord> = Vec::new();
+    let (corpus, errors, stats, n_articles) = run_corpus(&a.inputs, &scorer, |art| {
+        match a.format {
+            ScoreFormat::Jsonl => {
+                for r in &art.sentences {
+                    serde_json::to_writer(&mut w, r)?;
+                    w.write_all(b"\n")?;
+                }
+            }
+            ScoreFormat::Csv => {
+                let cw = csv_w.as_mut().expect("csv writer");
+                for r in &art.sentences {
+                    cw.serialize(slant::aggregate::CsvSentenceRecord::from(r))?;
+                }
+            }
+            _ => {}
+        }
+        if keep_all {
+            all_sentences.extend(art.sentences.iter().cloned());
+        }
+        if a.format == ScoreFormat::Json {
+            all_articles.push(report::score::ArticleRecord {
+                id: art.summary.id.clone(),
+                source: art.summary.source.clone(),
+                sentences: art.summary.sentences,
+                frames: art.frames(),
+            });
+        }
+        Ok(())
+    })?;
+    if let Some(mut cw) = csv_w.take() {
+        cw.flush()?;
+    }
+    let profiles = corpus.profiles();
+    let manifest = report::score::ScoreManifest {
+        slant_version: version_info().0,
+        git_commit: version_info().1,
+        encoder: scorer
+            .encoder
+            .dir()
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        encoder_sha256: scorer.encoder.weights_sha256().to_string(),
+        loaded_head_sha256: head_sha,
+        loaded_threshold: scorer.loaded_threshold(),
+        max_tokens: scorer.encoder.max_tokens(),
+        batch_size: scorer.batch_size,
+        inputs: a.inputs.iter().map(|p| p.display().to_string()).collect(),
+        articles: n_articles,
+        sentences: stats.sentences,
+        truncated_sentences: stats.truncated,
+        record_errors: errors.len(),
+        precision: (scorer.encoder.precision() == slant::encode::Precision::Int8).then_some("int8"),
+    };
+    match a.format {
+        ScoreFormat::Json => {
+            all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
+            all_articles.sort_by(|x, y| x.id.cmp(&y.id));
+            let obj = report::score::ScoreDocument {
+                sources: &profiles,
+                actors: corpus.actor_report(slant::actors::DEFAULT_MAIN_ACTORS),
+                articles: &all_articles,
+                sentences: &all_sentences,
+                errors: &errors,
+                manifest: &manifest,
+            };
+            obj.write_pretty(&mut w)?;
+            w.write_all(b"\n")?;
+        }
+        ScoreFormat::Table => {
+            let mut table =
+                report::profiles_table(&profiles, &all_sentences, a.top, scorer.loaded_threshold());
+            table.push_str(&slant::actors::render(
+                &corpus.actor_report(slant::actors::DEFAULT_MAIN_ACTORS),
+                4,
+            ));
+            w.write_all(table.as_bytes())?;
+        }
+        _ => {
+            if a.out.is_some() && !a.quiet {
+                eprint!(
+                    "{}",
+                    report::profiles_table(&profiles, &[], 0, scorer.loaded_threshold())
+                );
+            }
+        }
+    }
+    w.flush()?;
+    let secs = t0.elapsed().as_secs_f64();
+    if !a.quiet {
+        eprintln!(
+            "slant: {} articles, {} sentences ({} truncated) in {:.1}s = {:.1} sentences/s, {} threads, {} record errors",
+            n_articles,
+            stats.sentences,
+            stats.truncated,
+            secs,
+            stats.sentences as f64 / secs.max(1e-9),
+            threads(),
+            errors.len()
+        );
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let (mut scorer, _) = load_scorer(&a.model)?;
+    if a.terms > 0 {
+        scorer.terms = Some(TermOpts {
+            sources: [a.a.clone(), a.b.clone()].into_iter().collect(),
+            bigrams: a.bigrams,
+        });
+    }
+    let (corpus, errors, stats, _) = run_corpus(&a.inputs, &scorer, |_| Ok(()))?;
+    let names: Vec<&String> = corpus.sources.keys().collect();
+    for want in [&a.a, &a.b] {
+        if !corpus.sources.contains_key(want) {
+            bail!(
+                "source `{want}` is not in the corpus; sources found: {}",
+                names
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    if a.a == a.b {
+        bail!("--a and --b name the same source `{}`", a.a);
+    }
+    let (sa, sb) = (&corpus.sources[&a.a], &corpus.sources[&a.b]);
+    let mut c = compare::compare(&a.a, sa, &a.b, sb, a.reps, a.seed);
+    c.distinctive = slant::terms::distinctive(&sa.terms, &sb.terms, a.terms);
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        ReportFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &c)?;
+            out.write_all(b"\n")?;
+        }
+        ReportFormat::Table => out.write_all(report::compare::render_table(&c).as_bytes())?,
+    }
+    out.flush()?;
+    if !a.quiet {
+        eprintln!(
+            "slant: {} sentences in {:.1}s, {} record errors",
+            stats.sentences,
+            t0.elapsed().as_secs_f64(),
+            errors.len()
+        );
+    }
+    Ok(if errors.is_empty() { 0 } else { 1 })
+}
+
+fn split(a: SplitArgs) -> Result<i32> {
+    let mut bytes = Vec::new();
+    if a.input.as_os_str() == "-" {
+        if std::io::stdin().is_terminal() {
+            eprintln!("slant split: reading text from stdin (Ctrl-D to end)");
+        }
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes =
+            std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: invalid UTF-8 at byte offset {}",
+            a.input.display(),
+            e.valid_up_to()
+        )
+    })?;
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    for s in segment::split(text) {
+        let t = segment::display_text(&text[s.start..s.end]);
+        match a.format {
+            SplitFormat::Text => writeln!(out, "{t}")?,
+            SplitFormat::Jsonl => {
+                serde_json::to_writer(
+                    &mut out,
+                    &json!({"start": s.start, "end": s.end, "text": t}),
+                )?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// train / eval
+
+fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
+    let t0 = Instant::now();
+    let data_dir = data::resolve_data_dir(a.data.data.as_deref())?;
+    let enc = load_encoder(&a.model)?;
+    let (tr, tr_path) = data::anno_lexical(&data_dir, "train")?;
+    let (dv, dv_path) = data::anno_lexical(&data_dir, "dev")?;
+    let (te, te_path) = data::anno_lexical(&data_dir, "test")?;
+    let (babe, babe_path) = data::babe_sg2(&data_dir)?;
+    eprintln!(
+        "slant train loaded: encoding (cached under {})",
+        train::cache_dir().display()
+    );
+    let bs = a.model.batch_size;
+    let span = match &a.span_evidence {
+        None => None,
+        Some(p) => {
+            let head = TaggerHead::load(p)?;
+            if head.labels != slant::train::loaded_spans::labels() {
+                bail!("{}: not a loaded-language span head", p.display());
+            }
+            Some((head, sha256_file(p)?, p.display().to_string()))
+        }
+    };
+    let kind = match &span {
+        None => SentenceFeatures::Mean,
+        Some((_, sha, _)) => SentenceFeatures::MeanSpanEvidence {
+            span_sha256: sha.clone(),
+        },
+    };
+    let span_ref = span.as_ref().map(|(h, s, p)| (h, s.as_str(), p.as_str()));
+    let f = |rows: &[slant::data::LabelledSentence], what: &str| {
+        slant::eval::loaded::head_features(&enc, rows, bs, what, &kind, span_ref)
+    };
+    let (xtr, xdv, xte, xbabe) = (
+        f(&tr, "anno-lexical train")?,
+        f(&dv, "anno-lexical dev")?,
+        f(&te, "anno-lexical test")?,
+        f(&babe, "BABE SG2")?,
+    );
+    let (ytr, ydv, yte, ybabe) = (labels(&tr), labels(&dv), labels(&te), labels(&babe));
+    let training = slant::eval::loaded::HeadTraining {
+        ensemble: a.ensemble.max(1),
+        weight_decay: a.weight_decay,
+        repeat: 1,
+    };
+    let opts = TrainOpts {
+        weight_decay: a.weight_decay,
+        ..train_opts(a.hidden, a.seed)
+    };
+    let t1 = Instant::now();
+    let mut head = slant::eval::loaded::train_head(
+        &xtr,
+        &ytr,
+        Some((&xdv, &ydv)),
+        a.hidden,
+        a.seed,
+        &training,
+    )?;
+    eprintln!("  trained in {:.1}s", t1.elapsed().as_secs_f64());
+    // Threshold on the raw dev probabilities; then one temperature fitted on dev (NLL), with the
+    // threshold mapped through the same monotone map, so every decision stays as it was.
+    let (thr_raw, _) = best_threshold(&probs(&head, &xdv), &ydv);
+    let ece_raw_test = ece_of(&probs(&head, &xte), &yte);
+    let ece_raw_babe = ece_of(&probs(&head, &xbabe), &ybabe);
+    let temp = fit_temperature(&loaded_logits(&head, &xdv), &ydv);
+    head.temperature = temp;
+    head.threshold = calibrated_threshold(thr_raw, temp);
+    let thr = head.threshold;
+    let pdv = probs(&head, &xdv);
+    let m_dev = metrics_at(&pdv, &ydv, thr);
+    let pte = probs(&head, &xte);
+    let m_test = metrics_at(&pte, &yte, thr);
+    let pb = probs(&head, &xbabe);
+    let m_babe = metrics_at(&pb, &ybabe, thr);
+    let cal = Calibration {
+        temperature: temp,
+        threshold_raw: thr_raw,
+        ece_test: (ece_raw_test, ece_of(&pte, &yte)),
+        ece_babe: (ece_raw_babe, ece_of(&pb, &ybabe)),
+    };
+    let files = [
+        DataFile::new(&data_dir, &tr_path)?,
+        DataFile::new(&data_dir, &dv_path)?,
+        DataFile::new(&data_dir, &te_path)?,
+        DataFile::new(&data_dir, &babe_path)?,
+    ];
+    let mut meta: BTreeMap<String, String> = [
+        ("head", "loaded-language sentence head".to_string()),
+        ("encoder_sha256", enc.weights_sha256().to_string()),
+        ("trained_on", "anno-lexical train (MIT)".into()),
+        (
+            "threshold_chosen_on",
+            "anno-lexical dev (max macro-F1 of the uncalibrated probabilities, mapped through the temperature)".into(),
+        ),
+        (
+            "temperature_fitted_on",
+            "anno-lexical dev (min NLL over 2^-2..2^2)".into(),
+        ),
+        ("train_opts", serde_json::to_string(&opts)?),
+        ("ensemble", training.ensemble.to_string()),
+        ("data_files", serde_json::to_string(&files)?),
+        ("dev_macro_f1", format!("{:.4}", m_dev.macro_f1)),
+        ("test_macro_f1", format!("{:.4}", m_test.macro_f1)),
+        ("babe_zero_shot_macro_f1", format!("{:.4}", m_babe.macro_f1)),
+        ("slant_version", version_info().0),
+        ("git_commit", version_info().1),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    kind.write(&mut meta);
+    head.meta = meta;
+    head.save(&a.out)?;
+    let head_sha = sha256_file(&a.out)?;
+    let card = model_card(
+        &head, &head_sha, &enc, &opts, &files, &m_dev, &m_test, &m_babe, &cal, &a, &kind,
+    );
+    std::fs::write(&a.card, card).with_context(|| format!("writing {}", a.card.display()))?;
+    println!(
+        "wrote {} (sha256 {}) and {}\nthreshold {:.2} (chosen on anno-lexical dev)\n\
+         anno-lexical dev  macro-F1 {:.4}\nanno-lexical test macro-F1 {:.4}\n\
+         BABE SG2 zero-shot macro-F1 {:.4}\ntemperature {} (fitted on anno-lexical dev): \
+         ECE anno-lexical test {:.4} -> {:.4}, BABE SG2 zero-shot {:.4} -> {:.4}\ntotal {:.1}s",
+        a.out.display(),
+        head_sha,
+        a.card.display(),
+        thr,
+        m_dev.macro_f1,
+        m_test.macro_f1,
+        m_babe.macro_f1,
+        temp,
+        cal.ece_test.0,
+        cal.ece_test.1,
+        cal.ece_babe.0,
+        cal.ece_babe.1,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+/// Temperature scaling of the shipped sentence head, for its card.
+struct Calibration {
+    temperature: f32,
+    /// The threshold chosen on the uncalibrated dev probabilities.
+    threshold_raw: f32,
+    /// ECE (before, after) on anno-lexical test and on BABE SG2.
+    ece_test: (f64, f64),
+    ece_babe: (f64, f64),
+}
+
+/// The head's logits (temperature 1).
+fn loaded_logits(head: &MlpHead, x: &[Vec<f32>]) -> Vec<f32> {
+    slant::eval::loaded::logits(head, x)
+}
+
+/// The threshold on `sigmoid(z / t)` that makes the same decisions as `thr` on `sigmoid(z)`.
+fn calibrated_threshold(thr: f32, t: f32) -> f32 {
+    let thr = thr.clamp(1e-6, 1.0 - 1e-6) as f64;
+    let z = (thr / (1.0 - thr)).ln();
+    (1.0 / (1.0 + (-z / t as f64).exp())) as f32
+}
+
+#[allow(clippy::too_many_arguments)]
+fn model_card(
+    head: &MlpHead,
+    head_sha: &str,
+    enc: &Encoder,
+    opts: &TrainOpts,
+    files: &[DataFile],
+    dev: &BinaryMetrics,
+    test: &BinaryMetrics,
+    babe: &BinaryMetrics,
+    cal: &Calibration,
+    a: &TrainLoadedArgs,
+    kind: &SentenceFeatures,
+) -> String {
+    let row = |name: &str, m: &BinaryMetrics| {
+        format!(
+            "| {name} | {} | {} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} |\n",
+            m.n,
+            m.tp,
+            m.fp,
+            m.fn_,
+            m.tn,
+            m.positive.precision,
+            m.positive.recall,
+            m.positive.f1,
+            m.macro_f1
+        )
+    };
+    let mut s = String::new();
+    s.push_str("# Model card: loaded-language sentence head (`models/loaded.safetensors`)\n\n");
+    s.push_str("Generated by `slant train loaded`; do not edit by hand.\n\n");
+    s.push_str("## What it is\n");
+    let evidence = match kind.span_sha256() {
+        None => String::new(),
+        Some(sha) => format!(
+            ", followed by two span-evidence features read from the token states of the same \
+             encoder pass: the max and the mean, over the sentence's word-piece tokens, of P(not `O`) \
+             of the span head with sha256 `{sha}` (header `features` = `{}`; `slant score` refuses \
+             another span head)",
+            kind.name()
+        ),
+    };
+    s.push_str(&format!(
+        "A {} on the L2-normalised mean-pooled final hidden states of the frozen encoder \
+         (all-MiniLM-L6-v2, `model.safetensors` sha256 `{}`){evidence}. Output: P(sentence uses loaded / \
+         lexically biased language), temperature-scaled (T = {}, fitted on anno-lexical dev). \
+         Decision threshold {:.4} (= {:.2} on the uncalibrated probability, chosen on anno-lexical dev to \
+         maximise macro-F1; the temperature changes no decision).\n\n",
+        if head.hidden > 0 {
+            format!("one-hidden-layer perceptron ({} ReLU units)", head.hidden)
+        } else {
+            "logistic regression".to_string()
+        },
+        enc.weights_sha256(),
+        cal.temperature,
+        head.threshold,
+        cal.threshold_raw
+    ));
+    s.push_str(&format!("Head file sha256: `{head_sha}`\n\n"));
+    s.push_str("## Data\n");
+    s.push_str("- Train: anno-lexical train (33,831 sentences; LLM-annotated lexical bias; MIT licence, Media Bias Group).\n");
+    s.push_str("- Model selection (early stopping), threshold and temperature: anno-lexical dev (7,249); no BABE sentence is used to fit anything.\n");
+    s.push_str("- Test: anno-lexical test (7,250) and, as zero-shot transfer, all of BABE SG2 (3,673 expert-labelled sentences, AGPL-3.0; read by path, never committed).\n\n");
+    s.push_str("Data files (paths relative to `--data`):\n\n");
+    for f in files {
+        s.push_str(&format!("- `{}` sha256 `{}`\n", f.path, f.sha256));
+    }
+    s.push_str(&format!(
+        "\n## Training\nAdamW (lr {}, weight decay {}), batch {}, at most {} epochs, early stopping \
+         on dev loss (patience {}), seed {}{}. Features are cached by encoder checksum and text.\n\n",
+        opts.lr,
+        opts.weight_decay,
+        opts.batch_size,
+        opts.epochs,
+        opts.patience,
+        opts.seed,
+        if a.ensemble > 1 {
+            format!(
+                "; a seed ensemble: {} heads (seeds {}..={}) each early-stopped on dev, their logits \
+                 averaged (stored as one head of {} hidden units)",
+                a.ensemble,
+                opts.seed,
+                opts.seed + a.ensemble as u64 - 1,
+                head.hidden
+            )
+        } else {
+            String::new()
+        }
+    ));
+    s.push_str("## Metrics (positive class = loaded)\n\n");
+    s.push_str("| set | n | TP | FP | FN | TN | P | R | F1 | macro-F1 |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str(&row("anno-lexical dev", dev));
+    s.push_str(&row("anno-lexical test", test));
+    s.push_str(&row("BABE SG2 (zero-shot)", babe));
+    s.push_str(&format!(
+        "\nExpected calibration error ({} equal-width bins), before -> after temperature scaling \
+         (T = {}, fitted on anno-lexical dev by minimum log-loss over 2^-2..2^2): anno-lexical test \
+         {:.4} -> {:.4}; BABE SG2 zero-shot {:.4} -> {:.4}.\n\n",
+        slant::eval::loaded::ECE_BINS,
+        cal.temperature,
+        cal.ece_test.0,
+        cal.ece_test.1,
+        cal.ece_babe.0,
+        cal.ece_babe.1
+    ));
+    s.push_str("## Reproduce\n\n```\nmodels/fetch\ncargo build --release\n");
+    s.push_str(&format!(
+        "target/release/slant train loaded --data DIR --hidden {} --seed {}{}{}{}\n```\n",
+        a.hidden,
+        a.seed,
+        if kind.span_sha256().is_some() {
+            " --span-evidence models/loaded_spans.safetensors"
+        } else {
+            ""
+        },
+        if a.ensemble > 1 {
+            format!(" --ensemble {}", a.ensemble)
+        } else {
+            String::new()
+        },
+        if a.weight_decay != TrainOpts::default().weight_decay {
+            format!(" --weight-decay {}", a.weight_decay)
+        } else {
+            String::new()
+        }
+    ));
+    s.push_str(
+        "\nwhere DIR is laid out like the shared data folder. Reproduced on the same machine type and \
+         thread count, the head is byte-identical (seeded shuffling and initialisation).\n",
+    );
+    if kind.span_sha256().is_some() {
+        s.push_str(
+            "\nThe span head comes first: `target/release/slant train loaded-spans --data DIR --no-babe` \
+             (see `models/LOADED_SPANS_CARD.md`; it never sees BABE, so the BABE figures above stay \
+             zero-shot). The same features in BABE SG2 5-fold CV (each fold's head trained on the \
+             other folds plus anno-lexical train): `target/release/slant eval loaded --data DIR \
+             --dataset babe --cv 5 --span-evidence models/loaded_spans.safetensors`.\n",
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calibrated_threshold_keeps_every_decision() {
+        let sig = |z: f32| 1.0 / (1.0 + (-z).exp());
+        for &(thr, t) in &[(0.49f32, 1.3f32), (0.3, 0.7), (0.5, 2.0), (0.8, 1.0)] {
+            let c = calibrated_threshold(thr, t);
+            for i in -400..=400 {
+                let z = i as f32 / 50.0;
+                // Leave out logits within rounding of the boundary.
+                if (sig(z) - thr).abs() < 1e-5 {
+                    continue;
+                }
+                assert_eq!(sig(z) >= thr, sig(z / t) >= c, "thr {thr} t {t} z {z}");
+            }
+        }
+        assert!((calibrated_threshold(0.5, 3.0) - 0.5).abs() < 1e-7);
+    }
+}

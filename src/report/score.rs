@@ -1,0 +1,61 @@
+//! The document of `slant score --format json`: per-source profiles, actors, articles,
+//! sentences, record errors and the run manifest, in that order.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::actors::ActorReport;
+use crate::aggregate::{SentenceRecord, SourceProfile};
+use crate::ingest::RecordError;
+
+/// `slant score --format json`: one JSON object.
+#[derive(Debug, Serialize)]
+pub struct ScoreDocument<'a> {
+    pub sources: &'a [SourceProfile],
+    pub actors: Vec<ActorReport>,
+    pub articles: &'a [ArticleRecord],
+    pub sentences: &'a [SentenceRecord],
+    pub errors: &'a [RecordError],
+    pub manifest: &'a ScoreManifest,
+}
+
+impl ScoreDocument<'_> {
+    /// Pretty JSON, every object's keys sorted (the document goes through `serde_json::Value`,
+    /// whose maps are ordered by key), without the final newline.
+    pub fn write_pretty<W: std::io::Write>(&self, w: W) -> serde_json::Result<()> {
+        serde_json::to_writer_pretty(w, &serde_json::to_value(self)?)
+    }
+}
+
+/// One article of `score --format json`'s `articles` array.
+#[derive(Debug, Serialize)]
+pub struct ArticleRecord {
+    pub id: String,
+    pub source: String,
+    pub sentences: u64,
+    /// P(frame) per frame (absent without the frames head).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub frames: BTreeMap<String, f64>,
+}
+
+/// Manifest of a scoring run: everything needed to reproduce it (no timings, so it is stable).
+#[derive(Debug, Serialize)]
+pub struct ScoreManifest {
+    pub slant_version: String,
+    pub git_commit: String,
+    pub encoder: String,
+    pub encoder_sha256: String,
+    pub loaded_head_sha256: String,
+    pub loaded_threshold: f32,
+    pub max_tokens: usize,
+    pub batch_size: usize,
+    pub inputs: Vec<String>,
+    pub articles: usize,
+    pub sentences: usize,
+    pub truncated_sentences: usize,
+    pub record_errors: usize,
+    /// `"int8"` with `--precision int8`; absent for fp32 (the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<&'static str>,
+}
