@@ -495,6 +495,8 @@ fn score_seeds_json_is_consistent() {
     let (run, v) = seeds_json();
     assert_eq!(run.code, 0);
     assert_eq!(arr(v, "errors").len(), 0, "errors: {}", v["errors"]);
+    // docs/output.md: every JSON document carries the schema version.
+    assert_eq!(v["schema_version"], 1, "score JSON lacks schema_version 1");
 
     let m = &v["manifest"];
     assert_eq!(s(m, "encoder_sha256"), ENCODER_SHA256);
@@ -1118,6 +1120,11 @@ fn compare_two_seeds() {
     for key in ["a", "b", "metrics"] {
         assert!(v.get(key).is_some(), "compare JSON lacks `{key}`: {v}");
     }
+    // docs/output.md: every JSON document carries the schema version.
+    assert_eq!(
+        v["schema_version"], 1,
+        "compare JSON lacks schema_version 1"
+    );
     // The sources may be given as names or as objects naming them.
     let name_of = |x: &Value| {
         x.as_str()

@@ -1,6 +1,17 @@
 //! The human table of `slant compare` (its JSON is the [`Comparison`] itself).
 
+use serde::Serialize;
+
 use crate::compare::*;
+
+/// `slant compare --format json`: the [`Comparison`] with the schema version in front.
+#[derive(Debug, Serialize)]
+pub struct CompareDocument<'a> {
+    /// [`super::SCHEMA_VERSION`].
+    pub schema_version: u32,
+    #[serde(flatten)]
+    pub comparison: &'a Comparison,
+}
 
 /// The side-by-side attribution section of the table ("" without attributions).
 fn render_attribution(c: &Comparison) -> String {

@@ -6,6 +6,11 @@
 pub mod compare;
 pub mod score;
 
+/// Version of the output schemas (docs/output.md). Every JSON document slant writes carries it
+/// as `schema_version`; JSONL sentence records follow the same version. A change to a field's
+/// name, type or meaning bumps it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 use std::io::Write;
 
 use crate::aggregate::{SentenceRecord, SourceProfile};

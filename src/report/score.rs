@@ -12,6 +12,8 @@ use crate::ingest::RecordError;
 /// `slant score --format json`: one JSON object.
 #[derive(Debug, Serialize)]
 pub struct ScoreDocument<'a> {
+    /// [`super::SCHEMA_VERSION`].
+    pub schema_version: u32,
     pub sources: &'a [SourceProfile],
     pub actors: Vec<ActorReport>,
     pub articles: &'a [ArticleRecord],

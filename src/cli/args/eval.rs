@@ -32,7 +32,7 @@ pub struct EvalAllArgs {
     /// Also copy results.md to FILE (e.g. eval/RESULTS.md).
     #[arg(long, value_name = "FILE")]
     pub results_md: Option<PathBuf>,
-    /// A labelled file of your own to evaluate as well (JSONL/CSV; see README). Repeatable.
+    /// A labelled file of your own to evaluate as well (JSONL/CSV; formats in docs/cli.md). Repeatable.
     #[arg(long, value_name = "FILE")]
     pub labels: Vec<PathBuf>,
     /// A saved `slant eval loaded --format json` report to show as a further row of the

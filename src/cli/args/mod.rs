@@ -366,7 +366,7 @@ pub struct EvalLoadedArgs {
     )]
     pub dataset: Option<LoadedDataset>,
     /// Evaluate on your own labelled sentences instead (JSONL or CSV: id, text, label 0|1,
-    /// optional source, article; see README). Span and attribution files are validated only.
+    /// optional source, article; formats in docs/cli.md). Span and attribution files are validated only.
     #[arg(long, value_name = "FILE")]
     pub labels: Option<PathBuf>,
     /// Stratified K-fold cross-validation on the dataset (BABE only): each fold's head is

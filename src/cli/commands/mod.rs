@@ -228,6 +228,7 @@ fn score(a: ScoreArgs) -> Result<i32> {
             all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
             all_articles.sort_by(|x, y| x.id.cmp(&y.id));
             let obj = report::score::ScoreDocument {
+                schema_version: report::SCHEMA_VERSION,
                 sources: &profiles,
                 actors: corpus.actor_report(slant::actors::DEFAULT_MAIN_ACTORS),
                 articles: &all_articles,
@@ -305,7 +306,11 @@ fn compare_cmd(a: CompareArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     match a.format {
         ReportFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &c)?;
+            let doc = report::compare::CompareDocument {
+                schema_version: report::SCHEMA_VERSION,
+                comparison: &c,
+            };
+            serde_json::to_writer_pretty(&mut out, &doc)?;
             out.write_all(b"\n")?;
         }
         ReportFormat::Table => out.write_all(report::compare::render_table(&c).as_bytes())?,
