@@ -273,11 +273,7 @@ pub fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
             path.display()
         )));
     }
-    if head
-        .meta
-        .get("encoder_sha256")
-        .is_some_and(|w| w != encoder_sha)
-    {
+    if trained_on_other_encoder(&head.meta, encoder_sha) {
         eprintln!(
             "warning: frames head {} was trained on another encoder; frame scores may be meaningless",
             path.display()
@@ -342,6 +338,15 @@ pub fn load_spans_head(
     .map(Some)
 }
 
+/// Whether a head's header names an encoder other than `encoder_sha` (a header without
+/// `encoder_sha256` names none).
+fn trained_on_other_encoder(
+    meta: &std::collections::BTreeMap<String, String>,
+    encoder_sha: &str,
+) -> bool {
+    meta.get("encoder_sha256").is_some_and(|w| w != encoder_sha)
+}
+
 /// Load a token tagger, check its labels, and warn when it was trained on another encoder.
 pub fn load_tagger(
     path: &Path,
@@ -356,11 +361,7 @@ pub fn load_tagger(
             path.display()
         )));
     }
-    if head
-        .meta
-        .get("encoder_sha256")
-        .is_some_and(|w| w != encoder_sha)
-    {
+    if trained_on_other_encoder(&head.meta, encoder_sha) {
         eprintln!(
             "warning: {what} {} was trained on another encoder; its output may be meaningless",
             path.display()
