@@ -181,8 +181,56 @@ pub struct ActorCounts {
     /// Compound labels: actor key → label → count.
     pub labels: BTreeMap<String, BTreeMap<String, u64>>,
     /// Descriptions waiting for the main actors to be known: label → candidate keys (most recent
-    /// first, as seen in the same or previous sentence) → count.
+    /// first, as seen in the same or previous sentence) → count. In JSON: label → list of
+    /// `{"candidates": [...], "count": n}` (JSON object keys must be strings).
+    #[serde(with = "description_lists")]
     pub descriptions: BTreeMap<String, BTreeMap<Vec<String>, u64>>,
+}
+
+/// Serde form of [`ActorCounts::descriptions`]: the inner maps (keyed by lists) as lists.
+mod description_lists {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    type Descriptions = BTreeMap<String, BTreeMap<Vec<String>, u64>>;
+
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        candidates: Vec<String>,
+        count: u64,
+    }
+
+    pub fn serialize<S: Serializer>(d: &Descriptions, s: S) -> Result<S::Ok, S::Error> {
+        let v: BTreeMap<&String, Vec<Entry>> = d
+            .iter()
+            .map(|(label, m)| {
+                (
+                    label,
+                    m.iter()
+                        .map(|(c, n)| Entry {
+                            candidates: c.clone(),
+                            count: *n,
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Descriptions, D::Error> {
+        let v: BTreeMap<String, Vec<Entry>> = BTreeMap::deserialize(d)?;
+        Ok(v.into_iter()
+            .map(|(label, es)| {
+                let mut m = BTreeMap::new();
+                for e in es {
+                    *m.entry(e.candidates).or_default() += e.count;
+                }
+                (label, m)
+            })
+            .collect())
+    }
 }
 
 impl ActorCounts {

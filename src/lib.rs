@@ -22,6 +22,7 @@ pub mod aggregate;
 pub mod attribution;
 pub mod compare;
 pub mod data;
+pub mod dataset;
 pub mod encode;
 pub mod error;
 pub mod eval;

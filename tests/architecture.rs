@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["actors", "terms", "attribution"],
     &["pipeline"],
     &["aggregate"],
+    &["dataset"],
     &["compare"],
     &["report"],
     &["train"],

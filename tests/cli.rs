@@ -496,7 +496,7 @@ fn score_seeds_json_is_consistent() {
     assert_eq!(run.code, 0);
     assert_eq!(arr(v, "errors").len(), 0, "errors: {}", v["errors"]);
     // docs/output.md: every JSON document carries the schema version.
-    assert_eq!(v["schema_version"], 1, "score JSON lacks schema_version 1");
+    assert_eq!(v["schema_version"], 2, "score JSON lacks schema_version 2");
 
     let m = &v["manifest"];
     assert_eq!(s(m, "encoder_sha256"), ENCODER_SHA256);
@@ -902,21 +902,40 @@ fn jsonl_out_file_has_one_record_per_sentence() {
     assert_eq!(run.stdout, "", "with --out nothing goes to stdout");
     let content = std::fs::read_to_string(&out).unwrap();
     assert!(content.ends_with('\n'));
-    let keys: Vec<&str> = CSV_HEADER.split(',').collect();
+    // docs/output.md: sentence lines carry the CSV columns plus `record`; each article's
+    // sentences are followed by its article line; the last line is the manifest.
+    let mut keys: Vec<&str> = CSV_HEADER.split(',').collect();
+    keys.push("record");
     let mut recs = Vec::new();
+    let mut kinds = Vec::new();
     for (i, line) in content.lines().enumerate() {
         let v: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("line {} is not JSON ({e}): {line}", i + 1));
         let obj = v
             .as_object()
             .unwrap_or_else(|| panic!("line {} is not an object", i + 1));
-        let mut got: Vec<&str> = obj.keys().map(|k| k.as_str()).collect();
-        let mut want = keys.clone();
-        got.sort();
-        want.sort();
-        assert_eq!(got, want, "line {}: fields", i + 1);
-        recs.push(v);
+        let kind = s(&v, "record").to_string();
+        if kind == "sentence" {
+            let mut got: Vec<&str> = obj.keys().map(|k| k.as_str()).collect();
+            let mut want = keys.clone();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "line {}: fields", i + 1);
+            recs.push(v.clone());
+        }
+        kinds.push(kind);
     }
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("manifest"),
+        "last line"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "article").count(),
+        SEEDS.len(),
+        "one article line per article"
+    );
+    assert_eq!(kinds.iter().filter(|k| *k == "manifest").count(), 1);
     assert_eq!(recs.len(), seeds_sentences().len(), "one line per sentence");
     assert_same_records(seeds_sentences(), &recs, seeds_threshold(), "jsonl vs json");
 }
@@ -1122,8 +1141,8 @@ fn compare_two_seeds() {
     }
     // docs/output.md: every JSON document carries the schema version.
     assert_eq!(
-        v["schema_version"], 1,
-        "compare JSON lacks schema_version 1"
+        v["schema_version"], 2,
+        "compare JSON lacks schema_version 2"
     );
     // The sources may be given as names or as objects naming them.
     let name_of = |x: &Value| {
@@ -1447,7 +1466,8 @@ fn score_uses_the_tuned_head_as_trained() {
         let recs: Vec<Value> = run
             .stdout
             .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["record"] == "sentence")
             .collect();
         assert_eq!(recs.len(), texts.len(), "one sentence per article");
         recs.iter().map(|r| f(r, "loaded")).collect()

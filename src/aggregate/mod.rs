@@ -45,6 +45,14 @@ pub struct SourceSums {
     /// Actor mentions and labels over the source's articles.
     #[serde(default, skip_serializing_if = "ActorCounts::is_empty")]
     pub actors: ActorCounts,
+    /// Attribution counts summed over the source's articles. [`Corpus::push`] moves each
+    /// article's cue-lemma and speaker maps here, so per-article summaries keep only scalars
+    /// (and the four-key stance map) and memory grows with the vocabulary, not the corpus.
+    #[serde(default, skip_serializing_if = "AttributionCounts::is_empty")]
+    pub attribution: AttributionCounts,
+    /// Loaded terms summed over the source's articles (moved here from the summaries).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub loaded_terms: BTreeMap<String, u64>,
 }
 
 impl SourceSums {
@@ -81,11 +89,7 @@ impl SourceSums {
     }
     /// Summed attribution counts of the source's articles.
     pub fn attribution_counts(&self) -> AttributionCounts {
-        let mut c = AttributionCounts::default();
-        for a in self.sorted_articles() {
-            c += &a.attribution;
-        }
-        c
+        self.attribution.clone()
     }
     /// Per-article units of (sum of loaded probabilities, sentences), sorted by article id.
     pub fn prob_units(&self) -> Vec<Unit> {
@@ -101,6 +105,8 @@ impl AddAssign for SourceSums {
         self.articles.extend(rhs.articles);
         add_counts(&mut self.terms, rhs.terms);
         self.actors += rhs.actors;
+        self.attribution += &rhs.attribution;
+        add_counts(&mut self.loaded_terms, rhs.loaded_terms);
     }
 }
 
@@ -111,11 +117,19 @@ pub struct Corpus {
 }
 
 impl Corpus {
-    /// Add one article.
+    /// Add one article. Its maps (word counts, actors, cue lemmas, speakers, loaded terms) are
+    /// folded into the source's sums; the summary kept per article holds only what the
+    /// per-article bootstrap and permutation tests resample.
     pub fn push(&mut self, mut a: ArticleSummary) {
         let sums = self.sources.entry(a.source.clone()).or_default();
         add_counts(&mut sums.terms, std::mem::take(&mut a.terms));
         sums.actors += std::mem::take(&mut a.actors);
+        sums.attribution += &a.attribution;
+        a.attribution.cue_lemmas = BTreeMap::new();
+        a.attribution.speakers = BTreeMap::new();
+        add_counts(&mut sums.loaded_terms, std::mem::take(&mut a.loaded_terms));
+        a.id.shrink_to_fit();
+        a.frames.shrink_to_fit();
         sums.articles.push(a);
     }
     /// Profiles sorted by source name, computed in parallel (each source's bootstrap is
@@ -301,7 +315,7 @@ impl SourceProfile {
                 .collect(),
             attribution: AttributionProfile::new(&sums.attribution_counts()),
             loaded_term_share: span_share(&arts),
-            loaded_terms: top_terms(&arts, TOP_LOADED_TERMS),
+            loaded_terms: top_terms(&sums.loaded_terms, TOP_LOADED_TERMS),
         }
     }
 }
@@ -322,19 +336,13 @@ fn span_share(arts: &[&ArticleSummary]) -> Option<f64> {
     })
 }
 
-/// The `top` most frequent loaded terms over the articles (count desc, then term).
-fn top_terms(arts: &[&ArticleSummary], top: usize) -> Vec<TermCount> {
-    let mut all: BTreeMap<&str, u64> = BTreeMap::new();
-    for a in arts {
-        for (t, c) in &a.loaded_terms {
-            *all.entry(t.as_str()).or_default() += c;
-        }
-    }
+/// The `top` most frequent loaded terms (count desc, then term).
+fn top_terms(all: &BTreeMap<String, u64>, top: usize) -> Vec<TermCount> {
     let mut v: Vec<TermCount> = all
-        .into_iter()
+        .iter()
         .map(|(t, c)| TermCount {
             term: t.to_string(),
-            count: c,
+            count: *c,
         })
         .collect();
     v.sort_by(|x, y| y.count.cmp(&x.count).then_with(|| x.term.cmp(&y.term)));
@@ -342,26 +350,87 @@ fn top_terms(arts: &[&ArticleSummary], top: usize) -> Vec<TermCount> {
     v
 }
 
-/// Stream a corpus through the scorer in chunks of [`DEFAULT_CHUNK_ARTICLES`] articles, calling
-/// `each` per scored article and `on_error` per unreadable record, and fold the article
-/// summaries: `(corpus, record errors, encoder statistics, articles scored)`.
+/// Text bytes per chunk (see [`RunOptions::chunk_bytes`]): 128 KiB, about 25 news articles.
+pub const DEFAULT_CHUNK_BYTES: usize = 128 * 1024;
+
+/// How [`score_corpus`] walks the input.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Articles per chunk fed to the encoder ([`DEFAULT_CHUNK_ARTICLES`]).
+    pub chunk_articles: usize,
+    /// A chunk is also closed when its articles' text reaches this many bytes
+    /// ([`DEFAULT_CHUNK_BYTES`]): the token states of a chunk are held at once, so this bounds
+    /// memory whatever the article lengths. Results do not depend on the chunking.
+    pub chunk_bytes: usize,
+    /// Skip this many (readable, in-shard) articles from the start: they were scored by an
+    /// earlier run that `--resume` continues. Errors met before the last skipped article are
+    /// skipped too (the earlier run kept them).
+    pub skip_articles: usize,
+    /// Score only the articles of shard `I` of `N` (1-based), by [`shard_of`] their id.
+    pub shard: Option<(u64, u64)>,
+    /// Ingest limits (article size).
+    pub ingest: ingest::IngestOptions,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            chunk_articles: DEFAULT_CHUNK_ARTICLES,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+            skip_articles: 0,
+            shard: None,
+            ingest: ingest::IngestOptions::default(),
+        }
+    }
+}
+
+/// The shard (0-based, of `n`) an article id falls in: the first 8 bytes of its SHA-256 as a
+/// big-endian integer, modulo `n`. It depends on the id only, so any split of the input (files,
+/// Spark partitions) puts an article in the same shard.
+pub fn shard_of(id: &str, n: u64) -> u64 {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(id.as_bytes());
+    u64::from_be_bytes(h[..8].try_into().expect("8 bytes")) % n.max(1)
+}
+
+/// One scored chunk, as [`score_corpus`] hands it over.
+pub struct Chunk<'a> {
+    /// The scored articles, in input order.
+    pub scored: &'a [crate::pipeline::ScoredArticle],
+    /// The articles themselves (title, date, url), aligned with `scored`.
+    pub articles: &'a [Article],
+    /// Records met while this chunk was read that could not be read.
+    pub errors: &'a [RecordError],
+    /// Encoder statistics of the chunk.
+    pub stats: &'a EncodeStats,
+}
+
+/// Stream a corpus through the scorer in chunks, calling `each` per scored chunk and
+/// `on_error` per unreadable record (as it is met), and fold the article summaries:
+/// `(corpus, record errors, encoder statistics, articles scored)`; skipped articles
+/// ([`RunOptions::skip_articles`]) and their errors are in none of them.
 pub fn score_corpus<E: From<crate::Error>>(
     inputs: &[PathBuf],
     scorer: &Scorer,
+    opts: &RunOptions,
     mut on_error: impl FnMut(&RecordError),
-    mut each: impl FnMut(&crate::pipeline::ScoredArticle) -> std::result::Result<(), E>,
+    mut each: impl FnMut(&Chunk<'_>) -> std::result::Result<(), E>,
 ) -> std::result::Result<(Corpus, Vec<RecordError>, EncodeStats, usize), E> {
     let mut corpus = Corpus::default();
     let mut errors = Vec::new();
     let mut stats = EncodeStats::default();
     let mut n_articles = 0;
-    let mut chunk: Vec<Article> = Vec::with_capacity(DEFAULT_CHUNK_ARTICLES);
+    let chunk_size = opts.chunk_articles.max(1);
+    let mut chunk: Vec<Article> = Vec::with_capacity(chunk_size);
+    let mut chunk_text = 0usize;
+    let mut chunk_errors: Vec<RecordError> = Vec::new();
     let mut flush = |chunk: &mut Vec<Article>,
+                     chunk_errors: &mut Vec<RecordError>,
                      corpus: &mut Corpus,
                      stats: &mut EncodeStats,
                      n_articles: &mut usize|
      -> std::result::Result<(), E> {
-        if chunk.is_empty() {
+        if chunk.is_empty() && chunk_errors.is_empty() {
             return Ok(());
         }
         let (scored, s) = scorer.score_chunk(chunk)?;
@@ -370,29 +439,72 @@ pub fn score_corpus<E: From<crate::Error>>(
         stats.padded_tokens += s.padded_tokens;
         stats.truncated += s.truncated;
         stats.batches += s.batches;
-        for a in &scored {
-            each(a)?;
-        }
+        each(&Chunk {
+            scored: &scored,
+            articles: chunk,
+            errors: chunk_errors,
+            stats: &s,
+        })?;
         *corpus += Corpus::from_summaries(scored.into_iter().map(|a| a.summary).collect());
         *n_articles += chunk.len();
         chunk.clear();
+        chunk_errors.clear();
         Ok(())
     };
-    for item in ingest::open(inputs) {
+    let mut skipped = 0usize;
+    for item in ingest::open_with(inputs, &opts.ingest) {
         match item {
             Ok(a) => {
+                if let Some((i, n)) = opts.shard {
+                    if shard_of(&a.id, n) != i - 1 {
+                        continue;
+                    }
+                }
+                if skipped < opts.skip_articles {
+                    skipped += 1;
+                    continue;
+                }
+                chunk_text += a.text.len();
                 chunk.push(a);
-                if chunk.len() >= DEFAULT_CHUNK_ARTICLES {
-                    flush(&mut chunk, &mut corpus, &mut stats, &mut n_articles)?;
+                if chunk.len() >= chunk_size || chunk_text >= opts.chunk_bytes {
+                    chunk_text = 0;
+                    flush(
+                        &mut chunk,
+                        &mut chunk_errors,
+                        &mut corpus,
+                        &mut stats,
+                        &mut n_articles,
+                    )?;
                 }
             }
             Err(e) => {
+                // A shard keeps the errors of its own articles, and shard 1 those whose id is
+                // unknown, so merged shards hold each error once.
+                if let Some((i, n)) = opts.shard {
+                    let mine = match &e.id {
+                        Some(id) => shard_of(id, n) == i - 1,
+                        None => i == 1,
+                    };
+                    if !mine {
+                        continue;
+                    }
+                }
+                if skipped < opts.skip_articles {
+                    continue;
+                }
                 on_error(&e);
+                chunk_errors.push(e.clone());
                 errors.push(e);
             }
         }
     }
-    flush(&mut chunk, &mut corpus, &mut stats, &mut n_articles)?;
+    flush(
+        &mut chunk,
+        &mut chunk_errors,
+        &mut corpus,
+        &mut stats,
+        &mut n_articles,
+    )?;
     Ok((corpus, errors, stats, n_articles))
 }
 
@@ -434,11 +546,12 @@ mod tests {
                     end: b,
                     text: t.into(),
                     score: 0.9,
+                    text_start: a,
+                    text_end: b,
                 })
                 .collect(),
             tokens: 5,
             truncated: false,
-            display_spans: spans.iter().map(|&(a, b, _)| (a, b)).collect(),
             attributions: Vec::new(),
             unattributed: None,
         }

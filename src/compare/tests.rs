@@ -15,11 +15,14 @@ fn art(id: &str, n: u64, k: u64, p: f64) -> ArticleSummary {
     }
 }
 
+/// The sums of one source's articles, folded as a corpus folds them.
 fn sums(arts: Vec<ArticleSummary>) -> SourceSums {
-    SourceSums {
-        articles: arts,
-        ..Default::default()
+    let mut c = crate::aggregate::Corpus::default();
+    for mut a in arts {
+        a.source = "s".into();
+        c.push(a);
     }
+    c.sources.remove("s").unwrap_or_default()
 }
 
 /// 8 articles of 20 sentences with few loaded sentences.

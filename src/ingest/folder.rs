@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use super::{check_bytes, BadBytes, Fields, Raw, RecordError, BOM};
@@ -12,6 +13,8 @@ const MANIFEST: &str = "manifest.csv";
 /// The `.txt` files of one input, read one at a time.
 pub(super) struct TxtFiles {
     files: std::vec::IntoIter<TxtFile>,
+    /// Longest article text accepted, in bytes.
+    max: u64,
 }
 
 /// A file to read and the metadata it gets.
@@ -21,8 +24,8 @@ struct TxtFile {
 }
 
 impl TxtFiles {
-    /// A single `.txt` file: id and source are its stem.
-    pub(super) fn single(path: &Path) -> Self {
+    /// A single `.txt` file: id and source are its stem. `max`: the article size limit.
+    pub(super) fn single(path: &Path, max: u64) -> Self {
         let stem = stem(path);
         let file = TxtFile {
             path: path.to_path_buf(),
@@ -34,13 +37,14 @@ impl TxtFiles {
         };
         TxtFiles {
             files: vec![file].into_iter(),
+            max,
         }
     }
 
     /// All `.txt` files under `root`, sorted by path, with metadata from the manifest or the
     /// folder layout. Problems found while listing go to `errors`; `None` when the folder cannot
-    /// be used at all.
-    pub(super) fn folder(root: &Path, errors: &mut Vec<RecordError>) -> Option<Self> {
+    /// be used at all. `max`: the article size limit.
+    pub(super) fn folder(root: &Path, max: u64, errors: &mut Vec<RecordError>) -> Option<Self> {
         let mut found = Vec::new();
         walk(root, Path::new(""), &mut found, errors);
         found.sort();
@@ -122,12 +126,13 @@ impl TxtFiles {
         }
         Some(TxtFiles {
             files: files.into_iter(),
+            max,
         })
     }
 
     pub(super) fn next_raw(&mut self) -> Option<Raw> {
         let file = self.files.next()?;
-        Some(read_txt(file))
+        Some(read_txt(file, self.max))
     }
 }
 
@@ -214,12 +219,14 @@ fn walk(root: &Path, rel: &Path, found: &mut Vec<PathBuf>, errors: &mut Vec<Reco
     }
 }
 
-/// Reads one `.txt` file into an article.
-fn read_txt(file: TxtFile) -> Raw {
+/// Reads one `.txt` file into an article; a file whose text is longer than `max` bytes is an
+/// error, found from its metadata without reading it.
+fn read_txt(file: TxtFile, max: u64) -> Raw {
     let record = file.path.display().to_string();
     let fail = |message: String| Err(RecordError::new(&*record, file.fields.id.clone(), message));
-    let mut bytes = match fs::read(&file.path) {
-        Ok(bytes) => bytes,
+    let mut bytes = match read_bounded(&file.path, max) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(text_len)) => return fail(super::too_long_message(text_len, max)),
         Err(e) => return fail(format!("cannot read file: {e}")),
     };
     let utf16 = bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF");
@@ -247,7 +254,31 @@ fn read_txt(file: TxtFile) -> Raw {
         text: Some(text),
         ..file.fields
     };
-    super::finish(record, fields)
+    super::finish(record, fields, max)
+}
+
+/// The bytes of the file at `path`, or `Ok(Err(len))` when its text (the file less a byte
+/// order mark) is `len` bytes, over `max`. The length comes from the metadata, so an oversized
+/// file is not read (only its first three bytes, to tell a byte order mark); reading stops
+/// past the limit, should the file grow meanwhile.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Result<Vec<u8>, u64>> {
+    let mut file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let bom_len = BOM.len() as u64;
+    if len > max.saturating_add(bom_len) {
+        let mut head = Vec::with_capacity(BOM.len());
+        (&mut file).take(bom_len).read_to_end(&mut head)?;
+        return Ok(Err(if head == BOM { len - bom_len } else { len }));
+    }
+    // One byte over the limit (plus a byte order mark) is enough to tell.
+    let cap = max.saturating_add(bom_len).saturating_add(1);
+    let mut bytes = Vec::with_capacity(len.min(cap) as usize);
+    file.take(cap).read_to_end(&mut bytes)?;
+    let text_len = bytes.len() as u64 - if bytes.starts_with(BOM) { bom_len } else { 0 };
+    if text_len > max {
+        return Ok(Err(text_len.max(len - bom_len.min(len))));
+    }
+    Ok(Ok(bytes))
 }
 
 /// One usable manifest row.

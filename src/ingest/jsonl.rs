@@ -1,6 +1,6 @@
 //! JSON Lines: one article object per line.
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 
 use serde_json::{Map, Value};
 
@@ -16,11 +16,18 @@ pub(super) struct JsonlSource {
     offset: u64,
     buf: Vec<u8>,
     done: bool,
+    /// Longest article text accepted, in bytes.
+    max: u64,
 }
 
+/// A line buffer that grew past this is released after its line, so that an oversized record
+/// does not keep its memory.
+const KEEP_BUF_BYTES: usize = 1 << 20;
+
 impl JsonlSource {
-    /// `offset` is where `reader` starts in the file (3 after a byte order mark).
-    pub(super) fn new(name: String, reader: Reader, offset: u64) -> Self {
+    /// `offset` is where `reader` starts in the file (3 after a byte order mark); `max` is the
+    /// article size limit.
+    pub(super) fn new(name: String, reader: Reader, offset: u64, max: u64) -> Self {
         JsonlSource {
             name,
             reader: BufReader::new(reader),
@@ -28,6 +35,7 @@ impl JsonlSource {
             offset,
             buf: Vec::new(),
             done: false,
+            max,
         }
     }
 
@@ -35,13 +43,32 @@ impl JsonlSource {
         while !self.done {
             self.buf.clear();
             let start = self.offset;
-            let read = self.reader.read_until(b'\n', &mut self.buf);
+            let cap = super::jsonl_line_cap(self.max);
+            let read = read_line_capped(&mut self.reader, &mut self.buf, cap);
             self.line += 1;
             let record = format!("{}:{}", self.name, self.line);
             match read {
-                Ok(0) => self.done = true,
-                Ok(n) => {
-                    self.offset += n as u64;
+                Ok(Line { len: 0, .. }) => self.done = true,
+                Ok(Line {
+                    len,
+                    skipped: true,
+                    newline,
+                    blank,
+                }) => {
+                    self.offset += len;
+                    if blank {
+                        continue;
+                    }
+                    let message = format!(
+                        "line is {} bytes, too long for an article text within the limit of {} \
+                         (--max-article-bytes)",
+                        super::grouped(len - u64::from(newline)),
+                        super::grouped(self.max)
+                    );
+                    return Some(Err(RecordError::new(record, None, message)));
+                }
+                Ok(Line { len, .. }) => {
+                    self.offset += len;
                     if self.buf.trim_ascii().is_empty() {
                         continue;
                     }
@@ -49,7 +76,11 @@ impl JsonlSource {
                     // this line only.
                     let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
                     let line = line.strip_suffix(b"\r").unwrap_or(line);
-                    return Some(parse_line(record, line, start));
+                    let parsed = parse_line(record, line, start, self.max);
+                    if self.buf.capacity() > KEEP_BUF_BYTES {
+                        self.buf = Vec::new();
+                    }
+                    return Some(parsed);
                 }
                 Err(e) => {
                     self.done = true;
@@ -65,8 +96,63 @@ impl JsonlSource {
     }
 }
 
-/// Parses one non-blank line that starts at byte `offset` of the file.
-fn parse_line(record: String, bytes: &[u8], offset: u64) -> Raw {
+/// One line as read by [`read_line_capped`].
+struct Line {
+    /// Bytes consumed, terminator included; 0 at the end of the input.
+    len: u64,
+    /// The line was longer than the cap: it was consumed but not kept.
+    skipped: bool,
+    /// It ended with `\n` (rather than at the end of the input).
+    newline: bool,
+    /// A skipped line held only whitespace.
+    blank: bool,
+}
+
+/// Reads one line (up to and including `\n`) into `buf`, like `read_until`, unless it is longer
+/// than `cap` bytes: then the rest of it is consumed without being kept (`buf` is left empty),
+/// so that an endless line costs constant memory.
+fn read_line_capped(reader: &mut impl BufRead, buf: &mut Vec<u8>, cap: u64) -> io::Result<Line> {
+    let mut line = Line {
+        len: 0,
+        skipped: false,
+        newline: false,
+        blank: true,
+    };
+    loop {
+        let available = match reader.fill_buf() {
+            Ok(available) => available,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(line);
+        }
+        let (used, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        let part = &available[..used];
+        if line.skipped {
+            line.blank = line.blank && part.trim_ascii().is_empty();
+        } else if (buf.len() + used) as u64 > cap {
+            line.skipped = true;
+            line.blank = buf.trim_ascii().is_empty() && part.trim_ascii().is_empty();
+            *buf = Vec::new();
+        } else {
+            buf.extend_from_slice(part);
+        }
+        reader.consume(used);
+        line.len += used as u64;
+        if done {
+            line.newline = true;
+            return Ok(line);
+        }
+    }
+}
+
+/// Parses one non-blank line that starts at byte `offset` of the file; `max` is the article size
+/// limit.
+fn parse_line(record: String, bytes: &[u8], offset: u64, max: u64) -> Raw {
     let fail = |id: Option<String>, message: String| RecordError::new(&*record, id, message);
     let line = match check_bytes(bytes) {
         Ok(line) => line,
@@ -109,7 +195,7 @@ fn parse_line(record: String, bytes: &[u8], offset: u64) -> Raw {
         url: take("url")?,
         id,
     };
-    super::finish(record, fields)
+    super::finish(record, fields, max)
 }
 
 /// A string field; absent and `null` are `None`, other types are an error.

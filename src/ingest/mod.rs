@@ -94,8 +94,28 @@
 //! | row with a wrong number of fields | `wrong number of fields: expected 3 as in the header, found 2` |
 //! | header without a required column | ``missing required column `text` (header has: …)`` |
 //! | id already seen in this run | `duplicate id X, first seen in REC` (the first one is kept) |
+//! | text over [`IngestOptions::max_article_bytes`] | `article text is 41,943,040 bytes, over the limit of 1,048,576 (--max-article-bytes)` |
+//! | JSONL line too long to hold such a text | `line is N bytes, too long for an article text within the limit of M (--max-article-bytes)` |
 //!
 //! Byte offsets count from 0 from the start of the file (byte order mark included).
+//!
+//! ## Article size
+//!
+//! An article whose text is longer than [`IngestOptions::max_article_bytes`] (default
+//! [`DEFAULT_MAX_ARTICLE_BYTES`], 1 MiB; bytes of UTF-8, after a byte order mark is dropped) is
+//! a [`RecordError`] with its id, and the stream goes on. The limit also bounds the memory a
+//! pathological record can take:
+//!
+//! * a `.txt` file is measured from its metadata and not read at all when it is over the limit;
+//! * a JSONL line is read into memory only up to [`jsonl_line_cap`] bytes (the longest line that
+//!   can hold a text within the limit: six bytes per text byte for `\u00XX` escapes, plus 1 MiB
+//!   for the other fields); a longer line is skipped as it is read, in constant memory, and
+//!   reported without an id, which cannot be read without reading the line. A line under the
+//!   cap is parsed, so its error has the id;
+//! * a CSV/TSV row is read whole (the CSV reader has no bound) and its `text` field is measured
+//!   before it is copied; the row's buffer is released after an oversized row.
+//!
+//! Only one oversized record is in memory at a time, and none is kept once reported.
 
 mod folder;
 mod jsonl;
@@ -162,6 +182,58 @@ impl std::error::Error for RecordError {}
 /// Name used for stdin in record names.
 pub const STDIN_NAME: &str = "<stdin>";
 
+/// Default for [`IngestOptions::max_article_bytes`]: 1 MiB (1,048,576 bytes). The longest news
+/// articles are well under 100 KB of text; 1 MiB leaves room for long reports and transcripts
+/// (an article is scored as one unit: its token states take about 0.8 GB per MB of text)
+/// while refusing a dump or binary blob before it costs seconds and gigabytes downstream.
+pub const DEFAULT_MAX_ARTICLE_BYTES: u64 = 1024 * 1024;
+
+/// How [`open_with`] reads its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// Longest article text accepted, in bytes (UTF-8, after a byte order mark is dropped); a
+    /// longer one is a [`RecordError`] (see [Article size](crate::ingest#article-size)). `u64::MAX` means
+    /// no limit. Default [`DEFAULT_MAX_ARTICLE_BYTES`].
+    pub max_article_bytes: u64,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        IngestOptions {
+            max_article_bytes: DEFAULT_MAX_ARTICLE_BYTES,
+        }
+    }
+}
+
+/// The longest JSONL line that is read into memory under a text limit of `max_article_bytes`:
+/// a text within the limit takes at most six bytes per text byte in JSON (`\u00XX` escapes),
+/// and the other fields get 1 MiB. A longer line cannot hold an acceptable article.
+pub fn jsonl_line_cap(max_article_bytes: u64) -> u64 {
+    max_article_bytes.saturating_mul(6).saturating_add(1 << 20)
+}
+
+/// `n` with thousands separators: `41943040` → `41,943,040`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The message for an article text of `len` bytes over the limit `max`.
+fn too_long_message(len: u64, max: u64) -> String {
+    format!(
+        "article text is {} bytes, over the limit of {} (--max-article-bytes)",
+        grouped(len),
+        grouped(max)
+    )
+}
+
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 type Reader = Box<dyn Read + Send>;
@@ -175,9 +247,18 @@ type Raw = std::result::Result<(Article, String), RecordError>;
 /// An input path that does not exist or cannot be opened is yielded as a RecordError too.
 ///
 /// `-` means stdin. See the [module documentation](self) for the formats and the errors.
+/// Uses the default [`IngestOptions`]; see [`open_with`].
 pub fn open(inputs: &[PathBuf]) -> Articles {
+    open_with(inputs, &IngestOptions::default())
+}
+
+/// [`open`] with options: an article whose text is longer than
+/// [`IngestOptions::max_article_bytes`] comes out as a [`RecordError`] (record and id, when it
+/// could be read) and the stream goes on with the next record.
+pub fn open_with(inputs: &[PathBuf], options: &IngestOptions) -> Articles {
     Articles {
         inputs: inputs.iter().cloned().collect(),
+        options: *options,
         current: None,
         pending: VecDeque::new(),
         seen: HashMap::new(),
@@ -190,6 +271,14 @@ pub fn open(inputs: &[PathBuf]) -> Articles {
 /// stream order. Holds the whole corpus in memory; prefer [`open`] for large inputs.
 pub fn read_all(inputs: &[PathBuf]) -> (Vec<Article>, Vec<RecordError>) {
     collect(open(inputs))
+}
+
+/// [`read_all`] with options (see [`open_with`]).
+pub fn read_all_with(
+    inputs: &[PathBuf],
+    options: &IngestOptions,
+) -> (Vec<Article>, Vec<RecordError>) {
+    collect(open_with(inputs, options))
 }
 
 fn collect(articles: Articles) -> (Vec<Article>, Vec<RecordError>) {
@@ -208,6 +297,7 @@ fn collect(articles: Articles) -> (Vec<Article>, Vec<RecordError>) {
 pub struct Articles {
     /// Inputs not opened yet.
     inputs: VecDeque<PathBuf>,
+    options: IngestOptions,
     current: Option<Source>,
     pending: VecDeque<RecordError>,
     /// id → record it was first seen in.
@@ -270,7 +360,13 @@ impl Articles {
     /// Like [`open`], with `reader` standing in for stdin.
     #[cfg(test)]
     fn with_stdin(inputs: &[PathBuf], reader: Reader) -> Self {
-        let mut articles = open(inputs);
+        Self::with_stdin_and(inputs, reader, &IngestOptions::default())
+    }
+
+    /// Like [`open_with`], with `reader` standing in for stdin.
+    #[cfg(test)]
+    fn with_stdin_and(inputs: &[PathBuf], reader: Reader, options: &IngestOptions) -> Self {
+        let mut articles = open_with(inputs, options);
         articles.stdin = Some(reader);
         articles
     }
@@ -296,6 +392,7 @@ impl Articles {
     /// Opens one input, leaving a source in `current` and/or errors in `pending`.
     fn start(&mut self, input: &Path) {
         let name = input.display().to_string();
+        let max = self.options.max_article_bytes;
         if input.as_os_str() == "-" {
             if self.stdin_used {
                 self.fail(STDIN_NAME, "stdin (`-`) given more than once");
@@ -303,7 +400,7 @@ impl Articles {
             }
             self.stdin_used = true;
             let reader = self.stdin.take().unwrap_or_else(|| Box::new(io::stdin()));
-            match detect_stdin(reader) {
+            match detect_stdin(reader, max) {
                 Ok(source) => self.current = Some(source),
                 Err(e) => self.pending.push_back(e),
             }
@@ -315,7 +412,7 @@ impl Articles {
         };
         if meta.is_dir() {
             let mut errors = Vec::new();
-            let files = folder::TxtFiles::folder(input, &mut errors);
+            let files = folder::TxtFiles::folder(input, max, &mut errors);
             self.pending.extend(errors);
             self.current = files.map(Source::Files);
             return;
@@ -324,14 +421,15 @@ impl Articles {
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase());
         let opened = match ext.as_deref() {
-            Some("txt") => Ok(Source::Files(folder::TxtFiles::single(input))),
-            Some("jsonl") | Some("ndjson") => open_file(input)
-                .map(|(reader, bom)| Source::Jsonl(jsonl::JsonlSource::new(name, reader, bom))),
+            Some("txt") => Ok(Source::Files(folder::TxtFiles::single(input, max))),
+            Some("jsonl") | Some("ndjson") => open_file(input).map(|(reader, bom)| {
+                Source::Jsonl(jsonl::JsonlSource::new(name, reader, bom, max))
+            }),
             Some("csv") => open_file(input)
-                .and_then(|(reader, _)| table::TableSource::new(name, reader, b','))
+                .and_then(|(reader, _)| table::TableSource::new(name, reader, b',', max))
                 .map(Source::Table),
             Some("tsv") => open_file(input)
-                .and_then(|(reader, _)| table::TableSource::new(name, reader, b'\t'))
+                .and_then(|(reader, _)| table::TableSource::new(name, reader, b'\t', max))
                 .map(Source::Table),
             other => {
                 let shown = match other {
@@ -390,8 +488,8 @@ fn strip_bom(mut reader: Reader) -> io::Result<(Reader, u64)> {
     }
 }
 
-/// Picks the format of stdin from its first non-blank line.
-fn detect_stdin(reader: Reader) -> std::result::Result<Source, RecordError> {
+/// Picks the format of stdin from its first non-blank line. `max` is the article size limit.
+fn detect_stdin(reader: Reader, max: u64) -> std::result::Result<Source, RecordError> {
     let read_error = |e: io::Error| RecordError::new(STDIN_NAME, None, format!("read error: {e}"));
     let (reader, bom) = strip_bom(reader).map_err(read_error)?;
     let mut reader = io::BufReader::new(reader);
@@ -421,8 +519,10 @@ fn detect_stdin(reader: Reader) -> std::result::Result<Source, RecordError> {
     let rest: Reader = Box::new(io::Cursor::new(prefix).chain(reader));
     let name = STDIN_NAME.to_string();
     match format {
-        Some(None) => Ok(Source::Jsonl(jsonl::JsonlSource::new(name, rest, bom))),
-        Some(Some(delimiter)) => table::TableSource::new(name, rest, delimiter).map(Source::Table),
+        Some(None) => Ok(Source::Jsonl(jsonl::JsonlSource::new(name, rest, bom, max))),
+        Some(Some(delimiter)) => {
+            table::TableSource::new(name, rest, delimiter, max).map(Source::Table)
+        }
         None => Err(RecordError::new(
             STDIN_NAME,
             None,
@@ -472,9 +572,9 @@ fn trimmed(value: Option<String>) -> Option<String> {
 }
 
 /// Validates the fields of one record into an article. Absent required fields are listed
-/// together; present but blank `id` / `source` are "empty"; the text must hold more than
-/// whitespace and no NUL character.
-fn finish(record: String, fields: Fields) -> Raw {
+/// together; the text must be at most `max` bytes; present but blank `id` / `source` are
+/// "empty"; the text must hold more than whitespace and no NUL character.
+fn finish(record: String, fields: Fields, max: u64) -> Raw {
     let id_given = fields.id.is_some();
     let source_given = fields.source.is_some();
     let id = trimmed(fields.id);
@@ -496,6 +596,11 @@ fn finish(record: String, fields: Fields) -> Raw {
             "missing required field{plural} {}",
             names.join(", ")
         ));
+    }
+    if let Some(len) = fields.text.as_ref().map(|t| t.len() as u64) {
+        if len > max {
+            return fail(too_long_message(len, max));
+        }
     }
     let Some(id) = id.clone() else {
         return fail("required field `id` is empty".to_string());

@@ -23,7 +23,13 @@ pub(super) struct TableSource {
     row: u64,
     record: csv::ByteRecord,
     done: bool,
+    /// Longest article text accepted, in bytes.
+    max: u64,
 }
+
+/// A row buffer that grew past this is released after its row, so that an oversized record does
+/// not keep its memory.
+const KEEP_RECORD_BYTES: usize = 1 << 20;
 
 /// Header cells as matched: trimmed, lower-case.
 pub(super) fn header_names(header: &csv::ByteRecord) -> Vec<String> {
@@ -46,11 +52,13 @@ pub(super) fn header_has_text(line: &[u8], delimiter: u8) -> bool {
 }
 
 impl TableSource {
-    /// Reads the header; `Err` when it is unreadable or lacks a required column.
+    /// Reads the header; `Err` when it is unreadable or lacks a required column. `max` is the
+    /// article size limit.
     pub(super) fn new(
         name: String,
         reader: Reader,
         delimiter: u8,
+        max: u64,
     ) -> std::result::Result<Self, RecordError> {
         let fail = |message: String| RecordError::new(&*name, None, message);
         let mut reader = csv::ReaderBuilder::new()
@@ -101,6 +109,7 @@ impl TableSource {
             row: 1,
             record: csv::ByteRecord::new(),
             done: false,
+            max,
         })
     }
 
@@ -112,7 +121,13 @@ impl TableSource {
         self.row += 1;
         let record = format!("{}:row {}", self.name, self.row);
         match read {
-            Ok(true) => Some(self.parse_row(record)),
+            Ok(true) => {
+                let parsed = self.parse_row(record);
+                if self.record.as_slice().len() > KEEP_RECORD_BYTES {
+                    self.record = csv::ByteRecord::new();
+                }
+                Some(parsed)
+            }
             Ok(false) => {
                 self.done = true;
                 None
@@ -159,6 +174,12 @@ impl TableSource {
                 row.len()
             ));
         }
+        // Measured before anything is copied.
+        if let Some(text) = row.get(c.text) {
+            if text.len() as u64 > self.max {
+                return fail(super::too_long_message(text.len() as u64, self.max));
+            }
+        }
         let optional = |column: &str, at: Option<usize>| match at {
             Some(at) => cell(column, at),
             None => Ok(None),
@@ -174,7 +195,7 @@ impl TableSource {
             })
         };
         match read() {
-            Ok(fields) => super::finish(record, fields),
+            Ok(fields) => super::finish(record, fields, self.max),
             Err(message) => fail(message),
         }
     }

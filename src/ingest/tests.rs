@@ -788,3 +788,249 @@ fn records_come_out_before_the_rest_is_read() {
         assert!(stream.next().is_none());
     }
 }
+
+// ---- article size limit ----------------------------------------------------------------------
+
+fn limited(max: u64) -> IngestOptions {
+    IngestOptions {
+        max_article_bytes: max,
+    }
+}
+
+fn read_limited(inputs: &[PathBuf], max: u64) -> (Vec<Article>, Vec<RecordError>) {
+    read_all_with(inputs, &limited(max))
+}
+
+#[test]
+fn size_limit_default_and_message() {
+    assert_eq!(DEFAULT_MAX_ARTICLE_BYTES, 1_048_576);
+    assert_eq!(IngestOptions::default().max_article_bytes, 1_048_576);
+    assert_eq!(
+        too_long_message(41_943_040, DEFAULT_MAX_ARTICLE_BYTES),
+        "article text is 41,943,040 bytes, over the limit of 1,048,576 (--max-article-bytes)"
+    );
+    for (n, s) in [
+        (0, "0"),
+        (999, "999"),
+        (1_000, "1,000"),
+        (123_456, "123,456"),
+        (1_234_567, "1,234,567"),
+        (u64::MAX, "18,446,744,073,709,551,615"),
+    ] {
+        assert_eq!(grouped(n), s);
+    }
+    assert_eq!(jsonl_line_cap(u64::MAX), u64::MAX);
+}
+
+#[test]
+fn oversized_txt_files_are_errors_with_their_id_and_the_next_file_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "cnn/a.txt", &[b'a'; 100]);
+    let big = write(dir.path(), "cnn/b.txt", &[b'b'; 101]);
+    // Exactly the limit after the byte order mark is dropped.
+    let mut with_bom = BOM.to_vec();
+    with_bom.extend_from_slice(&[b'c'; 100]);
+    write(dir.path(), "cnn/c.txt", &with_bom);
+    let mut big_bom = BOM.to_vec();
+    big_bom.extend_from_slice(&[b'd'; 101]);
+    let big_with_bom = write(dir.path(), "cnn/d.txt", &big_bom);
+    write(dir.path(), "fox/e.txt", b"Fox says so.");
+    let (articles, errors) = read_limited(&[dir.path().to_path_buf()], 100);
+    assert_eq!(ids(&articles), vec!["cnn/a", "cnn/c", "fox/e"]);
+    assert_eq!(articles[1].text.len(), 100);
+    let message = "article text is 101 bytes, over the limit of 100 (--max-article-bytes)";
+    assert_eq!(
+        errors,
+        vec![
+            err(shown(&big), Some("cnn/b"), message),
+            err(shown(&big_with_bom), Some("cnn/d"), message),
+        ]
+    );
+    // A single file, and the default options through `open`.
+    let (articles, errors) = read_limited(std::slice::from_ref(&big), 100);
+    assert!(articles.is_empty());
+    assert_eq!(errors, vec![err(shown(&big), Some("b"), message)]);
+    let (articles, errors) = read_one(&big);
+    assert_eq!((articles.len(), errors.len()), (1, 0));
+}
+
+#[test]
+fn oversized_txt_files_are_not_read() {
+    // A sparse file far over the limit: refused from its length, without reading it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.txt");
+    let file = fs::File::create(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    let (articles, errors) = read_one(&path);
+    assert!(articles.is_empty());
+    assert_eq!(
+        errors,
+        vec![err(
+            shown(&path),
+            Some("huge"),
+            "article text is 1,099,511,627,776 bytes, over the limit of 1,048,576 \
+             (--max-article-bytes)"
+        )]
+    );
+}
+
+#[test]
+fn oversized_jsonl_records_are_errors_with_their_id_and_the_next_line_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |id: &str, text: &str| {
+        format!("{{\"id\":\"{id}\",\"source\":\"s\",\"text\":\"{text}\"}}\n").into_bytes()
+    };
+    let mut bytes = line("a", &"a".repeat(50));
+    bytes.extend(line("b", &"b".repeat(51)));
+    // Escapes count as the text they decode to: 50 bytes of text, 300 in the line.
+    bytes.extend(line("c", &"\\u0063".repeat(50)));
+    bytes.extend(line("d", "short"));
+    let path = write(dir.path(), "a.jsonl", &bytes);
+    let (articles, errors) = read_limited(std::slice::from_ref(&path), 50);
+    assert_eq!(ids(&articles), vec!["a", "c", "d"]);
+    assert_eq!(
+        errors,
+        vec![err(
+            format!("{}:2", path.display()),
+            Some("b"),
+            "article text is 51 bytes, over the limit of 50 (--max-article-bytes)"
+        )]
+    );
+}
+
+/// A JSONL stream with one enormous line (generated as it is read), then a good line.
+struct HugeLine {
+    head: io::Cursor<Vec<u8>>,
+    filler: u64,
+    tail: io::Cursor<Vec<u8>>,
+}
+
+impl Read for HugeLine {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.head.read(out)?;
+        if n > 0 {
+            return Ok(n);
+        }
+        if self.filler > 0 {
+            let k = (out.len() as u64).min(self.filler) as usize;
+            out[..k].fill(b'x');
+            self.filler -= k as u64;
+            return Ok(k);
+        }
+        self.tail.read(out)
+    }
+}
+
+#[test]
+fn jsonl_lines_too_long_for_the_limit_are_skipped_as_they_are_read() {
+    let max = 1_000;
+    let filler = 64 << 20;
+    let head = b"{\"id\":\"big\",\"source\":\"s\",\"text\":\"";
+    let reader = HugeLine {
+        head: io::Cursor::new(head.to_vec()),
+        filler,
+        tail: io::Cursor::new(
+            b"\"}\n\n{\"id\":\"next\",\"source\":\"s\",\"text\":\"t\"}\n".to_vec(),
+        ),
+    };
+    let stream = Articles::with_stdin_and(&[PathBuf::from("-")], Box::new(reader), &limited(max));
+    let items: Vec<_> = stream.collect();
+    assert_eq!(items.len(), 2, "{items:?}");
+    let e = items[0].as_ref().unwrap_err();
+    assert_eq!(e.record, "<stdin>:1");
+    assert_eq!(e.id, None);
+    let line_len = head.len() as u64 + filler + 2;
+    assert_eq!(
+        e.message,
+        format!(
+            "line is {} bytes, too long for an article text within the limit of 1,000 \
+             (--max-article-bytes)",
+            grouped(line_len)
+        )
+    );
+    // Line 2 is blank; line numbers go on after the skipped line.
+    assert_eq!(items[1].as_ref().unwrap().id, "next");
+    // A huge whitespace-only line is blank, as a short one is.
+    let reader = HugeLine {
+        head: io::Cursor::new(Vec::new()),
+        filler: 0,
+        tail: io::Cursor::new(
+            [
+                vec![b' '; 3 << 20],
+                b"\n{\"id\":\"n\",\"source\":\"s\",\"text\":\"t\"}\n".to_vec(),
+            ]
+            .concat(),
+        ),
+    };
+    let stream = Articles::with_stdin_and(&[PathBuf::from("-")], Box::new(reader), &limited(max));
+    let items: Vec<_> = stream.collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].as_ref().unwrap().id, "n");
+}
+
+#[test]
+fn jsonl_line_numbers_and_offsets_go_on_after_a_skipped_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = 10;
+    let cap = jsonl_line_cap(max) as usize;
+    let mut bytes = format!("{{\"id\":\"a\",\"text\":\"{}\"}}\n", "a".repeat(cap)).into_bytes();
+    let after = bytes.len();
+    bytes.extend_from_slice(b"{\"id\":\"b\xFF\"}\n");
+    let path = write(dir.path(), "a.jsonl", &bytes);
+    let (articles, errors) = read_limited(std::slice::from_ref(&path), max);
+    assert!(articles.is_empty());
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0].record, format!("{}:1", path.display()));
+    assert!(
+        errors[0].message.starts_with("line is "),
+        "{}",
+        errors[0].message
+    );
+    assert_eq!(
+        errors[1],
+        err(
+            format!("{}:2", path.display()),
+            None,
+            &format!(
+                "invalid UTF-8 at byte offset {} (byte 8 of the line)",
+                after + 8
+            )
+        )
+    );
+}
+
+#[test]
+fn oversized_csv_rows_are_errors_with_their_id_and_the_next_row_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!(
+        "id,source,text\na,s,{}\nb,s,\"{}\"\nc,s,short\n",
+        "a".repeat(20),
+        "b\n".repeat(11)
+    );
+    let path = write(dir.path(), "a.csv", csv.as_bytes());
+    let (articles, errors) = read_limited(std::slice::from_ref(&path), 20);
+    assert_eq!(ids(&articles), vec!["a", "c"]);
+    assert_eq!(
+        errors,
+        vec![err(
+            format!("{}:row 3", path.display()),
+            Some("b"),
+            "article text is 22 bytes, over the limit of 20 (--max-article-bytes)"
+        )]
+    );
+    // TSV on stdin.
+    let tsv = format!("id\tsource\ttext\nx\ts\t{}\ny\ts\tok\n", "x".repeat(21));
+    let stream = Articles::with_stdin_and(
+        &[PathBuf::from("-")],
+        Box::new(io::Cursor::new(tsv.into_bytes())),
+        &limited(20),
+    );
+    let items: Vec<_> = stream.collect();
+    let e = items[0].as_ref().unwrap_err();
+    assert_eq!(
+        (e.record.as_str(), e.id.as_deref()),
+        ("<stdin>:row 2", Some("x"))
+    );
+    assert_eq!(items[1].as_ref().unwrap().id, "y");
+}

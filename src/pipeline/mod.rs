@@ -270,15 +270,8 @@ impl Scorer {
                         end: s.start + t.end,
                         text: raw[t.start..t.end].to_string(),
                         score: round4(t.score),
-                    })
-                    .collect();
-                let display_spans = spans_of[k]
-                    .iter()
-                    .map(|t| {
-                        (
-                            display_offset(raw, t.start, true),
-                            display_offset(raw, t.end, false),
-                        )
+                        text_start: display_offset(raw, t.start, true),
+                        text_end: display_offset(raw, t.end, false),
                     })
                     .collect();
                 recs.push(SentenceRecord {
@@ -291,7 +284,6 @@ impl Scorer {
                     loaded: p,
                     loaded_label: p >= self.loaded_threshold() as f64,
                     loaded_spans,
-                    display_spans,
                     tokens: enc[k].n_tokens,
                     truncated: enc[k].truncated,
                     attributions: att

@@ -9,6 +9,13 @@ use serde::{Deserialize, Serialize};
 use crate::actors::ActorCounts;
 use crate::attribution::{Attribution, AttributionCounts};
 use crate::terms::TermCounts;
+
+/// Version of the output schemas (docs/output.md). Every JSON document slant writes carries it
+/// as `schema_version`, and so does a scored dataset's manifest; JSONL records follow the same
+/// version. A change to a field's name, type or meaning bumps it. Version 2: JSONL lines are
+/// tagged with `record`, datasets have article rows and a manifest, loaded spans carry
+/// `text_start`/`text_end`.
+pub const SCHEMA_VERSION: u32 = 2;
 /// One sentence's result: what `--format jsonl` writes per line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SentenceRecord {
@@ -45,9 +52,6 @@ pub struct SentenceRecord {
     /// reported content. `null` without the attribution head.
     #[serde(default)]
     pub unattributed: Option<bool>,
-    /// Byte ranges of `loaded_spans` inside `text` (for marking them in human output).
-    #[serde(skip)]
-    pub display_spans: Vec<(usize, usize)>,
 }
 
 /// A sentence record as one CSV row: `loaded_spans` and `attributions` as compact JSON array
@@ -100,15 +104,25 @@ pub struct LoadedSpan {
     pub text: String,
     /// Mean probability of its words' labels (rounded to 4 decimals).
     pub score: f64,
+    /// Byte offset of the span's first byte in the sentence record's `text` (whose whitespace
+    /// runs are collapsed, so offsets differ from `start - sentence start`).
+    pub text_start: usize,
+    /// Byte offset one past the span's last byte in the record's `text`.
+    pub text_end: usize,
 }
 
 impl SentenceRecord {
     /// `text` with each loaded span wrapped in `[[` `]]`.
     pub fn marked_text(&self) -> String {
-        let mut out = String::with_capacity(self.text.len() + 4 * self.display_spans.len());
+        let mut out = String::with_capacity(self.text.len() + 4 * self.loaded_spans.len());
         let mut at = 0;
-        for &(a, b) in &self.display_spans {
-            if a < at || b > self.text.len() || a > b {
+        for (a, b) in self.loaded_spans.iter().map(|s| (s.text_start, s.text_end)) {
+            if a < at
+                || b > self.text.len()
+                || a > b
+                || !self.text.is_char_boundary(a)
+                || !self.text.is_char_boundary(b)
+            {
                 continue;
             }
             out.push_str(&self.text[at..a]);

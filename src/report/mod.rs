@@ -6,10 +6,7 @@
 pub mod compare;
 pub mod score;
 
-/// Version of the output schemas (docs/output.md). Every JSON document slant writes carries it
-/// as `schema_version`; JSONL sentence records follow the same version. A change to a field's
-/// name, type or meaning bumps it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub use crate::pipeline::records::SCHEMA_VERSION;
 
 use std::io::Write;
 
@@ -165,7 +162,7 @@ pub fn profiles_table(
         }
     }
     if top > 0 && !sentences.is_empty() {
-        if sentences.iter().any(|r| !r.display_spans.is_empty()) {
+        if sentences.iter().any(|r| !r.loaded_spans.is_empty()) {
             s.push_str("\n[[...]] marks the loaded-language spans the span head found.\n");
         }
         for p in profiles {

@@ -41,23 +41,4 @@ pub struct ArticleRecord {
     pub frames: BTreeMap<String, f64>,
 }
 
-/// Manifest of a scoring run: everything needed to reproduce it (no timings, so it is stable).
-#[derive(Debug, Serialize)]
-pub struct ScoreManifest {
-    pub slant_version: String,
-    pub git_commit: String,
-    pub encoder: String,
-    pub encoder_sha256: String,
-    pub loaded_head_sha256: String,
-    pub loaded_threshold: f32,
-    pub max_tokens: usize,
-    pub batch_size: usize,
-    pub inputs: Vec<String>,
-    pub articles: usize,
-    pub sentences: usize,
-    pub truncated_sentences: usize,
-    pub record_errors: usize,
-    /// `"int8"` with `--precision int8`; absent for fp32 (the default).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub precision: Option<&'static str>,
-}
+pub use crate::dataset::Manifest as ScoreManifest;

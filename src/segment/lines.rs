@@ -71,80 +71,107 @@ const RUN_ON_WORDS: &[&str] = &[
 ];
 
 /// Split `text` into chunks (see the module docs for the rules).
+///
+/// Memory beyond the chunks returned is constant: a block is found in one pass and then read
+/// twice more (its widest line and whether rule 4 applies, then the breaks), rather than held
+/// as a list of lines (a 40 MB text of one word per line would need hundreds of MB for that).
 pub(crate) fn chunks(text: &str) -> Vec<Chunk> {
     let mut out = Vec::new();
-    let mut block: Vec<Line> = Vec::new();
+    // Start of the block's first line and end of its last line (trimmed).
+    let mut block: Option<(usize, usize)> = None;
     let mut offset = 0;
     for raw in text.split_inclusive('\n') {
         let lead = raw.len() - raw.trim_start().len();
         let content = raw.trim();
         if content.is_empty() {
-            flush_block(text, &block, &mut out);
-            block.clear();
+            if let Some((start, end)) = block.take() {
+                flush_block(text, start, end, &mut out);
+            }
         } else {
             let start = offset + lead;
-            block.push(Line {
-                start,
-                end: start + content.len(),
-            });
+            let end = start + content.len();
+            block = Some((block.map_or(start, |(first, _)| first), end));
         }
         offset += raw.len();
     }
-    flush_block(text, &block, &mut out);
+    if let Some((start, end)) = block {
+        flush_block(text, start, end, &mut out);
+    }
     out
 }
 
-/// Decide the breaks inside one block of consecutive non-blank lines and emit its chunks.
-fn flush_block(text: &str, block: &[Line], out: &mut Vec<Chunk>) {
-    if block.is_empty() {
-        return;
-    }
+/// The lines of the block `text[start..end]` (consecutive non-blank lines, `start` the first
+/// one's first non-whitespace byte and `end` one past the last one's last).
+fn block_lines(text: &str, start: usize, end: usize) -> impl Iterator<Item = Line> + '_ {
+    let mut offset = start;
+    text[start..end].split_inclusive('\n').map(move |raw| {
+        let lead = raw.len() - raw.trim_start().len();
+        let line_start = offset + lead;
+        offset += raw.len();
+        Line {
+            start: line_start,
+            end: line_start + raw.trim().len(),
+        }
+    })
+}
+
+/// Rule 2: is `line` a list item? A dash "bullet" after a line that evidently runs on is a dash
+/// inside the sentence (`...attended by` / `— by some estimates — thousands`), not a list item.
+fn is_list_item(prev: Option<&str>, line: &str) -> bool {
+    let dash_continuation =
+        prev.is_some_and(|p| line.starts_with(['-', '–', '—']) && prev_runs_on(p));
+    list_marker_len(line).is_some() && !dash_continuation
+}
+
+/// Decide the breaks inside one block of consecutive non-blank lines (`text[start..end]`, see
+/// [`block_lines`]) and emit its chunks.
+fn flush_block(text: &str, start: usize, end: usize, out: &mut Vec<Chunk>) {
     let line = |l: &Line| &text[l.start..l.end];
-    // A dash "bullet" after a line that evidently runs on is a dash inside the sentence
-    // (`...attended by` / `— by some estimates — thousands`), not a list item.
-    let list_item: Vec<bool> = block
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let t = line(l);
-            let dash_continuation =
-                i > 0 && t.starts_with(['-', '–', '—']) && prev_runs_on(line(&block[i - 1]));
-            list_marker_len(t).is_some() && !dash_continuation
-        })
-        .collect();
-    // Rule 3: evidence-based soft breaks.
-    let mut soft: Vec<bool> = block
-        .windows(2)
-        .enumerate()
-        .map(|(i, w)| !list_item[i + 1] && runs_on(line(&w[0]), line(&w[1])))
-        .collect();
-    // Rule 4: wrapped blocks.
-    let widths: Vec<usize> = block.iter().map(|l| line(l).chars().count()).collect();
-    let max_width = widths.iter().copied().max().unwrap_or(0);
-    if soft.iter().any(|&s| s) && max_width <= WRAP_MAX_WIDTH {
-        for (i, s) in soft.iter_mut().enumerate() {
-            let prev = line(&block[i]);
-            let full = widths[i] as f64 >= WRAP_FULL_RATIO * max_width as f64;
+    // Rule 3 (evidence-based soft breaks) anywhere in the block, and its widest line, decide
+    // whether rule 4 (wrapped blocks) applies.
+    let mut max_width = 0;
+    let mut any_soft = false;
+    let mut prev: Option<Line> = None;
+    for l in block_lines(text, start, end) {
+        let t = line(&l);
+        max_width = max_width.max(t.chars().count());
+        if let Some(p) = prev {
+            let p = line(&p);
+            any_soft = any_soft || (!is_list_item(Some(p), t) && runs_on(p, t));
+        }
+        prev = Some(l);
+    }
+    let wrapped = any_soft && max_width <= WRAP_MAX_WIDTH;
+    let mut lines = block_lines(text, start, end).peekable();
+    let mut first_line = true;
+    let mut chunk_start: Option<Line> = None;
+    while let Some(cur) = lines.next() {
+        let chunk_first = *chunk_start.get_or_insert(cur);
+        let soft = lines.peek().is_some_and(|next| {
+            let (prev, next) = (line(&cur), line(next));
+            if is_list_item(Some(prev), next) {
+                return false;
+            }
+            if runs_on(prev, next) {
+                return true;
+            }
+            // Rule 4: wrapped blocks.
+            let full = wrapped && prev.chars().count() as f64 >= WRAP_FULL_RATIO * max_width as f64;
             let open_ended = !super::rules::ends_sentence_like(prev)
                 || super::rules::ends_with_abbreviation(prev);
-            let headline = i == 0 && is_title_case(prev);
-            if !list_item[i + 1] && full && open_ended && !headline {
-                *s = true;
-            }
-        }
-    }
-    let mut first = 0;
-    for i in 0..block.len() {
-        let last_of_chunk = i + 1 == block.len() || !soft[i];
-        if last_of_chunk {
-            let start = block[first].start;
-            let body = list_marker_len(line(&block[first])).map_or(start, |n| start + n);
+            let headline = first_line && is_title_case(prev);
+            full && open_ended && !headline
+        });
+        first_line = false;
+        if !soft {
+            let start = chunk_first.start;
+            let body = list_marker_len(line(&chunk_first)).map_or(start, |n| start + n);
             out.push(Chunk {
                 start,
                 body,
-                end: block[i].end,
+                end: cur.end,
             });
-            first = i + 1;
+            chunk_start = None;
         }
     }
 }

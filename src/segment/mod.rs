@@ -1,6 +1,6 @@
 //! Sentence segmentation for English news text, keeping byte spans into the original text.
 //!
-//! [`split`] works in two stages:
+//! [`split`] works in three stages:
 //!
 //! 1. **Lines → chunks** (`lines.rs`): blank lines and single line breaks that end a line
 //!    (headline, paragraph, list item) are hard boundaries; a line break inside a sentence
@@ -12,9 +12,22 @@
 //!    fixes for its weak spots (titles, `No. 1`, `9 a.m. Tuesday`, `U.S. Officials said`,
 //!    Unicode ellipses, quote attributions, parenthesised sentences).
 //!
-//! Every span is trimmed, non-empty, on char boundaries, sorted and non-overlapping, and the
-//! spans of a text cover each of its non-whitespace characters exactly once (list bullets and
-//! stray decoration such as a lone `*` included).
+//! 3. **Long sentences → pieces**: a "sentence" longer than [`MAX_SENTENCE_BYTES`] (a run-on
+//!    text with no sentence punctuation, a table flattened into one line) is cut into
+//!    consecutive pieces of at most that many bytes, at whitespace (at a char boundary inside a
+//!    longer run without whitespace), so that each piece fits the encoder's window and is
+//!    scored, rather than one truncated sentence standing for all of it. Each piece is a span
+//!    like any other sentence.
+//!
+//! Every span is trimmed, non-empty, at most [`MAX_SENTENCE_BYTES`] long, on char boundaries,
+//! sorted and non-overlapping, and the spans of a text cover each of its non-whitespace
+//! characters exactly once (list bullets and stray decoration such as a lone `*` included).
+//!
+//! Cost: linear in the text length, and memory beyond the text is the spans returned (plus the
+//! chunks, one per paragraph or line). A very long chunk (over 16 KiB without a line break that
+//! ends a sentence) is handed to the punctuation splitter in bounded windows that start at
+//! sentence boundaries, so the work and memory of each call stay bounded; a chunk up to 16 KiB
+//! (any ordinary paragraph) is split exactly as a whole.
 //!
 //! Conventions (what the tests and `eval/splitter/cases.jsonl` expect):
 //!
@@ -68,32 +81,89 @@ impl SentenceSpan {
     }
 }
 
+/// The longest span [`split`] returns, in bytes; longer sentences are cut into pieces.
+///
+/// The encoder (all-MiniLM-L6-v2) reads at most 256 tokens, 254 of them text. Run-on English
+/// news text takes about 4.8-5.6 bytes per WordPiece token: measured by the test
+/// `pieces_fit_the_encoder_window` on the seed articles (5.6; at most 192 tokens in a 1,000-byte
+/// piece) and on the splitter's evaluation cases, dense with abbreviations, numbers and names
+/// (4.8; at most 225 tokens). So a 1,000-byte piece fits the window with room to spare, where
+/// 1,200 bytes would not for dense text. Real sentences are far shorter (a 60-word sentence is
+/// about 350 bytes), so only run-on text is cut.
+pub const MAX_SENTENCE_BYTES: usize = 1_000;
+
 /// Split `text` into sentences. Never returns empty spans; spans are sorted, non-overlapping,
-/// on char boundaries, trimmed.
+/// on char boundaries, trimmed, and at most [`MAX_SENTENCE_BYTES`] long (longer sentences come
+/// out as consecutive pieces, see the [module documentation](self)).
 pub fn split(text: &str) -> Vec<SentenceSpan> {
     let mut out = Vec::new();
     for chunk in lines::chunks(text) {
         let body = &text[chunk.body..chunk.end];
         let mut prev = 0;
         let mut first = true;
-        for cut in rules::find_cuts(body).into_iter().chain([body.len()]) {
+        for cut in rules::find_cuts_bounded(body)
+            .into_iter()
+            .chain([body.len()])
+        {
             if let Some(mut span) = trimmed_span(text, chunk.body + prev, chunk.body + cut) {
                 if first {
                     // The list marker (if any) belongs to the item's first sentence.
                     span.start = chunk.start;
                 }
                 first = false;
-                out.push(span);
+                push_pieces(text, span, &mut out);
             }
             prev = cut;
         }
         if first {
             // A chunk that is only a list marker cannot happen (markers need content), but
             // keep the coverage guarantee regardless.
-            out.extend(trimmed_span(text, chunk.start, chunk.end));
+            if let Some(span) = trimmed_span(text, chunk.start, chunk.end) {
+                push_pieces(text, span, &mut out);
+            }
         }
     }
     out
+}
+
+/// Push `span` (trimmed, non-empty) as one sentence, or, when it is longer than
+/// [`MAX_SENTENCE_BYTES`], as consecutive trimmed pieces of at most that length (see
+/// [`next_piece`]). The pieces cover every non-whitespace byte of `span`.
+fn push_pieces(text: &str, span: SentenceSpan, out: &mut Vec<SentenceSpan>) {
+    let mut start = span.start;
+    while span.end - start > MAX_SENTENCE_BYTES {
+        let (end, next) = next_piece(text, start, span.end);
+        out.push(SentenceSpan { start, end });
+        start = next;
+    }
+    out.push(SentenceSpan {
+        start,
+        end: span.end,
+    });
+}
+
+/// The first piece of the sentence `text[start..end]`, which is longer than
+/// [`MAX_SENTENCE_BYTES`] and starts and ends with non-whitespace: `(piece_end, next_start)`.
+/// The piece ends at the last whitespace within the limit (trimmed; a whitespace character
+/// starting right at the limit counts), or, when there is none, at the last char boundary within
+/// the limit; `next_start` is the first non-whitespace byte after it.
+pub(crate) fn next_piece(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let hard = rules::floor_char_boundary(text, start + MAX_SENTENCE_BYTES);
+    let search_end = match text[hard..].chars().next() {
+        Some(c) if c.is_whitespace() => hard + c.len_utf8(),
+        _ => hard,
+    };
+    match text[start..search_end].rfind(char::is_whitespace) {
+        // `start` is not whitespace, so `i > 0` and the piece is not empty.
+        Some(i) => {
+            let ws = start + i;
+            let rest = &text[ws..end];
+            let next = ws + (rest.len() - rest.trim_start().len());
+            (start + text[start..ws].trim_end().len(), next)
+        }
+        // No whitespace up to and at the limit: cut inside the run.
+        None => (hard, hard),
+    }
 }
 
 /// The span of `text[start..end]` with surrounding whitespace removed, or `None` if empty.
@@ -704,5 +774,243 @@ mod tests {
         assert!(got.contains(&"The situation underscores the failure of U.S. President Joe Biden’s administration to isolate the Taliban since their return to power following the chaotic U.S. withdrawal from Afghanistan in August 2021."));
         assert!(got.contains(&"Taliban “foreign minister” Amir Khan Muttaqi revealed that these missions, which include embassies and consulates, are “fully operating” under Taliban leadership."));
         assert_eq!(got.len(), 16);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Long sentences: pieces and bounded windows.
+
+    /// [`check_invariants`] plus the length limit; returns the spans.
+    fn check_pieces(text: &str) -> Vec<SentenceSpan> {
+        check_invariants(text);
+        let spans = split(text);
+        for s in &spans {
+            assert!(s.len() <= MAX_SENTENCE_BYTES, "span of {} bytes", s.len());
+        }
+        spans
+    }
+
+    /// Deterministic pseudo-random words (xorshift64*), joined by `sep`, about `bytes` long.
+    fn words(bytes: usize, sep: &str, seed: u64) -> String {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        let mut out = String::with_capacity(bytes + 16);
+        while out.len() < bytes {
+            let len = 2 + (next() % 8) as usize;
+            for _ in 0..len {
+                out.push((b'a' + (next() % 26) as u8) as char);
+            }
+            out.push_str(sep);
+        }
+        out
+    }
+
+    #[test]
+    fn run_on_text_is_cut_into_pieces_at_whitespace() {
+        let text = words(50_000, " ", 7);
+        let spans = check_pieces(&text);
+        // The chunk is longer than a window: the windows' extra cuts fall between pieces, so
+        // the result is the pieces of the whole text as one sentence.
+        assert!(text.len() > 2 * rules::BLOCK_BYTES);
+        let mut whole = Vec::new();
+        push_pieces(
+            &text,
+            trimmed_span(&text, 0, text.len()).unwrap(),
+            &mut whole,
+        );
+        assert_eq!(spans, whole);
+        assert!(spans.len() >= 50, "{} pieces", spans.len());
+        // Every piece but the last ends at whitespace and is nearly full: the next word would
+        // not have fitted.
+        for w in spans.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            assert!(text[a.end..].starts_with(' '));
+            let next_word = text[b.start..].split(' ').next().unwrap();
+            assert!(
+                a.len() + 1 + next_word.len() > MAX_SENTENCE_BYTES,
+                "{a:?} {b:?}"
+            );
+            assert_eq!(b.start, a.end + 1, "pieces are consecutive");
+        }
+        // Lowercase words on separate lines are one hard-wrapped chunk: pieces again.
+        let text = words(50_000, "\n", 8);
+        let spans = check_pieces(&text);
+        assert!(spans.len() >= 50);
+        // Runs of mixed whitespace between words, non-breaking spaces included.
+        let text = words(20_000, " \u{a0}\t  ", 9);
+        check_pieces(&text);
+    }
+
+    #[test]
+    fn a_run_without_whitespace_is_cut_at_char_boundaries() {
+        for unit in ["x", "é", "東", "🎉", "ab€"] {
+            let text = unit.repeat(40_000 / unit.len());
+            let spans = check_pieces(&text);
+            let mut whole = Vec::new();
+            push_pieces(
+                &text,
+                trimmed_span(&text, 0, text.len()).unwrap(),
+                &mut whole,
+            );
+            assert_eq!(spans, whole, "{unit:?}");
+            for w in spans.windows(2) {
+                // Consecutive, and as long as a char boundary allows.
+                assert_eq!(w[0].end, w[1].start);
+                assert!(w[0].len() > MAX_SENTENCE_BYTES - 4);
+            }
+        }
+        // A long word among short ones: the words before it make a piece of their own, then
+        // the word is cut, then the pieces go on at whitespace.
+        let long = "y".repeat(2_500);
+        let text = format!("one two three {long} four five");
+        let got: Vec<&str> = check_pieces(&text).iter().map(|s| s.text(&text)).collect();
+        assert_eq!(
+            got.len(),
+            4,
+            "{:?}",
+            got.iter().map(|s| s.len()).collect::<Vec<_>>()
+        );
+        assert_eq!(got[0], "one two three");
+        assert_eq!(got[1].len(), MAX_SENTENCE_BYTES);
+        assert_eq!(got[2].len(), MAX_SENTENCE_BYTES);
+        assert_eq!(got[3], format!("{} four five", "y".repeat(500)));
+        // Whitespace exactly at the limit gives a piece of full length.
+        let text = format!("{} {}", "z".repeat(MAX_SENTENCE_BYTES), "w".repeat(10));
+        let got: Vec<&str> = check_pieces(&text).iter().map(|s| s.text(&text)).collect();
+        assert_eq!(got, ["z".repeat(MAX_SENTENCE_BYTES), "w".repeat(10)]);
+    }
+
+    #[test]
+    fn sentences_under_the_limit_are_split_as_before() {
+        let long = words(3_500, " ", 11);
+        let text = format!(
+            "The vote failed. Critics cheered! Then {long}and then it ended. Was it fair? Nobody knows."
+        );
+        let got: Vec<&str> = check_pieces(&text).iter().map(|s| s.text(&text)).collect();
+        assert_eq!(&got[..2], ["The vote failed.", "Critics cheered!"]);
+        assert_eq!(&got[got.len() - 2..], ["Was it fair?", "Nobody knows."]);
+        assert!(got.len() >= 2 + 4 + 2, "{}", got.len());
+        assert!(got[got.len() - 3].ends_with("and then it ended."));
+        // A sentence of exactly the limit is not cut.
+        let exact = format!("A{}.", "b".repeat(MAX_SENTENCE_BYTES - 2));
+        let text = format!("Before. {exact} After.");
+        assert_eq!(sents(&text), ["Before.", exact.as_str(), "After."]);
+        // A list marker stays in the first piece of its item.
+        let text = format!("- {}", words(2_500, " ", 12));
+        let spans = check_pieces(&text);
+        assert_eq!(spans[0].start, 0);
+        assert!(spans[0].text(&text).starts_with("- "));
+    }
+
+    /// Ordinary prose in one very long chunk: the windowed cut finder gives exactly the cuts of
+    /// the whole-chunk one. (Headlines and list items are left out: joined into one line they
+    /// are no longer ordinary text, and sentencex decides list markers per paragraph, so a
+    /// marker kilobytes away can suppress boundaries in the whole chunk but not in a window.)
+    #[test]
+    fn windowed_cuts_equal_whole_chunk_cuts() {
+        let cases_path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/splitter/cases.jsonl");
+        let cases = eval::load_cases(&cases_path).unwrap();
+        let mut parts: Vec<&str> = SEEDS
+            .iter()
+            .flat_map(|seed| seed.lines())
+            .map(str::trim)
+            .filter(|l| l.len() >= 80 && rules::ends_sentence_like(l))
+            .collect();
+        parts.extend(
+            cases
+                .iter()
+                .filter(|c| !matches!(c.category.as_str(), "list" | "multiline" | "headline"))
+                .map(|c| c.text.as_str()),
+        );
+        // Line breaks become spaces so that everything is one chunk.
+        let one_line: String = parts.join(" ").replace(['\r', '\n'], " ");
+        let body = one_line.repeat(8);
+        let body = body.trim();
+        assert!(body.len() > 5 * rules::BLOCK_BYTES, "{}", body.len());
+        let whole = rules::find_cuts(body);
+        let windowed = rules::find_cuts_bounded(body);
+        assert!(whole.len() > 300, "{} cuts", whole.len());
+        assert_eq!(windowed, whole);
+        // `split` gives the spans of the whole-chunk cuts (any stretch over the limit cut into
+        // the same pieces).
+        let mut expected = Vec::new();
+        let mut prev = 0;
+        for cut in whole.iter().copied().chain([body.len()]) {
+            if let Some(span) = trimmed_span(body, prev, cut) {
+                push_pieces(body, span, &mut expected);
+            }
+            prev = cut;
+        }
+        assert_eq!(check_pieces(body), expected);
+    }
+
+    /// Inputs that used to be quadratic (parentheses that never close, e-mail addresses in
+    /// parentheses) or many-sentence floods: a second each at most in a test build, and the
+    /// invariants hold.
+    #[test]
+    fn pathological_inputs_stay_linear() {
+        let patterns = [
+            "It. (The ",
+            "(a@b.co) It went. ",
+            "word. ",
+            "U.S. The ",
+            "late\u{2026} The ",
+            "\u{201c}no.\u{201d} Then ",
+            "((((",
+            "a.",
+        ];
+        for unit in patterns {
+            let text = unit.repeat((1 << 20) / unit.len());
+            let t0 = std::time::Instant::now();
+            check_pieces(&text);
+            let secs = t0.elapsed().as_secs_f64();
+            assert!(secs < 20.0, "{unit:?}: {secs:.1}s");
+        }
+    }
+
+    /// The limit keeps a piece of ordinary English within the encoder's 256 tokens. Prints the
+    /// measured bytes per token. Skips when the encoder is not fetched.
+    #[test]
+    fn pieces_fit_the_encoder_window() {
+        let Some(dir) = crate::encode::fetched_encoder_dir() else {
+            return;
+        };
+        let mut tok = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+        tok.with_truncation(None).unwrap();
+        tok.with_padding(None);
+        let cases_path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("eval/splitter/cases.jsonl");
+        let cases: Vec<String> = eval::load_cases(&cases_path)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
+        // The seed articles, and the splitter's evaluation cases (dense with abbreviations,
+        // numbers and names), with their sentence punctuation removed: run-on texts.
+        for (name, raw) in [("seeds", SEEDS.join(" ")), ("eval cases", cases.join(" "))] {
+            let text: String = raw
+                .chars()
+                .map(|c| if ".?!\u{2026}\n".contains(c) { ' ' } else { c })
+                .collect();
+            let spans = check_pieces(&text);
+            let (mut bytes, mut tokens, mut most) = (0, 0, 0);
+            for s in &spans {
+                let n = tok.encode(s.text(&text), true).unwrap().get_ids().len();
+                assert!(n <= 256, "{n} tokens in {:?}", s.text(&text));
+                bytes += s.len();
+                tokens += n;
+                most = most.max(n);
+            }
+            println!(
+                "{name}: {} pieces, {:.2} bytes/token, at most {most} tokens in a piece",
+                spans.len(),
+                bytes as f64 / tokens as f64
+            );
+        }
     }
 }

@@ -247,6 +247,94 @@ pub(crate) fn find_cuts(s: &str) -> Vec<usize> {
     cuts.into_iter().collect()
 }
 
+/// Chunks up to this many bytes go to [`find_cuts`] whole; longer ones (a 40 MB article with no
+/// sentence punctuation is one chunk) are cut in windows of this size by [`find_cuts_bounded`],
+/// so that the work and memory of one call stay bounded (sentencex's handling of overlapping
+/// parentheses/e-mail ranges is quadratic in the text it is given). News paragraphs are far
+/// shorter, so ordinary text never takes the windowed path.
+pub(crate) const BLOCK_BYTES: usize = 16 * 1024;
+
+/// Cuts found within this many bytes of a window's end are not trusted (their right context,
+/// such as the next word, an attribution or a closing parenthesis, may lie beyond the window):
+/// the next window starts at the last trusted cut and finds them again.
+const BLOCK_MARGIN: usize = 2 * 1024;
+
+/// Every window moves on by at least this much. A window that yields no trusted cut this far
+/// past its start holds part of a "sentence" longer than this (no boundary in it), which is cut
+/// at a boundary between two of its pieces (it is longer than [`super::MAX_SENTENCE_BYTES`], so
+/// it is cut into pieces anyway).
+const MIN_ADVANCE: usize = (BLOCK_BYTES - BLOCK_MARGIN) / 2;
+
+const _: () = assert!(MIN_ADVANCE > super::MAX_SENTENCE_BYTES);
+
+/// [`find_cuts`] with bounded work per call: a chunk up to [`BLOCK_BYTES`] is passed whole (the
+/// result is exactly [`find_cuts`]'s); a longer one is processed in windows of [`BLOCK_BYTES`]
+/// that each start at a cut, keeping the cuts that lie at least [`BLOCK_MARGIN`] bytes before
+/// the window's end. This gives the same cuts as [`find_cuts`] on the whole chunk unless some
+/// decision needs more than [`BLOCK_MARGIN`] bytes of context: a parenthesis of over 2 KiB, or
+/// sentencex's list-marker detection, which picks one marker family per paragraph, so that in a
+/// whole chunk an inline `1.` kilobytes away can suppress boundaries that a window finds;
+/// where a window holds no cut for [`MIN_ADVANCE`] bytes an extra cut is made inside that long
+/// sentence, at a boundary between two of the pieces it is cut into anyway (see
+/// [`super::MAX_SENTENCE_BYTES`]), so that the final spans are unchanged.
+/// Linear in the chunk length; memory beyond the returned cuts is O([`BLOCK_BYTES`]).
+pub(crate) fn find_cuts_bounded(s: &str) -> Vec<usize> {
+    if s.len() <= BLOCK_BYTES {
+        return find_cuts(s);
+    }
+    let mut out = Vec::new();
+    let mut pos = 0;
+    loop {
+        if s.len() - pos <= BLOCK_BYTES {
+            out.extend(find_cuts(&s[pos..]).into_iter().map(|c| c + pos));
+            return out;
+        }
+        let end = floor_char_boundary(s, pos + BLOCK_BYTES);
+        let safe = pos + BLOCK_BYTES - BLOCK_MARGIN;
+        let mut last = pos;
+        for cut in find_cuts(&s[pos..end]) {
+            let cut = cut + pos;
+            if cut > safe {
+                break;
+            }
+            out.push(cut);
+            last = cut;
+        }
+        if last >= pos + MIN_ADVANCE {
+            pos = last;
+            continue;
+        }
+        // No boundary in `last..safe`, which is longer than MIN_ADVANCE: cut this long
+        // sentence where `super::push_pieces` cuts it anyway, at its last piece boundary
+        // before `safe`, so that the pieces come out as without windows. (Only a whitespace
+        // run of kilobytes leaves no such boundary far enough on; then the cut is at `safe`.)
+        let mut piece = last + (s[last..].len() - s[last..].trim_start().len());
+        let mut boundary = None;
+        while piece <= safe {
+            let (_, next) = super::next_piece(s, piece, s.len());
+            if next > safe {
+                break;
+            }
+            boundary = Some(next);
+            piece = next;
+        }
+        let forced = match boundary {
+            Some(b) if b >= pos + MIN_ADVANCE => b,
+            _ => floor_char_boundary(s, safe),
+        };
+        out.push(forced);
+        pos = forced;
+    }
+}
+
+/// The largest char boundary of `s` at or before `i` (`i <= s.len()`).
+pub(crate) fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
 /// A cut must have non-whitespace text on both sides.
 fn is_real_cut(s: &str, p: usize) -> bool {
     !s[..p].trim().is_empty() && !s[p..].trim().is_empty()
@@ -335,13 +423,23 @@ fn add_closing_quote_cuts(s: &str, cuts: &mut BTreeSet<usize>) {
 /// capitalised word, is a sentence of its own: `It failed. (The vote was 13-2.) Officials left.`
 fn parenthesis_cuts(s: &str, cuts: &BTreeSet<usize>) -> Vec<usize> {
     let mut out = Vec::new();
+    // The first `)` at or after the last `(` looked at (`None`: there is none further on). The
+    // `(`s come in order, so the text is scanned once for `)`s, not once per `(` (quadratic on
+    // a long run of unclosed parentheses).
+    let mut next_close: Option<Option<usize>> = None;
     for (open, _) in s.match_indices('(') {
         let before = s[..open].trim_end().len();
         let starts_sentence = before == 0 || cuts.contains(&before);
         if !starts_sentence {
             continue;
         }
-        let Some(close) = s[open..].find(')').map(|i| open + i) else {
+        let close = match next_close {
+            Some(Some(close)) if close >= open => Some(close),
+            Some(None) => None,
+            _ => s[open..].find(')').map(|i| open + i),
+        };
+        next_close = Some(close);
+        let Some(close) = close else {
             continue;
         };
         let inner = s[open + 1..close].trim_end_matches(is_closer);

@@ -39,19 +39,45 @@ pub struct Cli {
 pub enum Command {
     /// Score a corpus: per-sentence loaded-language probabilities and per-source profiles.
     ///
+    /// With --out and --format jsonl or parquet it writes a scored dataset, which `profile`,
+    /// `compare` and `merge` read without running the encoder again. The file appears only
+    /// when the run is complete; a killed run continues with --resume.
+    ///
     /// Examples:
     ///   slant score seeds
     ///   slant score seeds --format json > scores.json
-    ///   slant score corpus.jsonl --format jsonl --out sentences.jsonl
+    ///   slant score corpus.jsonl --format parquet --out scores.parquet
+    ///   slant score corpus.jsonl --format jsonl --out scores.jsonl --resume
+    ///   slant score corpus.jsonl --format jsonl --shard 2/8 --out part-2.jsonl
     ///   cat articles.csv | slant score - --format csv > sentences.csv
     #[command(verbatim_doc_comment)]
     Score(ScoreArgs),
-    /// Compare two sources of a corpus: differences with bootstrap CIs and permutation p-values.
+    /// Per-source profiles of a scored dataset (what `score` prints), without the encoder.
     ///
-    /// Example:
+    /// Examples:
+    ///   slant profile scores.parquet
+    ///   slant profile shards/ --format json
+    #[command(verbatim_doc_comment)]
+    Profile(ProfileArgs),
+    /// Compare two sources: differences with bootstrap CIs and permutation p-values.
+    ///
+    /// Reads a corpus (and scores it) or a scored dataset (no encoder: seconds).
+    ///
+    /// Examples:
+    ///   slant compare scores.parquet --a nyt --b breitbart
     ///   slant compare seeds --a 000_0ac7ef0ff899d3ba --b 003_4f504e27a0b360eb
     #[command(verbatim_doc_comment)]
     Compare(CompareArgs),
+    /// Merge scored datasets (shards of one corpus, Spark outputs) into one dataset.
+    ///
+    /// Article ids must be unique across the inputs, and all inputs must come from the same
+    /// models and options. Profiles and comparisons of the merged dataset equal those of one
+    /// unsharded run.
+    ///
+    /// Example:
+    ///   slant merge part-1.jsonl part-2.jsonl part-3.jsonl --out scores.parquet
+    #[command(verbatim_doc_comment)]
+    Merge(MergeArgs),
     /// Split text into sentences, one per line (newlines inside a sentence become spaces).
     ///
     /// Examples:
@@ -78,6 +104,46 @@ pub enum ScoreFormat {
     Jsonl,
     /// Sentence records as CSV with a header.
     Csv,
+    /// A scored dataset in Parquet (needs --out): FILE holds the sentences,
+    /// FILE.articles.parquet (`.parquet` replaced) the articles; the manifest is in both files'
+    /// metadata.
+    Parquet,
+}
+
+/// Formats of a scored dataset file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DatasetFormat {
+    Jsonl,
+    Parquet,
+}
+
+/// A shard `I/N` (1-based I).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}`: expected I/N with 1 <= I <= N, e.g. 2/8");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u64, u64) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
 }
 
 /// Output formats of `compare` and `eval`.
@@ -154,7 +220,20 @@ pub struct ScoreArgs {
     /// With --format table: also list the N most loaded sentences of each source.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub top: usize,
-    /// No progress or timing lines on stderr.
+    /// Continue an interrupted run of the same command (--out with --format jsonl or parquet):
+    /// the chunks it completed are kept, and the final file is the one an uninterrupted run
+    /// writes.
+    #[arg(long)]
+    pub resume: bool,
+    /// Score only shard I of N: the articles whose id hashes to it (SHA-256 of the id modulo
+    /// N), whatever the input order. `slant merge` or any analysis given all N outputs gives
+    /// the result of one unsharded run.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// An article longer than this (bytes of text) is reported as a record error and skipped.
+    #[arg(long, value_name = "BYTES", default_value_t = slant::ingest::DEFAULT_MAX_ARTICLE_BYTES)]
+    pub max_article_bytes: u64,
+    /// No progress bar or timing lines on stderr (the bar is shown only on a terminal).
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
@@ -162,8 +241,44 @@ pub struct ScoreArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// Scored datasets: JSONL or Parquet files written by `slant score --out`, or folders of
+    /// them (shards).
+    #[arg(required = true, value_name = "DATASET")]
+    pub inputs: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+    /// With --format table: also list the N most loaded sentences of each source.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub top: usize,
+    /// Write the output to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// No timing line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Scored datasets (files or folders of shards).
+    #[arg(required = true, value_name = "DATASET")]
+    pub inputs: Vec<PathBuf>,
+    /// The merged dataset.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Format of the merged dataset [default: from --out's extension, .parquet or .jsonl].
+    #[arg(long, value_enum)]
+    pub format: Option<DatasetFormat>,
+    /// No timing line on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Folders, .txt/.jsonl/.csv/.tsv files, or - for stdin.
+    /// A scored dataset (files written by `slant score --out`, or folders of shards: no
+    /// encoder is run), or a corpus: folders, .txt/.jsonl/.csv/.tsv files, or - for stdin.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// First source (as named in the corpus).

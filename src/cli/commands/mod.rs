@@ -1,6 +1,7 @@
 //! The subcommands: one file per subcommand family; `run` dispatches a parsed command line.
 
 mod attribution;
+mod dataset;
 mod eval;
 mod frames;
 mod outlets;
@@ -8,7 +9,6 @@ mod spans;
 mod tuned;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,24 +17,24 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use crate::cli::args::*;
-use slant::aggregate::{Corpus, SentenceRecord};
 use slant::data;
-use slant::encode::{sha256_file, EncodeStats, Encoder};
+use slant::encode::{sha256_file, Encoder};
 use slant::eval::loaded::{ece_of, labels, metrics_at, probs, train_opts};
 use slant::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
 use slant::heads::tagger::TaggerHead;
 use slant::heads::{MlpHead, SentenceFeatures};
-use slant::ingest::RecordError;
-use slant::pipeline::{Scorer, TermOpts};
+use slant::pipeline::Scorer;
 use slant::train::tune::fit_temperature;
 use slant::train::{self, TrainOpts};
-use slant::{compare, models, report, segment};
+use slant::{models, segment};
 
 /// Dispatch a parsed command line.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Score(a) => score(a),
-        Command::Compare(a) => compare_cmd(a),
+        Command::Score(a) => dataset::score(a),
+        Command::Profile(a) => dataset::profile(a),
+        Command::Compare(a) => dataset::compare(a),
+        Command::Merge(a) => dataset::merge(a),
         Command::Split(a) => split(a),
         Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
         Command::Eval(c) => eval::run(c),
@@ -128,203 +128,8 @@ pub(super) fn spans_head_path(explicit: Option<&PathBuf>) -> Result<PathBuf> {
     Ok(models::spans_head_path(explicit)?)
 }
 
-fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
+pub(super) fn load_scorer(m: &ModelArgs) -> Result<(Scorer, String)> {
     Ok(models::load_scorer(&opts(m))?)
-}
-
-fn out_writer(out: &Option<PathBuf>) -> Result<Box<dyn Write>> {
-    Ok(match out {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("creating {}", p.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    })
-}
-
-fn report_error(e: &RecordError) {
-    eprintln!("error: {e}");
-}
-
-/// Streams the corpus through the scorer, calling `each` per scored article.
-fn run_corpus(
-    inputs: &[PathBuf],
-    scorer: &Scorer,
-    each: impl FnMut(&slant::pipeline::ScoredArticle) -> Result<()>,
-) -> Result<(Corpus, Vec<RecordError>, EncodeStats, usize)> {
-    slant::aggregate::score_corpus(inputs, scorer, report_error, each)
-}
-
-fn score(a: ScoreArgs) -> Result<i32> {
-    let t0 = Instant::now();
-    let (scorer, head_sha) = load_scorer(&a.model)?;
-    let mut w = out_writer(&a.out)?;
-    let mut all_sentences: Vec<SentenceRecord> = Vec::new();
-    let mut csv_w = if a.format == ScoreFormat::Csv {
-        Some(csv::Writer::from_writer(std::mem::replace(
-            &mut w,
-            Box::new(std::io::sink()),
-        )))
-    } else {
-        None
-    };
-    let keep_all = matches!(a.format, ScoreFormat::Json | ScoreFormat::Table);
-    let mut all_articles: Vec<report::score::ArticleRecord> = Vec::new();
-    let (corpus, errors, stats, n_articles) = run_corpus(&a.inputs, &scorer, |art| {
-        match a.format {
-            ScoreFormat::Jsonl => {
-                for r in &art.sentences {
-                    serde_json::to_writer(&mut w, r)?;
-                    w.write_all(b"\n")?;
-                }
-            }
-            ScoreFormat::Csv => {
-                let cw = csv_w.as_mut().expect("csv writer");
-                for r in &art.sentences {
-                    cw.serialize(slant::aggregate::CsvSentenceRecord::from(r))?;
-                }
-            }
-            _ => {}
-        }
-        if keep_all {
-            all_sentences.extend(art.sentences.iter().cloned());
-        }
-        if a.format == ScoreFormat::Json {
-            all_articles.push(report::score::ArticleRecord {
-                id: art.summary.id.clone(),
-                source: art.summary.source.clone(),
-                sentences: art.summary.sentences,
-                frames: art.frames(),
-            });
-        }
-        Ok(())
-    })?;
-    if let Some(mut cw) = csv_w.take() {
-        cw.flush()?;
-    }
-    let profiles = corpus.profiles();
-    let manifest = report::score::ScoreManifest {
-        slant_version: version_info().0,
-        git_commit: version_info().1,
-        encoder: scorer
-            .encoder
-            .dir()
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        encoder_sha256: scorer.encoder.weights_sha256().to_string(),
-        loaded_head_sha256: head_sha,
-        loaded_threshold: scorer.loaded_threshold(),
-        max_tokens: scorer.encoder.max_tokens(),
-        batch_size: scorer.batch_size,
-        inputs: a.inputs.iter().map(|p| p.display().to_string()).collect(),
-        articles: n_articles,
-        sentences: stats.sentences,
-        truncated_sentences: stats.truncated,
-        record_errors: errors.len(),
-        precision: (scorer.encoder.precision() == slant::encode::Precision::Int8).then_some("int8"),
-    };
-    match a.format {
-        ScoreFormat::Json => {
-            all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
-            all_articles.sort_by(|x, y| x.id.cmp(&y.id));
-            let obj = report::score::ScoreDocument {
-                schema_version: report::SCHEMA_VERSION,
-                sources: &profiles,
-                actors: corpus.actor_report(slant::actors::DEFAULT_MAIN_ACTORS),
-                articles: &all_articles,
-                sentences: &all_sentences,
-                errors: &errors,
-                manifest: &manifest,
-            };
-            obj.write_pretty(&mut w)?;
-            w.write_all(b"\n")?;
-        }
-        ScoreFormat::Table => {
-            let mut table =
-                report::profiles_table(&profiles, &all_sentences, a.top, scorer.loaded_threshold());
-            table.push_str(&slant::actors::render(
-                &corpus.actor_report(slant::actors::DEFAULT_MAIN_ACTORS),
-                4,
-            ));
-            w.write_all(table.as_bytes())?;
-        }
-        _ => {
-            if a.out.is_some() && !a.quiet {
-                eprint!(
-                    "{}",
-                    report::profiles_table(&profiles, &[], 0, scorer.loaded_threshold())
-                );
-            }
-        }
-    }
-    w.flush()?;
-    let secs = t0.elapsed().as_secs_f64();
-    if !a.quiet {
-        eprintln!(
-            "slant: {} articles, {} sentences ({} truncated) in {:.1}s = {:.1} sentences/s, {} threads, {} record errors",
-            n_articles,
-            stats.sentences,
-            stats.truncated,
-            secs,
-            stats.sentences as f64 / secs.max(1e-9),
-            threads(),
-            errors.len()
-        );
-    }
-    Ok(if errors.is_empty() { 0 } else { 1 })
-}
-
-fn compare_cmd(a: CompareArgs) -> Result<i32> {
-    let t0 = Instant::now();
-    let (mut scorer, _) = load_scorer(&a.model)?;
-    if a.terms > 0 {
-        scorer.terms = Some(TermOpts {
-            sources: [a.a.clone(), a.b.clone()].into_iter().collect(),
-            bigrams: a.bigrams,
-        });
-    }
-    let (corpus, errors, stats, _) = run_corpus(&a.inputs, &scorer, |_| Ok(()))?;
-    let names: Vec<&String> = corpus.sources.keys().collect();
-    for want in [&a.a, &a.b] {
-        if !corpus.sources.contains_key(want) {
-            bail!(
-                "source `{want}` is not in the corpus; sources found: {}",
-                names
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-    }
-    if a.a == a.b {
-        bail!("--a and --b name the same source `{}`", a.a);
-    }
-    let (sa, sb) = (&corpus.sources[&a.a], &corpus.sources[&a.b]);
-    let mut c = compare::compare(&a.a, sa, &a.b, sb, a.reps, a.seed);
-    c.distinctive = slant::terms::distinctive(&sa.terms, &sb.terms, a.terms);
-    let mut out = std::io::stdout().lock();
-    match a.format {
-        ReportFormat::Json => {
-            let doc = report::compare::CompareDocument {
-                schema_version: report::SCHEMA_VERSION,
-                comparison: &c,
-            };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            out.write_all(b"\n")?;
-        }
-        ReportFormat::Table => out.write_all(report::compare::render_table(&c).as_bytes())?,
-    }
-    out.flush()?;
-    if !a.quiet {
-        eprintln!(
-            "slant: {} sentences in {:.1}s, {} record errors",
-            stats.sentences,
-            t0.elapsed().as_secs_f64(),
-            errors.len()
-        );
-    }
-    Ok(if errors.is_empty() { 0 } else { 1 })
 }
 
 fn split(a: SplitArgs) -> Result<i32> {
