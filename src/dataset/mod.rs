@@ -127,10 +127,11 @@ impl ArticleRow {
     }
 }
 
-/// A record that could not be read, as a dataset keeps it.
+/// A record that could not be read, as a dataset keeps it (`location` is
+/// [`RecordError::record`], renamed because `record` tags the JSONL line).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorRow {
-    pub record: String,
+    pub location: String,
     #[serde(default)]
     pub id: Option<String>,
     pub message: String,
@@ -139,7 +140,7 @@ pub struct ErrorRow {
 impl From<&RecordError> for ErrorRow {
     fn from(e: &RecordError) -> Self {
         Self {
-            record: e.record.clone(),
+            location: e.record.clone(),
             id: e.id.clone(),
             message: e.message.clone(),
         }
@@ -149,7 +150,7 @@ impl From<&RecordError> for ErrorRow {
 impl From<ErrorRow> for RecordError {
     fn from(e: ErrorRow) -> Self {
         RecordError {
-            record: e.record,
+            record: e.location,
             id: e.id,
             message: e.message,
         }
@@ -297,7 +298,8 @@ pub enum Item {
 }
 
 /// Is `path` a scored dataset (rather than a corpus of articles)? Parquet files are; a JSONL
-/// file is when its first line has a `record` field; a folder is when it holds such files.
+/// file (or a Spark output file `part-*`) is when its first line has a `record` field; a folder
+/// is when it holds such files.
 pub fn is_dataset(path: &Path) -> bool {
     if path.is_dir() {
         return !dataset_files(path).unwrap_or_default().is_empty();
@@ -305,9 +307,14 @@ pub fn is_dataset(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "parquet") {
         return true;
     }
-    if !path
-        .extension()
-        .is_some_and(|e| e == "jsonl" || e == "ndjson")
+    let spark_part = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("part-"));
+    if !spark_part
+        && !path
+            .extension()
+            .is_some_and(|e| e == "jsonl" || e == "ndjson")
     {
         return false;
     }
@@ -341,8 +348,10 @@ pub fn dataset_files(dir: &Path) -> Result<Vec<PathBuf>> {
         if name.starts_with('.') || !p.is_file() {
             continue;
         }
+        // `part-*`: the files Spark's saveAsTextFile writes.
         if name.ends_with(".parquet") && !name.ends_with(".articles.parquet")
-            || (name.ends_with(".jsonl") || name.ends_with(".ndjson")) && is_dataset(&p)
+            || (name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.starts_with("part-"))
+                && is_dataset(&p)
         {
             out.push(p);
         }
