@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The test command: fetch the encoder if needed (idempotent, sha256-checked), then run every test.
+# The test command: fetch the encoder if needed (idempotent, sha256-checked), install the optional
+# test dependencies, then run every test.
 # Tests needing labelled data use SLANT_DATA or ../shared/data and skip (saying so) without it.
 # The tests build in the release profile, so they reuse the build of `cargo run --release`
 # (one build of the dependencies, not two).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 models/fetch
+# Optional test dependencies (a Python venv with pyarrow/pandas/polars/duckdb/pyspark, a JRE):
+# tests that need them skip, saying so, when this could not install them.
+bash scripts/install-test-deps.sh
 cargo test --release --locked "$@"

@@ -175,6 +175,10 @@ def main(argv: list[str]) -> int:
     if not submitted:
         slant = os.path.abspath(slant) if os.sep in slant else (shutil.which(slant) or slant)
     merge_slant = args.merge_slant or slant
+    if not submitted and not os.access(slant, os.X_OK):
+        print(f"error: no slant binary at {slant} (cargo build --release, or --slant PATH)",
+              file=sys.stderr)
+        return 2
 
     if not is_uri(args.corpus) and not os.path.isfile(args.corpus):
         print(f"error: no corpus at {args.corpus}", file=sys.stderr)
@@ -227,8 +231,9 @@ def main(argv: list[str]) -> int:
         lines = sc.textFile(as_uri(args.corpus)).filter(lambda line: line.strip() != "")
         articles = lines.count()
         n = max(1, min(args.partitions, articles))
-        # Round-robin by line number: every partition gets at least one article. (A plain
-        # repartition(n) can leave a partition empty, and slant reads empty stdin as an error.)
+        # Round-robin by line number: every partition gets at least one article, and the parts
+        # stay even. (An empty partition would still work: slant reads an empty stdin as a
+        # corpus of no articles and writes just its manifest.)
         dealt = (
             lines.zipWithIndex()
             .map(lambda pair: (pair[1], pair[0]))

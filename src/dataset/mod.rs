@@ -348,7 +348,14 @@ pub fn dataset_files(dir: &Path) -> Result<Vec<PathBuf>> {
         if name.starts_with('.') || !p.is_file() {
             continue;
         }
-        // `part-*`: the files Spark's saveAsTextFile writes.
+        // `part-*`: the files Spark's saveAsTextFile writes. One that is empty or not a dataset
+        // is a failed task: refused, so that a shard is never dropped without a word.
+        if name.starts_with("part-") && !is_dataset(&p) && !name.ends_with(".parquet") {
+            return Err(Error::Data(format!(
+                "{}: a part file that is not a scored dataset (empty: a failed task?)",
+                p.display()
+            )));
+        }
         if name.ends_with(".parquet") && !name.ends_with(".articles.parquet")
             || (name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.starts_with("part-"))
                 && is_dataset(&p)

@@ -167,7 +167,13 @@ pub struct Encoder {
     weights_sha256: String,
     /// Stage timings, kept when `SLANT_PROFILE` is set and printed to stderr on drop.
     profile: Option<std::sync::Mutex<Profile>>,
+    /// Called with the number of sentences of each batch encoded (progress bars of long
+    /// evaluation and training runs); see [`Encoder::set_progress`].
+    progress: Option<ProgressHook>,
 }
+
+/// A callback told how many sentences each encoder batch finished.
+pub type ProgressHook = std::sync::Arc<dyn Fn(u64) + Send + Sync>;
 
 impl Drop for Encoder {
     fn drop(&mut self) {
@@ -362,6 +368,7 @@ impl Encoder {
         Ok(Self {
             backend,
             profile,
+            progress: None,
             tokenizer,
             device,
             hidden: config.hidden_size,
@@ -418,6 +425,17 @@ impl Encoder {
     }
 
     /// Encode sentences; the result is in the input order. See the module doc for batching.
+    /// Report every finished batch to `hook` (its sentence count); `None` stops reporting.
+    pub fn set_progress(&mut self, hook: Option<ProgressHook>) {
+        self.progress = hook;
+    }
+
+    fn tick(&self, sentences: usize) {
+        if let Some(h) = &self.progress {
+            h(sentences as u64);
+        }
+    }
+
     pub fn encode(
         &self,
         texts: &[&str],
@@ -519,6 +537,7 @@ impl Encoder {
             ..Default::default()
         };
         for chunk in order.chunks(batch_size) {
+            self.tick(chunk.len());
             let max_len = chunk
                 .iter()
                 .map(|&i| encodings[i].get_ids().len())
@@ -701,6 +720,7 @@ impl Encoder {
         order.sort_by_key(|&i| (encodings[i].get_ids().len(), i));
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(batch_size.max(1)) {
+            self.tick(chunk.len());
             let seqs: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
             let flat = fast.states_after(&seqs, n_layers)?;
             let mut off = 0;

@@ -504,8 +504,19 @@ fn detect_stdin(reader: Reader, max: u64) -> std::result::Result<Source, RecordE
             break Some(start);
         }
     };
+    // Nothing but blank lines: an empty corpus (an empty pipe, an empty Spark partition), read
+    // as JSONL with no records.
+    let Some(first_line) = first_line else {
+        let rest: Reader = Box::new(io::Cursor::new(prefix).chain(reader));
+        return Ok(Source::Jsonl(jsonl::JsonlSource::new(
+            STDIN_NAME.to_string(),
+            rest,
+            bom,
+            max,
+        )));
+    };
     // `None`: JSONL; `Some(d)`: a table with delimiter `d`.
-    let format = first_line.and_then(|start| {
+    let format = Some(first_line).and_then(|start| {
         let line = prefix[start..].trim_ascii();
         if line.starts_with(b"{") {
             return Some(None);

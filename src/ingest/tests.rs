@@ -685,16 +685,20 @@ fn stdin_csv_and_tsv_are_detected_by_a_text_column() {
 }
 
 #[test]
-fn stdin_plain_text_and_empty_input_are_refused() {
+fn stdin_plain_text_is_refused_and_empty_input_is_an_empty_corpus() {
     let message = "stdin: expected JSONL or CSV with a `text` column; for plain text pass a file";
     for input in [
         &b"Just some article text.\nMore.\n"[..],
-        b"",
         b"id,source,body\n1,s,t\n",
     ] {
         let (articles, errors) = read_stdin(&["-"], input);
         assert_eq!(articles, vec![]);
         assert_eq!(errors, vec![err("<stdin>", None, message)]);
+    }
+    // An empty pipe (or an empty Spark partition) is a corpus of no articles, not an error.
+    for input in [&b""[..], b"\n \n"] {
+        let (articles, errors) = read_stdin(&["-"], input);
+        assert_eq!((articles, errors), (vec![], vec![]));
     }
 }
 

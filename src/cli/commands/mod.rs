@@ -62,8 +62,22 @@ pub(super) fn find_checkout_file(rel: &Path) -> Option<PathBuf> {
     models::find_checkout_file(rel)
 }
 
+/// The encoder of an evaluation or training run, with a progress line on stderr (sentences
+/// encoded, sentences/s; drawn only when stderr is a terminal).
 pub(super) fn load_encoder(m: &ModelArgs) -> Result<Encoder> {
-    Ok(models::load_encoder(&opts(m))?)
+    let mut enc = models::load_encoder(&opts(m))?;
+    let pb =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    if !pb.is_hidden() {
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} sentences encoded, {per_sec} [{elapsed_precise}]",
+            )
+            .expect("valid template"),
+        );
+        enc.set_progress(Some(std::sync::Arc::new(move |n| pb.inc(n))));
+    }
+    Ok(enc)
 }
 
 pub(super) fn load_head(m: &ModelArgs) -> Result<(MlpHead, PathBuf)> {
