@@ -370,6 +370,9 @@ pub struct RunOptions {
     pub shard: Option<(u64, u64)>,
     /// Ingest limits (article size).
     pub ingest: ingest::IngestOptions,
+    /// Fold the article summaries into the returned corpus (`false`: the caller keeps what it
+    /// needs from the chunks, e.g. a dataset writer, and the corpus comes back empty).
+    pub fold: bool,
 }
 
 impl Default for RunOptions {
@@ -380,6 +383,7 @@ impl Default for RunOptions {
             skip_articles: 0,
             shard: None,
             ingest: ingest::IngestOptions::default(),
+            fold: true,
         }
     }
 }
@@ -445,7 +449,9 @@ pub fn score_corpus<E: From<crate::Error>>(
             errors: chunk_errors,
             stats: &s,
         })?;
-        *corpus += Corpus::from_summaries(scored.into_iter().map(|a| a.summary).collect());
+        if opts.fold {
+            *corpus += Corpus::from_summaries(scored.into_iter().map(|a| a.summary).collect());
+        }
         *n_articles += chunk.len();
         chunk.clear();
         chunk_errors.clear();

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Item, Manifest};
-use crate::aggregate::Corpus;
 use crate::error::Error;
 use crate::Result;
 
@@ -99,12 +98,11 @@ impl Journal {
 
     /// Continue the journal of an interrupted run of `target`, or `None` when there is none.
     /// The fingerprint must equal the earlier run's. The journal is cut back to its last
-    /// complete chunk; `corpus` receives the article summaries already in it.
+    /// complete chunk.
     pub fn resume(
         target: &Path,
         format: Format,
         fingerprint: serde_json::Value,
-        corpus: &mut Corpus,
     ) -> Result<Option<Self>> {
         let (journal, progress_path) = partial_paths(target);
         let Ok(text) = std::fs::read_to_string(&progress_path) else {
@@ -141,8 +139,6 @@ impl Journal {
         }
         file.set_len(progress.bytes).map_err(|e| io(&journal, e))?;
         file.sync_all().map_err(|e| io(&journal, e))?;
-        // The summaries of the chunks already scored, for the final profile.
-        read_articles(&journal, corpus)?;
         file.seek(SeekFrom::End(0)).map_err(|e| io(&journal, e))?;
         Ok(Some(Self {
             target: target.to_path_buf(),
@@ -213,29 +209,6 @@ impl Journal {
         std::fs::remove_file(&self.progress_path).map_err(|e| io(&self.progress_path, e))?;
         Ok(())
     }
-}
-
-/// Fold the article rows of a journal (complete chunks only) into `corpus`.
-fn read_articles(journal: &Path, corpus: &mut Corpus) -> Result<()> {
-    use std::io::BufRead;
-    let f = File::open(journal).map_err(|e| io(journal, e))?;
-    for (n, line) in BufReader::new(f).lines().enumerate() {
-        let line = line.map_err(|e| io(journal, e))?;
-        if !line.starts_with("{\"record\":\"article\"") {
-            continue;
-        }
-        match serde_json::from_str::<super::Line>(&line) {
-            Ok(super::Line::Article(a)) => corpus.push(a.summary()?),
-            _ => {
-                return Err(Error::Data(format!(
-                    "{}:{}: not an article record",
-                    journal.display(),
-                    n + 1
-                )))
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Stream the items of a journal (no manifest yet) to `each`.

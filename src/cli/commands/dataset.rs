@@ -213,7 +213,7 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
     let mut journal: Option<Journal> = None;
     if let (Some(out), Some(fmt)) = (&a.out, dataset_format) {
         if a.resume {
-            journal = Journal::resume(out, fmt, fingerprint.clone(), &mut corpus)?;
+            journal = Journal::resume(out, fmt, fingerprint.clone())?;
             match &journal {
                 Some(j) if !a.quiet => eprintln!(
                     "slant: resuming {}: {} articles in {} chunks already scored",
@@ -252,6 +252,13 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
         shard: a.shard.map(|s| (s.index, s.count)),
         ingest: IngestOptions {
             max_article_bytes: a.max_article_bytes,
+        },
+        // A dataset run keeps nothing per article (its profile is read back from the file), nor
+        // does a stream to stdout; the table, JSON and CSV-with-summary outputs need the corpus.
+        fold: match a.format {
+            ScoreFormat::Json | ScoreFormat::Table => true,
+            ScoreFormat::Csv => a.out.is_some() && !a.quiet,
+            ScoreFormat::Jsonl | ScoreFormat::Parquet => false,
         },
         ..RunOptions::default()
     };
@@ -356,9 +363,10 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
             n_errors,
         ),
     );
-    let profiles = corpus.profiles();
+    let threshold = scorer.loaded_threshold();
     match a.format {
         ScoreFormat::Json => {
+            let profiles = corpus.profiles();
             all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
             all_articles.sort_by(|x, y| x.id.cmp(&y.id));
             let obj = report::score::ScoreDocument {
@@ -375,12 +383,10 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
             w.write_all(b"\n")?;
         }
         ScoreFormat::Table => {
-            let top: Vec<SentenceRecord> = top.into_values().flat_map(TopN::into_sorted).collect();
-            let table = profile_table(&corpus, &top, a.top, scorer.loaded_threshold());
-            out.as_mut()
-                .expect("output")
-                .w
-                .write_all(table.as_bytes())?;
+            let top: Vec<SentenceRecord> =
+                top.into_values().flat_map(TopN::into_sorted).collect();
+            let table = profile_table(&corpus, &top, a.top, threshold);
+            out.as_mut().expect("output").w.write_all(table.as_bytes())?;
         }
         ScoreFormat::Jsonl if journal.is_none() => {
             let w = &mut out.as_mut().expect("stdout").w;
@@ -388,23 +394,27 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
         }
         _ => {}
     }
+    let wrote_dataset = journal.is_some();
     if let Some(j) = journal {
         j.finish(&manifest)?;
     }
     if let Some(o) = out {
         o.finish()?;
     }
-    if a.out.is_some()
-        && !a.quiet
-        && matches!(
-            a.format,
-            ScoreFormat::Jsonl | ScoreFormat::Csv | ScoreFormat::Parquet
-        )
-    {
-        eprint!(
-            "{}",
-            report::profiles_table(&profiles, &[], 0, scorer.loaded_threshold())
-        );
+    drop(scorer);
+    if let (Some(path), false) = (&a.out, a.quiet) {
+        let profiles = if wrote_dataset {
+            // Read back from the finished file, with the encoder gone: memory stays that of
+            // the per-article summaries, and the table is the dataset's own.
+            Dataset::read(std::slice::from_ref(path), &ReadOptions::default())?
+                .corpus
+                .profiles()
+        } else {
+            corpus.profiles()
+        };
+        if a.format == ScoreFormat::Csv || wrote_dataset {
+            eprint!("{}", report::profiles_table(&profiles, &[], 0, threshold));
+        }
     }
     let secs = t0.elapsed().as_secs_f64();
     if !a.quiet {
