@@ -383,10 +383,12 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
             w.write_all(b"\n")?;
         }
         ScoreFormat::Table => {
-            let top: Vec<SentenceRecord> =
-                top.into_values().flat_map(TopN::into_sorted).collect();
+            let top: Vec<SentenceRecord> = top.into_values().flat_map(TopN::into_sorted).collect();
             let table = profile_table(&corpus, &top, a.top, threshold);
-            out.as_mut().expect("output").w.write_all(table.as_bytes())?;
+            out.as_mut()
+                .expect("output")
+                .w
+                .write_all(table.as_bytes())?;
         }
         ScoreFormat::Jsonl if journal.is_none() => {
             let w = &mut out.as_mut().expect("stdout").w;
