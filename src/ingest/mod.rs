@@ -516,16 +516,15 @@ fn detect_stdin(reader: Reader, max: u64) -> std::result::Result<Source, RecordE
         )));
     };
     // `None`: JSONL; `Some(d)`: a table with delimiter `d`.
-    let format = Some(first_line).and_then(|start| {
-        let line = prefix[start..].trim_ascii();
-        if line.starts_with(b"{") {
-            return Some(None);
-        }
+    let line = prefix[first_line..].trim_ascii();
+    let format = if line.starts_with(b"{") {
+        Some(None)
+    } else {
         [b',', b'\t']
             .into_iter()
             .find(|&d| table::header_has_text(line, d))
             .map(Some)
-    });
+    };
     // What was read to decide goes back in front of the rest.
     let rest: Reader = Box::new(io::Cursor::new(prefix).chain(reader));
     let name = STDIN_NAME.to_string();
