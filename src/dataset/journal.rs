@@ -7,12 +7,12 @@
 //! byte-identical to an uninterrupted run.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, BufWriter, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Item, Manifest};
+use super::Manifest;
 use crate::error::Error;
 use crate::Result;
 
@@ -59,17 +59,6 @@ pub fn partial_paths(target: &Path) -> (PathBuf, PathBuf) {
         target.with_file_name(format!("{name}.partial.jsonl")),
         target.with_file_name(format!("{name}.partial.json")),
     )
-}
-
-/// The article table of the Parquet dataset `F`: `F` with `.parquet` replaced by
-/// `.articles.parquet` (`.articles.parquet` appended when it does not end in `.parquet`).
-pub fn articles_path(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let stem = name.strip_suffix(".parquet").unwrap_or(&name);
-    target.with_file_name(format!("{stem}.articles.parquet"))
 }
 
 fn io(what: &Path, e: std::io::Error) -> Error {
@@ -208,31 +197,5 @@ impl Journal {
         }
         std::fs::remove_file(&self.progress_path).map_err(|e| io(&self.progress_path, e))?;
         Ok(())
-    }
-}
-
-/// Stream the items of a journal (no manifest yet) to `each`.
-pub(crate) fn read_journal(journal: &Path, each: &mut dyn FnMut(Item) -> Result<()>) -> Result<()> {
-    use std::io::BufRead;
-    let f = File::open(journal).map_err(|e| io(journal, e))?;
-    let mut r = BufReader::with_capacity(1 << 16, f);
-    let mut line = String::new();
-    let mut n = 0;
-    loop {
-        line.clear();
-        if r.read_line(&mut line).map_err(|e| io(journal, e))? == 0 {
-            return Ok(());
-        }
-        n += 1;
-        let item = match serde_json::from_str::<super::Line>(&line) {
-            Ok(super::Line::Sentence(s)) => Item::Sentence(s),
-            Ok(super::Line::Article(a)) => Item::Article(a),
-            Ok(super::Line::Error(e)) => Item::Error(e.into()),
-            Ok(super::Line::Manifest(_)) => continue,
-            Err(e) => {
-                return Err(Error::Data(format!("{}:{n}: {e}", journal.display())));
-            }
-        };
-        each(item)?;
     }
 }

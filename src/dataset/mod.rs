@@ -395,10 +395,16 @@ pub fn read_file(path: &Path, each: &mut dyn FnMut(Item) -> Result<()>) -> Resul
     if path.extension().is_some_and(|e| e == "parquet") {
         return parquet::read(path, each).map(|m| vec![m]);
     }
-    read_jsonl(path, each)
+    read_jsonl(path, true, each)
 }
 
-fn read_jsonl(path: &Path, each: &mut dyn FnMut(Item) -> Result<()>) -> Result<Vec<Manifest>> {
+/// Read a JSONL dataset (`complete`), or a run's journal (no manifest yet: `!complete`), in
+/// order, calling `each`; returns its manifests.
+pub(crate) fn read_jsonl(
+    path: &Path,
+    complete: bool,
+    each: &mut dyn FnMut(Item) -> Result<()>,
+) -> Result<Vec<Manifest>> {
     let f =
         File::open(path).map_err(|e| Error::Data(format!("opening {}: {e}", path.display())))?;
     let mut r = BufReader::with_capacity(1 << 16, f);
@@ -443,7 +449,7 @@ fn read_jsonl(path: &Path, each: &mut dyn FnMut(Item) -> Result<()>) -> Result<V
         }
         open_lines += 1;
     }
-    if manifests.is_empty() || open_lines > 0 {
+    if complete && (manifests.is_empty() || open_lines > 0) {
         return Err(Error::Data(format!(
             "{}: incomplete dataset: no manifest line after its last records (the run that wrote \
              it did not finish)",
@@ -513,7 +519,7 @@ impl Dataset {
                         if opts.top > 0 {
                             top.entry(s.source.clone())
                                 .or_insert_with(|| TopN::new(opts.top))
-                                .push(s);
+                                .offer(&s);
                         }
                     }
                     Item::Error(e) => errors.push(e),
@@ -559,23 +565,23 @@ impl TopN {
             items: Vec::new(),
         }
     }
-    /// Offer one sentence.
-    pub fn push(&mut self, s: SentenceRecord) {
+    /// Offer one sentence; it is copied only when it is kept.
+    pub fn offer(&mut self, s: &SentenceRecord) {
         if self.n == 0 {
             return;
         }
         if self.items.len() == self.n {
             let worst = self.items.last().expect("n > 0");
-            if top_order(&s, worst) != std::cmp::Ordering::Less {
+            if top_order(s, worst) != std::cmp::Ordering::Less {
                 return;
             }
             self.items.pop();
         }
         let at = self
             .items
-            .binary_search_by(|x| top_order(x, &s))
+            .binary_search_by(|x| top_order(x, s))
             .unwrap_or_else(|e| e);
-        self.items.insert(at, s);
+        self.items.insert(at, s.clone());
     }
     /// The kept sentences, best first.
     pub fn into_sorted(self) -> Vec<SentenceRecord> {

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
@@ -209,6 +209,17 @@ impl FlatArticle {
     }
 }
 
+/// The article table of the Parquet dataset `F`: `F` with `.parquet` replaced by
+/// `.articles.parquet` (`.articles.parquet` appended when it does not end in `.parquet`).
+pub fn articles_path(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name.strip_suffix(".parquet").unwrap_or(&name);
+    target.with_file_name(format!("{stem}.articles.parquet"))
+}
+
 fn writer(path: &Path, schema: SchemaRef, meta: Vec<KeyValue>) -> Result<ArrowWriter<File>> {
     let f = File::create(path).map_err(|e| pq(e, path))?;
     let props = WriterProperties::builder()
@@ -232,7 +243,7 @@ fn batch_of<S: Serialize>(schema: &SchemaRef, rows: &[S], path: &Path) -> Result
 /// Convert a finished journal into the Parquet dataset `target` (plus its article table),
 /// written to temporary files and renamed, the article table first.
 pub fn write_from_journal(journal: &Path, target: &Path, manifest: &Manifest) -> Result<()> {
-    let articles_target = super::journal::articles_path(target);
+    let articles_target = articles_path(target);
     let tmp_s = target.with_file_name(format!(
         "{}.tmp",
         target.file_name().unwrap_or_default().to_string_lossy()
@@ -247,7 +258,7 @@ pub fn write_from_journal(journal: &Path, target: &Path, manifest: &Manifest) ->
     // Errors go to the metadata, which is written at the end: collect them first (they are few
     // compared with sentences; one pass over the journal reads them).
     let mut errors: Vec<ErrorRow> = Vec::new();
-    super::journal::read_journal(journal, &mut |item| {
+    super::read_jsonl(journal, false, &mut |item| {
         if let Item::Error(e) = item {
             errors.push(ErrorRow::from(&e));
         }
@@ -286,7 +297,7 @@ pub fn write_from_journal(journal: &Path, target: &Path, manifest: &Manifest) ->
         articles.clear();
         Ok(())
     };
-    super::journal::read_journal(journal, &mut |item| {
+    super::read_jsonl(journal, false, &mut |item| {
         match item {
             Item::Sentence(s) => sentences.push(s),
             Item::Article(a) => {
@@ -358,7 +369,7 @@ fn for_each_row(
 /// Read a Parquet dataset (the sentence file and its article table) in order: errors, then
 /// sentences, then articles.
 pub fn read(path: &Path, each: &mut dyn FnMut(Item) -> Result<()>) -> Result<Manifest> {
-    let articles = super::journal::articles_path(path);
+    let articles = articles_path(path);
     if !articles.exists() {
         return Err(Error::Missing(format!(
             "{}: its article table {} is missing (a Parquet dataset is both files)",

@@ -22,7 +22,7 @@ fn sentence(article: &str, source: &str, index: usize, loaded: f64) -> SentenceR
 fn top_n_keeps_the_best_in_order_with_ties_by_position() {
     let mut t = TopN::new(3);
     for (i, p) in [0.2, 0.9, 0.5, 0.9, 0.1, 0.7].iter().enumerate() {
-        t.push(sentence("a", "x", i, *p));
+        t.offer(&sentence("a", "x", i, *p));
     }
     let v: Vec<(usize, f64)> = t
         .into_sorted()
@@ -31,7 +31,7 @@ fn top_n_keeps_the_best_in_order_with_ties_by_position() {
         .collect();
     assert_eq!(v, [(1, 0.9), (3, 0.9), (5, 0.7)]);
     let mut none = TopN::new(0);
-    none.push(sentence("a", "x", 0, 1.0));
+    none.offer(&sentence("a", "x", 0, 1.0));
     assert!(none.into_sorted().is_empty());
 }
 

@@ -334,7 +334,7 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
                         for r in &art.sentences {
                             top.entry(r.source.clone())
                                 .or_insert_with(|| TopN::new(a.top))
-                                .push(r.clone());
+                                .offer(r);
                         }
                     }
                 }
