@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the optional integration tests need (tests/spark.rs and the Python readers of
 # scored datasets): a Python venv at .cache/pyenv (git-ignored) with pinned pyarrow, pandas,
-# polars, duckdb and pyspark, and a headless Java runtime for Spark.
+# polars, duckdb and pyspark, a headless Java runtime for Spark, and Debian's chromium for the
+# HTML report's browser test (tests/report.rs).
 #
 #   bash scripts/install-test-deps.sh
 #
@@ -10,6 +11,7 @@
 # * Java: installed with apt-get (default-jre-headless) only when `java` is missing and this
 #   runs as root with apt-get available. Otherwise the script says what is missing and exits 0;
 #   the tests that need it then print `skipping: ...` and pass. The same goes for python3.
+# * Chromium: the same, with apt-get install chromium (Debian's package, ~100 MB the first time).
 # * A failed pip install exits 1 (with pip's log), since that is a real failure.
 # * Pins are for CPython 3.11 or newer (pandas 3 needs 3.11). pyspark 4 needs Java 17 or newer.
 set -euo pipefail
@@ -61,6 +63,9 @@ EOF
   if command -v java >/dev/null 2>&1; then
     log "java: $(java -version 2>&1 | head -n 1)"
   fi
+  if have_chromium; then
+    log "chromium: $( (chromium --version || chromium-browser --version) 2>/dev/null | head -n 1)"
+  fi
   if [ "${#missing[@]}" -gt 0 ]; then
     for m in "${missing[@]}"; do log "missing: $m"; done
     log "tests that need what is missing print 'skipping: ...' and pass"
@@ -91,15 +96,36 @@ java_step() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Fast path: same pins already installed, java present.
+# Chromium (for the HTML report's browser test)
+have_chromium() { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; }
+chromium_step() {
+  if have_chromium; then
+    return
+  fi
+  if can_apt; then
+    log "installing chromium (apt-get install chromium)"
+    if ! apt_install chromium; then
+      missing+=("chromium (apt-get install chromium failed)")
+      return
+    fi
+    hash -r
+    have_chromium || missing+=("chromium (installed, but not on PATH)")
+  else
+    missing+=("chromium: install it (as root: apt-get install chromium)")
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Fast path: same pins already installed, java and chromium present.
 if [ -f "$MARKER" ] && [ "$(cat "$MARKER")" = "$want" ] && [ -x "$VENV/bin/python" ] \
-  && "$VENV/bin/python" -c '' 2>/dev/null && command -v java >/dev/null 2>&1; then
+  && "$VENV/bin/python" -c '' 2>/dev/null && command -v java >/dev/null 2>&1 && have_chromium; then
   log "already done ($MARKER matches the pins)"
   report
   exit 0
 fi
 
 java_step
+chromium_step
 
 # ---------------------------------------------------------------------------------------------
 # Python venv

@@ -10,72 +10,9 @@ use serde_json::Value;
 const A: &str = "000_0ac7ef0ff899d3ba";
 const B: &str = "003_4f504e27a0b360eb";
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
 
-struct Run {
-    code: i32,
-    stdout: Vec<u8>,
-    stderr: String,
-    args: Vec<String>,
-}
-
-impl Run {
-    fn ok(self) -> Self {
-        assert_eq!(
-            self.code,
-            0,
-            "`slant {}` exited {}: {}",
-            self.args.join(" "),
-            self.code,
-            self.stderr
-        );
-        self
-    }
-    fn text(&self) -> String {
-        String::from_utf8(self.stdout.clone()).expect("UTF-8 stdout")
-    }
-}
-
-fn slant(args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_slant"))
-        .args(args)
-        .current_dir(root())
-        .env_remove("SLANT_MODEL")
-        .env_remove("RAYON_NUM_THREADS")
-        .stdin(Stdio::null())
-        .output()
-        .expect("cannot start slant");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        args: args.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-fn have_encoder() -> bool {
-    let ok = root()
-        .join("models/encoder/all-MiniLM-L6-v2/model.safetensors")
-        .is_file();
-    if !ok {
-        eprintln!("skipping: encoder not fetched (run models/fetch)");
-    }
-    ok
-}
-
-macro_rules! need_encoder {
-    () => {
-        if !have_encoder() {
-            return;
-        }
-    };
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
-}
+use common::{p, root, slant};
 
 /// A JSONL corpus of `n` short articles cut from the seeds (new ids, 3 sources).
 fn short_corpus(dir: &Path, n: usize) -> PathBuf {

@@ -87,6 +87,11 @@ impl SourceSums {
             .map(|(n, d)| Unit::new(n as f64, d as f64))
             .collect()
     }
+    /// The attribution profile (`None` without the attribution head), with the 95% interval
+    /// of each ratio.
+    pub fn attribution_profile(&self) -> Option<AttributionProfile> {
+        attribution_profile(self)
+    }
     /// Summed attribution counts of the source's articles.
     pub fn attribution_counts(&self) -> AttributionCounts {
         self.attribution.clone()
@@ -313,11 +318,36 @@ impl SourceProfile {
                 .zip(mean_vector(&sums.frame_vectors()))
                 .map(|(f, p)| (f.to_string(), round6(p)))
                 .collect(),
-            attribution: AttributionProfile::new(&sums.attribution_counts()),
+            attribution: sums.attribution_profile(),
             loaded_term_share: span_share(&arts),
             loaded_terms: top_terms(&sums.loaded_terms, TOP_LOADED_TERMS),
         }
     }
+}
+
+/// The attribution profile of a source with the interval of each ratio, computed as for the
+/// loaded share: a bootstrap over articles with at least [`MIN_ARTICLES_FOR_BOOTSTRAP`]
+/// articles (those with a zero denominator left out), Wilson over the summed counts otherwise.
+fn attribution_profile(sums: &SourceSums) -> Option<AttributionProfile> {
+    let articles = sums.articles.len();
+    let counts = sums.attribution_counts();
+    let mut p = AttributionProfile::new(&counts)?;
+    for (name, parts) in crate::attribution::RATIOS {
+        let (k, n) = parts(&counts);
+        let units = sums.attribution_units(parts);
+        let ci = if n == 0 {
+            (0.0, 1.0)
+        } else if articles >= MIN_ARTICLES_FOR_BOOTSTRAP && units.len() >= 2 {
+            let r = k as f64 / n as f64;
+            stats::bootstrap_ratio_ci(&units, BOOTSTRAP_REPS, BOOTSTRAP_SEED).unwrap_or((r, r))
+        } else {
+            stats::wilson(k, n)
+        };
+        if let Some(slot) = p.ci_mut(name) {
+            *slot = [round6(ci.0), round6(ci.1)];
+        }
+    }
+    Some(p)
 }
 
 /// Share of sentences with a span over the articles scored with a span head.

@@ -1357,7 +1357,40 @@ pub struct AttributionProfile {
     pub unattributed_sentences: u64,
     /// unattributed_sentences / sentences: assertions in the outlet's own voice.
     pub unattributed_share: f64,
+    /// 95% intervals of `attribution_rate`, `loaded_cue_share` and `unattributed_share`,
+    /// `[lo, hi]`, computed like the source's `loaded_share_ci` (its `ci_method`: a bootstrap
+    /// over articles, or Wilson over sentences/cues for sources with few articles). Filled by
+    /// the source profile; `[0, 1]` where nothing was counted.
+    #[serde(default = "unit_interval")]
+    pub attribution_rate_ci: [f64; 2],
+    #[serde(default = "unit_interval")]
+    pub loaded_cue_share_ci: [f64; 2],
+    #[serde(default = "unit_interval")]
+    pub unattributed_share_ci: [f64; 2],
 }
+
+fn unit_interval() -> [f64; 2] {
+    [0.0, 1.0]
+}
+
+/// How each ratio of an attribution profile is counted: numerator and denominator of one
+/// article's (or a source's) counts.
+pub type RatioParts = fn(&AttributionCounts) -> (u64, u64);
+
+/// The three ratios of a profile, by name, with how they are counted: share of sentences with
+/// an attribution, share of loaded cue verbs among cues, share of unattributed assertions.
+/// Profiles (intervals) and comparisons (differences) both count them this way.
+pub const RATIOS: [(&str, RatioParts); 3] = [
+    ("attribution_rate", |c| {
+        (c.attributed_sentences, c.sentences)
+    }),
+    ("loaded_cue_share", |c| {
+        (c.stances.get("loaded").copied().unwrap_or(0), c.cues)
+    }),
+    ("unattributed_share", |c| {
+        (c.unattributed_sentences, c.sentences)
+    }),
+];
 
 /// Cue lemmas and speakers listed per profile.
 pub const TOP_N: usize = 10;
@@ -1409,6 +1442,19 @@ impl AttributionProfile {
                 .collect(),
             unattributed_sentences: c.unattributed_sentences,
             unattributed_share: ratio6(c.unattributed_sentences, c.sentences),
+            attribution_rate_ci: unit_interval(),
+            loaded_cue_share_ci: unit_interval(),
+            unattributed_share_ci: unit_interval(),
         })
+    }
+
+    /// The interval of ratio `name` of [`RATIOS`] (mutable, for the profile to fill in).
+    pub fn ci_mut(&mut self, name: &str) -> Option<&mut [f64; 2]> {
+        match name {
+            "attribution_rate" => Some(&mut self.attribution_rate_ci),
+            "loaded_cue_share" => Some(&mut self.loaded_cue_share_ci),
+            "unattributed_share" => Some(&mut self.unattributed_share_ci),
+            _ => None,
+        }
     }
 }

@@ -290,26 +290,22 @@ pub struct AttributionSides {
 }
 
 /// Names of the attribution rows: share of sentences with an attribution, share of loaded cue
-/// verbs among cues, share of unattributed assertions.
-pub const ATTRIBUTION_ROWS: [&str; 3] =
-    ["attribution_rate", "loaded_cue_share", "unattributed_share"];
+/// verbs among cues, share of unattributed assertions ([`crate::attribution::RATIOS`]).
+pub const ATTRIBUTION_ROWS: [&str; 3] = [
+    crate::attribution::RATIOS[0].0,
+    crate::attribution::RATIOS[1].0,
+    crate::attribution::RATIOS[2].0,
+];
 
 /// The attribution rows (diff tests over articles, Cohen's h), when both sides have
 /// attribution counts.
 fn attribution_rows(a: &SourceSums, b: &SourceSums, reps: usize, seed: u64) -> Vec<Metric> {
-    type Pick = fn(&crate::attribution::AttributionCounts) -> (u64, u64);
-    let picks: [Pick; 3] = [
-        |c| (c.attributed_sentences, c.sentences),
-        |c| (c.stances.get("loaded").copied().unwrap_or(0), c.cues),
-        |c| (c.unattributed_sentences, c.sentences),
-    ];
     if a.attribution_counts().is_empty() || b.attribution_counts().is_empty() {
         return Vec::new();
     }
-    ATTRIBUTION_ROWS
+    crate::attribution::RATIOS
         .iter()
-        .zip(picks)
-        .map(|(name, f)| {
+        .map(|&(name, f)| {
             let (ua, ub) = (a.attribution_units(f), b.attribution_units(f));
             let t = stats::diff_test(&ua, &ub, reps, seed);
             let mut m = Metric::from_diff_test(name, &t, ua.len() as u64, ub.len() as u64, reps);
@@ -441,10 +437,7 @@ pub fn compare(
     ];
     metrics.extend(frames_jsd_row(a, b, reps, seed));
     metrics.extend(attribution_rows(a, b, reps, seed));
-    let attribution = match (
-        crate::attribution::AttributionProfile::new(&a.attribution_counts()),
-        crate::attribution::AttributionProfile::new(&b.attribution_counts()),
-    ) {
+    let attribution = match (a.attribution_profile(), b.attribution_profile()) {
         (Some(pa), Some(pb)) => Some(AttributionSides { a: pa, b: pb }),
         _ => None,
     };

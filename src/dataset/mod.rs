@@ -19,6 +19,7 @@
 
 pub mod journal;
 pub mod parquet;
+pub mod sample;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -466,6 +467,8 @@ pub struct ReadOptions {
     pub terms: Option<crate::pipeline::TermOpts>,
     /// Keep the `top` most loaded sentences of each source (bounded).
     pub top: usize,
+    /// Keep this many whole articles per source ([`sample::ArticleSample`]).
+    pub sample: usize,
 }
 
 /// A dataset read for analysis: the corpus of article summaries, the record errors, the
@@ -479,6 +482,8 @@ pub struct Dataset {
     pub top: BTreeMap<String, Vec<SentenceRecord>>,
     /// Sentences read.
     pub sentences: u64,
+    /// Per source, the sampled whole articles ([`ReadOptions::sample`]).
+    pub sample: BTreeMap<String, Vec<sample::SampledArticle>>,
 }
 
 impl Dataset {
@@ -492,6 +497,7 @@ impl Dataset {
         let mut seen: std::collections::HashSet<String> = Default::default();
         let mut top: BTreeMap<String, TopN> = BTreeMap::new();
         let mut sentences = 0u64;
+        let mut sampled = sample::ArticleSample::new(opts.sample);
         for f in &files {
             let mut each = |item: Item| -> Result<()> {
                 match item {
@@ -504,6 +510,13 @@ impl Dataset {
                                 a.id
                             )));
                         }
+                        sampled.offer_article(
+                            &a.id,
+                            &a.source,
+                            a.title.as_deref(),
+                            a.date.as_deref(),
+                            a.url.as_deref(),
+                        );
                         corpus.push(a.summary()?);
                     }
                     Item::Sentence(s) => {
@@ -521,6 +534,7 @@ impl Dataset {
                                 .or_insert_with(|| TopN::new(opts.top))
                                 .offer(&s);
                         }
+                        sampled.offer_sentence(&s);
                     }
                     Item::Error(e) => errors.push(e),
                 }
@@ -535,6 +549,7 @@ impl Dataset {
             manifest,
             top: top.into_iter().map(|(k, v)| (k, v.into_sorted())).collect(),
             sentences,
+            sample: sampled.into_articles(),
         })
     }
 

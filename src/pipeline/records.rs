@@ -17,7 +17,7 @@ use crate::terms::TermCounts;
 /// `text_start`/`text_end`.
 pub const SCHEMA_VERSION: u32 = 2;
 /// One sentence's result: what `--format jsonl` writes per line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SentenceRecord {
     /// Article id.
     pub article: String,

@@ -4,6 +4,7 @@
 //! own table).
 
 pub mod compare;
+pub mod html;
 pub mod score;
 
 pub use crate::pipeline::records::SCHEMA_VERSION;

@@ -68,6 +68,18 @@ pub enum Command {
     ///   slant compare seeds --a 000_0ac7ef0ff899d3ba --b 003_4f504e27a0b360eb
     #[command(verbatim_doc_comment)]
     Compare(CompareArgs),
+    /// An HTML report: profiles with intervals, frames, who is quoted, actors, a comparison of
+    /// two sources, and the sentences behind the numbers. One file that works offline.
+    ///
+    /// Reads a scored dataset (no encoder: seconds) or a corpus (scored first, into a
+    /// temporary dataset that is removed afterwards; to keep it, run `score --out` first).
+    ///
+    /// Examples:
+    ///   slant report scores.parquet --out report.html
+    ///   slant report seeds --out seeds.html
+    ///   slant report scores.parquet --a nyt --b breitbart --out report.html
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
     /// Merge scored datasets (shards of one corpus, Spark outputs) into one dataset.
     ///
     /// Article ids must be unique across the inputs, and all inputs must come from the same
@@ -146,7 +158,18 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// Output formats of `compare` and `eval`.
+/// Output formats of `profile` and `compare`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalysisFormat {
+    /// Tables for humans.
+    Table,
+    /// One JSON document.
+    Json,
+    /// A self-contained HTML report (as `slant report`); use with --out.
+    Html,
+}
+
+/// Output formats of `eval`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     Table,
@@ -236,8 +259,64 @@ pub struct ScoreArgs {
     /// No progress bar or timing lines on stderr (the bar is shown only on a terminal).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Leave out the profile table that a run with --out prints on stderr (set by commands
+    /// that score on the way to something else).
+    #[arg(skip)]
+    pub no_summary: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A scored dataset (files written by `slant score --out`, or folders of shards), or a
+    /// corpus: folders, .txt/.jsonl/.csv/.tsv files, or - for stdin.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// The HTML file [default: stdout]. Written to FILE.partial.tmp and renamed when complete.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub html: HtmlArgs,
+    /// No progress bar or timing lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// What the HTML report shows.
+#[derive(Debug, Clone, Args)]
+pub struct HtmlArgs {
+    /// Compare this source with --b [default: the two sources with the most articles].
+    #[arg(long, value_name = "SOURCE", requires = "b")]
+    pub a: Option<String>,
+    /// Second source of the comparison.
+    #[arg(long, value_name = "SOURCE", requires = "a")]
+    pub b: Option<String>,
+    /// Most loaded sentences shown per source.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub top: usize,
+    /// Whole articles shown per source (the same sample on every run: the articles whose ids
+    /// have the smallest SHA-256).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub articles: usize,
+    /// Evidence (sentences, articles) for at most N sources, those with the most articles;
+    /// every source is in the tables.
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub evidence_sources: usize,
+    /// Bootstrap resamples and permutations of the comparison.
+    #[arg(long, default_value_t = slant::compare::DEFAULT_REPS, value_name = "N")]
+    pub reps: usize,
+    /// Seed of the comparison's bootstrap and permutation test.
+    #[arg(long, default_value_t = slant::compare::DEFAULT_SEED, value_name = "N")]
+    pub seed: u64,
+    /// Distinctive terms shown per source of the comparison; 0 counts no words.
+    #[arg(long, default_value_t = slant::terms::DEFAULT_TOP_TERMS, value_name = "N")]
+    pub terms: usize,
+    /// Count word bigrams as well as single words for the distinctive terms.
+    #[arg(long)]
+    pub bigrams: bool,
 }
 
 #[derive(Debug, Args)]
@@ -246,8 +325,8 @@ pub struct ProfileArgs {
     /// them (shards).
     #[arg(required = true, value_name = "DATASET")]
     pub inputs: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = AnalysisFormat::Table)]
+    pub format: AnalysisFormat,
     /// With --format table: also list the N most loaded sentences of each source.
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub top: usize,
@@ -287,8 +366,11 @@ pub struct CompareArgs {
     /// Second source.
     #[arg(long, value_name = "SOURCE")]
     pub b: String,
-    #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
-    pub format: ReportFormat,
+    #[arg(long, value_enum, default_value_t = AnalysisFormat::Table)]
+    pub format: AnalysisFormat,
+    /// Write the output to FILE instead of stdout (FILE appears only when complete).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Bootstrap resamples and permutations.
     #[arg(long, default_value_t = slant::compare::DEFAULT_REPS, value_name = "N")]
     pub reps: usize,

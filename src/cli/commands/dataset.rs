@@ -22,13 +22,13 @@ use slant::pipeline::{Scorer, TermOpts};
 use slant::{compare as stats_compare, report};
 
 /// Output written to `F.partial` and renamed to `F` when complete (stdout when no file).
-struct AtomicOut {
+pub(super) struct AtomicOut {
     target: Option<(PathBuf, PathBuf)>,
-    w: Box<dyn Write>,
+    pub(super) w: Box<dyn Write>,
 }
 
 impl AtomicOut {
-    fn new(out: &Option<PathBuf>) -> Result<Self> {
+    pub(super) fn new(out: &Option<PathBuf>) -> Result<Self> {
         Ok(match out {
             Some(p) => {
                 let tmp = dataset::journal::partial_paths(p).0.with_extension("tmp");
@@ -45,7 +45,7 @@ impl AtomicOut {
             },
         })
     }
-    fn finish(mut self) -> Result<()> {
+    pub(super) fn finish(mut self) -> Result<()> {
         self.w.flush()?;
         drop(self.w);
         if let Some((tmp, target)) = self.target {
@@ -180,7 +180,7 @@ fn refuse_datasets(inputs: &[PathBuf], cmd: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn score(a: ScoreArgs) -> Result<i32> {
+pub(super) fn score(a: ScoreArgs) -> Result<i32> {
     let t0 = Instant::now();
     let dataset_format = match a.format {
         ScoreFormat::Jsonl => Some(Format::Jsonl),
@@ -404,7 +404,7 @@ pub fn score(a: ScoreArgs) -> Result<i32> {
         o.finish()?;
     }
     drop(scorer);
-    if let (Some(path), false) = (&a.out, a.quiet) {
+    if let (Some(path), false, false) = (&a.out, a.quiet, a.no_summary) {
         let profiles = if wrote_dataset {
             // Read back from the finished file, with the encoder gone: memory stays that of
             // the per-article summaries, and the table is the dataset's own.
@@ -455,6 +455,9 @@ struct ProfileDocument<'a> {
 }
 
 pub fn profile(a: ProfileArgs) -> Result<i32> {
+    if a.format == AnalysisFormat::Html {
+        return super::report::profile_html(&a);
+    }
     let t0 = Instant::now();
     let inputs = dataset_inputs(&a.inputs, "slant score CORPUS --out FILE --format jsonl")?;
     let d = Dataset::read(
@@ -462,11 +465,13 @@ pub fn profile(a: ProfileArgs) -> Result<i32> {
         &ReadOptions {
             terms: None,
             top: a.top,
+            ..Default::default()
         },
     )?;
     let mut out = AtomicOut::new(&a.out)?;
     match a.format {
-        ReportFormat::Table => {
+        AnalysisFormat::Html => unreachable!("handled above"),
+        AnalysisFormat::Table => {
             let table = profile_table(
                 &d.corpus,
                 &d.top_sentences(),
@@ -475,7 +480,7 @@ pub fn profile(a: ProfileArgs) -> Result<i32> {
             );
             out.w.write_all(table.as_bytes())?;
         }
-        ReportFormat::Json => {
+        AnalysisFormat::Json => {
             let profiles = d.corpus.profiles();
             let doc = ProfileDocument {
                 schema_version: report::SCHEMA_VERSION,
@@ -503,7 +508,7 @@ pub fn profile(a: ProfileArgs) -> Result<i32> {
 }
 
 /// `inputs` when every one is a scored dataset; a clear error otherwise.
-fn dataset_inputs(inputs: &[PathBuf], how: &str) -> Result<Vec<PathBuf>> {
+pub(super) fn dataset_inputs(inputs: &[PathBuf], how: &str) -> Result<Vec<PathBuf>> {
     for p in inputs {
         if !p.exists() {
             bail!("{}: no such file or folder", p.display());
@@ -520,6 +525,9 @@ fn dataset_inputs(inputs: &[PathBuf], how: &str) -> Result<Vec<PathBuf>> {
 }
 
 pub fn compare(a: CompareArgs) -> Result<i32> {
+    if a.format == AnalysisFormat::Html {
+        return super::report::compare_html(a);
+    }
     let t0 = Instant::now();
     if a.a == a.b {
         bail!("--a and --b name the same source `{}`", a.a);
@@ -533,7 +541,13 @@ pub fn compare(a: CompareArgs) -> Result<i32> {
         if n_datasets < a.inputs.len() {
             bail!("give compare either scored datasets or a corpus, not both");
         }
-        let d = Dataset::read(&a.inputs, &ReadOptions { terms, top: 0 })?;
+        let d = Dataset::read(
+            &a.inputs,
+            &ReadOptions {
+                terms,
+                ..Default::default()
+            },
+        )?;
         (d.corpus, d.errors, d.sentences as usize)
     } else {
         let (mut scorer, _) = load_scorer(&a.model)?;
@@ -568,19 +582,21 @@ pub fn compare(a: CompareArgs) -> Result<i32> {
     let (sa, sb) = (&corpus.sources[&a.a], &corpus.sources[&a.b]);
     let mut c = stats_compare::compare(&a.a, sa, &a.b, sb, a.reps, a.seed);
     c.distinctive = slant::terms::distinctive(&sa.terms, &sb.terms, a.terms);
-    let mut out = std::io::stdout().lock();
+    let mut o = AtomicOut::new(&a.out)?;
+    let out = &mut o.w;
     match a.format {
-        ReportFormat::Json => {
+        AnalysisFormat::Html => unreachable!("handled above"),
+        AnalysisFormat::Json => {
             let doc = report::compare::CompareDocument {
                 schema_version: report::SCHEMA_VERSION,
                 comparison: &c,
             };
-            serde_json::to_writer_pretty(&mut out, &doc)?;
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
             out.write_all(b"\n")?;
         }
-        ReportFormat::Table => out.write_all(report::compare::render_table(&c).as_bytes())?,
+        AnalysisFormat::Table => out.write_all(report::compare::render_table(&c).as_bytes())?,
     }
-    out.flush()?;
+    o.finish()?;
     if !a.quiet {
         eprintln!(
             "slant: {} sentences in {:.1}s, {} record errors",

@@ -5,6 +5,7 @@ mod dataset;
 mod eval;
 mod frames;
 mod outlets;
+mod report;
 mod spans;
 mod tuned;
 
@@ -34,6 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Score(a) => dataset::score(a),
         Command::Profile(a) => dataset::profile(a),
         Command::Compare(a) => dataset::compare(a),
+        Command::Report(a) => report::report(a),
         Command::Merge(a) => dataset::merge(a),
         Command::Split(a) => split(a),
         Command::Train(TrainCommand::Loaded(a)) => train_loaded(a),
