@@ -1522,3 +1522,69 @@ fn score_uses_the_tuned_head_as_trained() {
         "--tuned changed nothing: {tuned:?} vs {frozen:?}"
     );
 }
+
+/// A closed stdout (`| head`) ends every command quietly with exit 0: the read end of the pipe
+/// is closed before the command writes anything, so its first write fails with EPIPE.
+#[test]
+fn a_closed_stdout_exits_quietly_with_0() {
+    need_encoder!();
+    let dir = tempfile::tempdir().unwrap();
+    let scores = dir.path().join("seeds.jsonl");
+    slant(&[
+        "score",
+        "seeds",
+        "--format",
+        "jsonl",
+        "--out",
+        scores.to_str().unwrap(),
+        "-q",
+    ]);
+    let s = scores.to_str().unwrap();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["score", "seeds", "--format", "table"],
+        vec!["score", "seeds", "--format", "json"],
+        vec!["score", "seeds", "--format", "jsonl"],
+        vec!["score", "seeds", "--format", "csv"],
+        vec!["profile", s],
+        vec!["profile", s, "--format", "json"],
+        vec!["profile", s, "--format", "html"],
+        vec!["compare", s, "--a", SEEDS[0], "--b", SEEDS[3]],
+        vec![
+            "compare", s, "--a", SEEDS[0], "--b", SEEDS[3], "--format", "json",
+        ],
+        vec![
+            "compare", s, "--a", SEEDS[0], "--b", SEEDS[3], "--format", "html",
+        ],
+        vec!["report", s],
+        vec!["split", SEED0],
+        vec!["split", SEED0, "--format", "jsonl"],
+        vec!["--help"],
+        vec!["score", "--help"],
+    ];
+    for args in cases {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_slant"))
+            .args(&args)
+            .current_dir(root())
+            .env_remove("SLANT_MODEL")
+            .env_remove("RAYON_NUM_THREADS")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start slant");
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "slant {}: {stderr}",
+            args.join(" ")
+        );
+        assert!(
+            !stderr.contains("error"),
+            "slant {}: {stderr}",
+            args.join(" ")
+        );
+    }
+}

@@ -53,9 +53,24 @@ pub fn main() -> i32 {
     }
 }
 
+/// True when the error is a closed stdout (e.g. `| head`), however it was wrapped: a plain
+/// `io::Error`, slant's `Error::Io`, or the I/O error inside a serde_json or csv error (whose
+/// `source()` skips the `io::Error` itself, so a downcast of the chain alone misses it).
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io.kind() == BrokenPipe;
+        }
+        if let Some(slant::Error::Io { err, .. }) = c.downcast_ref::<slant::Error>() {
+            return err.kind() == BrokenPipe;
+        }
+        if let Some(j) = c.downcast_ref::<serde_json::Error>() {
+            return j.io_error_kind() == Some(BrokenPipe);
+        }
+        if let Some(csv::ErrorKind::Io(io)) = c.downcast_ref::<csv::Error>().map(|x| x.kind()) {
+            return io.kind() == BrokenPipe;
+        }
+        false
     })
 }

@@ -54,16 +54,27 @@ pub struct SentenceRecord {
     pub unattributed: Option<bool>,
 }
 
+/// A text cell made safe for spreadsheets (CSV formula injection): a cell that begins with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, so Excel, LibreOffice and
+/// Google Sheets show it as text instead of evaluating it (the OWASP rule). Other cells are
+/// unchanged.
+pub fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{cell}").into(),
+        _ => cell.into(),
+    }
+}
+
 /// A sentence record as one CSV row: `loaded_spans` and `attributions` as compact JSON array
-/// strings.
+/// strings; the text cells (`article`, `source`, `text`) through [`spreadsheet_safe`].
 #[derive(Debug, Clone, Serialize)]
 pub struct CsvSentenceRecord<'a> {
-    pub article: &'a str,
-    pub source: &'a str,
+    pub article: std::borrow::Cow<'a, str>,
+    pub source: std::borrow::Cow<'a, str>,
     pub index: usize,
     pub start: usize,
     pub end: usize,
-    pub text: &'a str,
+    pub text: std::borrow::Cow<'a, str>,
     pub loaded: f64,
     pub loaded_label: bool,
     pub loaded_spans: String,
@@ -76,12 +87,12 @@ pub struct CsvSentenceRecord<'a> {
 impl<'a> From<&'a SentenceRecord> for CsvSentenceRecord<'a> {
     fn from(r: &'a SentenceRecord) -> Self {
         Self {
-            article: &r.article,
-            source: &r.source,
+            article: spreadsheet_safe(&r.article),
+            source: spreadsheet_safe(&r.source),
             index: r.index,
             start: r.start,
             end: r.end,
-            text: &r.text,
+            text: spreadsheet_safe(&r.text),
             loaded: r.loaded,
             loaded_label: r.loaded_label,
             loaded_spans: serde_json::to_string(&r.loaded_spans).unwrap_or_default(),
@@ -233,5 +244,37 @@ impl ArticleSummary {
                 *self.loaded_terms.entry(t).or_default() += 1;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_that_a_spreadsheet_would_evaluate_are_quoted() {
+        for bad in [
+            "=HYPERLINK(\"http://x\")",
+            "+1+1",
+            "-2+3",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            assert_eq!(spreadsheet_safe(bad), format!("'{bad}"), "{bad:?}");
+        }
+        for fine in ["Officials said", "", "'already", "1=1", "a-b", "— dash"] {
+            assert_eq!(spreadsheet_safe(fine), fine, "{fine:?}");
+        }
+        let r = SentenceRecord {
+            article: "=cmd|' /C calc'!A0".into(),
+            source: "@src".into(),
+            text: "-1 is a number".into(),
+            ..Default::default()
+        };
+        let c = CsvSentenceRecord::from(&r);
+        assert_eq!(c.article, "'=cmd|' /C calc'!A0");
+        assert_eq!(c.source, "'@src");
+        assert_eq!(c.text, "'-1 is a number");
     }
 }
