@@ -31,29 +31,37 @@ fn chromium() -> Option<PathBuf> {
     None
 }
 
-/// Chromium's rendered DOM of `url` and what it logged (console messages included).
-fn dump_dom(chromium: &Path, url: &str) -> (String, String) {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--enable-logging=stderr",
-            "--v=0",
-            &format!("--user-data-dir={}", p(profile.path())),
-            "--dump-dom",
-            url,
-        ])
-        .output()
-        .expect("cannot start chromium");
+/// Headless Chromium with a fresh profile in `profile` and the flags every run here needs;
+/// the caller adds its own and the URL.
+fn headless(chromium: &Path, profile: &Path) -> Command {
+    let mut c = Command::new(chromium);
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+    ])
+    .arg(format!("--user-data-dir={}", p(profile)));
+    c
+}
+
+fn run_chromium(mut c: Command) -> std::process::Output {
+    let out = c.output().expect("cannot start chromium");
     assert!(
         out.status.success(),
         "chromium failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// Chromium's rendered DOM of `url` and what it logged (console messages included).
+fn dump_dom(chromium: &Path, url: &str) -> (String, String) {
+    let profile = tempfile::tempdir().unwrap();
+    let mut c = headless(chromium, profile.path());
+    c.args(["--enable-logging=stderr", "--v=0", "--dump-dom", url]);
+    let out = run_chromium(c);
     (
         String::from_utf8(out.stdout).expect("UTF-8 DOM"),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -62,26 +70,11 @@ fn dump_dom(chromium: &Path, url: &str) -> (String, String) {
 
 fn screenshot(chromium: &Path, url: &str, png: &Path) {
     let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--hide-scrollbars",
-            "--window-size=1280,2400",
-            &format!("--user-data-dir={}", p(profile.path())),
-            &format!("--screenshot={}", p(png)),
-            url,
-        ])
-        .output()
-        .expect("cannot start chromium");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut c = headless(chromium, profile.path());
+    c.args(["--hide-scrollbars", "--window-size=1280,2400"])
+        .arg(format!("--screenshot={}", p(png)))
+        .arg(url);
+    run_chromium(c);
 }
 
 /// Lines of Chromium's log that report a page error: an uncaught exception, a console error,

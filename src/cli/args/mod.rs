@@ -295,15 +295,15 @@ pub struct HtmlArgs {
     #[arg(long, value_name = "SOURCE", requires = "a")]
     pub b: Option<String>,
     /// Most loaded sentences shown per source.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(long, default_value_t = HtmlArgs::TOP, value_name = "N")]
     pub top: usize,
     /// Whole articles shown per source (the same sample on every run: the articles whose ids
     /// have the smallest SHA-256).
-    #[arg(long, default_value_t = 3, value_name = "N")]
+    #[arg(long, default_value_t = HtmlArgs::ARTICLES, value_name = "N")]
     pub articles: usize,
     /// Evidence (sentences, articles) for at most N sources, those with the most articles;
     /// every source is in the tables.
-    #[arg(long, default_value_t = 25, value_name = "N")]
+    #[arg(long, default_value_t = HtmlArgs::EVIDENCE_SOURCES, value_name = "N")]
     pub evidence_sources: usize,
     /// Bootstrap resamples and permutations of the comparison.
     #[arg(long, default_value_t = slant::compare::DEFAULT_REPS, value_name = "N")]
@@ -317,6 +317,29 @@ pub struct HtmlArgs {
     /// Count word bigrams as well as single words for the distinctive terms.
     #[arg(long)]
     pub bigrams: bool,
+}
+
+impl HtmlArgs {
+    pub const TOP: usize = 5;
+    pub const ARTICLES: usize = 3;
+    pub const EVIDENCE_SOURCES: usize = 25;
+}
+
+/// The defaults of the command line.
+impl Default for HtmlArgs {
+    fn default() -> Self {
+        Self {
+            a: None,
+            b: None,
+            top: Self::TOP,
+            articles: Self::ARTICLES,
+            evidence_sources: Self::EVIDENCE_SOURCES,
+            reps: slant::compare::DEFAULT_REPS,
+            seed: slant::compare::DEFAULT_SEED,
+            terms: slant::terms::DEFAULT_TOP_TERMS,
+            bigrams: false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

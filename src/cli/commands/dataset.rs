@@ -455,9 +455,6 @@ struct ProfileDocument<'a> {
 }
 
 pub fn profile(a: ProfileArgs) -> Result<i32> {
-    if a.format == AnalysisFormat::Html {
-        return super::report::profile_html(&a);
-    }
     let t0 = Instant::now();
     let inputs = dataset_inputs(&a.inputs, "slant score CORPUS --out FILE --format jsonl")?;
     let d = Dataset::read(
@@ -470,7 +467,7 @@ pub fn profile(a: ProfileArgs) -> Result<i32> {
     )?;
     let mut out = AtomicOut::new(&a.out)?;
     match a.format {
-        AnalysisFormat::Html => unreachable!("handled above"),
+        AnalysisFormat::Html => unreachable!("dispatched to report::profile_html"),
         AnalysisFormat::Table => {
             let table = profile_table(
                 &d.corpus,
@@ -525,9 +522,6 @@ pub(super) fn dataset_inputs(inputs: &[PathBuf], how: &str) -> Result<Vec<PathBu
 }
 
 pub fn compare(a: CompareArgs) -> Result<i32> {
-    if a.format == AnalysisFormat::Html {
-        return super::report::compare_html(a);
-    }
     let t0 = Instant::now();
     if a.a == a.b {
         bail!("--a and --b name the same source `{}`", a.a);
@@ -585,7 +579,7 @@ pub fn compare(a: CompareArgs) -> Result<i32> {
     let mut o = AtomicOut::new(&a.out)?;
     let out = &mut o.w;
     match a.format {
-        AnalysisFormat::Html => unreachable!("handled above"),
+        AnalysisFormat::Html => unreachable!("dispatched to report::compare_html"),
         AnalysisFormat::Json => {
             let doc = report::compare::CompareDocument {
                 schema_version: report::SCHEMA_VERSION,

@@ -33,7 +33,9 @@ use slant::{models, segment};
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Score(a) => dataset::score(a),
+        Command::Profile(a) if a.format == AnalysisFormat::Html => report::profile_html(&a),
         Command::Profile(a) => dataset::profile(a),
+        Command::Compare(a) if a.format == AnalysisFormat::Html => report::compare_html(a),
         Command::Compare(a) => dataset::compare(a),
         Command::Report(a) => report::report(a),
         Command::Merge(a) => dataset::merge(a),

@@ -197,15 +197,8 @@ pub fn profile_html(a: &ProfileArgs) -> Result<i32> {
     let t0 = Instant::now();
     let inputs = dataset_inputs(&a.inputs, "slant score CORPUS --out FILE --format jsonl")?;
     let h = HtmlArgs {
-        a: None,
-        b: None,
         top: a.top.max(1),
-        articles: 3,
-        evidence_sources: 25,
-        reps: slant::compare::DEFAULT_REPS,
-        seed: slant::compare::DEFAULT_SEED,
-        terms: slant::terms::DEFAULT_TOP_TERMS,
-        bigrams: false,
+        ..HtmlArgs::default()
     };
     let (errors, bytes) = write_html(&inputs, &h, false, &a.out)?;
     done(&a.out, bytes, t0, a.quiet);
@@ -222,13 +215,12 @@ pub fn compare_html(a: CompareArgs) -> Result<i32> {
     let h = HtmlArgs {
         a: Some(a.a),
         b: Some(a.b),
-        top: 5,
-        articles: 3,
         evidence_sources: 2,
         reps: a.reps,
         seed: a.seed,
         terms: a.terms,
         bigrams: a.bigrams,
+        ..HtmlArgs::default()
     };
     let (errors, bytes) = write_html(&inputs, &h, true, &a.out)?;
     done(&a.out, bytes, t0, a.quiet);
