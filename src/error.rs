@@ -25,6 +25,12 @@ pub enum Error {
     /// partner head).
     #[error("{0}")]
     Mismatch(String),
+    /// A model file that is truncated, overwritten or otherwise not what it should be.
+    #[error("{} is damaged: {why}", path.display())]
+    Damaged { path: PathBuf, why: String },
+    /// A head used with an encoder other than the one it was trained on.
+    #[error("{0}")]
+    WrongEncoder(String),
     /// What was being done when `source` failed.
     #[error("{context}")]
     Context {

@@ -24,6 +24,7 @@ use crate::{Error, Result};
 
 pub mod f32mm;
 pub mod fast;
+pub mod files;
 pub mod int8;
 
 pub use fast::Profile;
@@ -302,8 +303,9 @@ impl Encoder {
             }
         }
         let cfg_path = dir.join("config.json");
-        let cfg_text = std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-        let config: BertConfig = serde_json::from_str(&cfg_text)
+        let cfg_text = std::fs::read(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+        let cfg_json: serde_json::Value = files::parse_json(&cfg_path, &cfg_text)?;
+        let config: BertConfig = serde_json::from_value(cfg_json.clone())
             .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
         let mut max_tokens = config.max_position_embeddings;
         let sb = dir.join("sentence_bert_config.json");
@@ -315,8 +317,13 @@ impl Encoder {
             }
         }
         let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path)
+        let tok_bytes = std::fs::read(&tok_path).map_err(|e| Error::io(&tok_path, e))?;
+        // A truncated tokenizer.json is damage, named as such (the tokenizer's own parser
+        // reports only "EOF while parsing").
+        files::parse_json::<serde::de::IgnoredAny>(&tok_path, &tok_bytes)?;
+        let mut tokenizer = Tokenizer::from_bytes(&tok_bytes)
             .map_err(|e| Error::Tokenizer(format!("{}: {e}", tok_path.display())))?;
+        drop(tok_bytes);
         // The shipped tokenizer.json pads every input to 128: we batch by length instead.
         tokenizer.with_padding(None);
         tokenizer
@@ -335,6 +342,7 @@ impl Encoder {
         // SAFETY: the file is mapped read-only and only read while loading; a file changed by
         // another process meanwhile could give torn weights, as a plain read could.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(&weights, e))?;
+        files::check_safetensors(&weights, &map)?;
         let (weights_sha256, backend) = std::thread::scope(|s| {
             let sha = s.spawn(|| hex(&Sha256::digest(&map[..])));
             let backend = (|| -> Result<Backend> {
@@ -347,20 +355,18 @@ impl Encoder {
                         };
                         Backend::Candle(Box::new(BertModel::load(vb, &config)?))
                     }
-                    Engine::Fast => {
-                        let cfg_json: serde_json::Value = serde_json::from_str(&cfg_text)
-                            .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
-                        Backend::Fast(Box::new(fast::FastBert::from_bytes(
-                            &map,
-                            &weights,
-                            &cfg_json,
-                            precision == Precision::Int8,
-                        )?))
-                    }
+                    Engine::Fast => Backend::Fast(Box::new(fast::FastBert::from_bytes(
+                        &map,
+                        &weights,
+                        &cfg_json,
+                        precision == Precision::Int8,
+                    )?)),
                 })
             })();
             (sha.join().expect("sha256 thread panicked"), backend)
         });
+        // Damaged weights in a release's folder are named as such, before any parse error.
+        files::check_known_weights(dir, &weights_sha256)?;
         let backend = backend?;
         let profile = std::env::var_os("SLANT_PROFILE")
             .filter(|v| !v.is_empty() && v != "0")
@@ -418,6 +424,10 @@ impl Encoder {
     /// sha256 of `model.safetensors`.
     pub fn weights_sha256(&self) -> &str {
         &self.weights_sha256
+    }
+    /// The known release these weights are (by sha256), if any.
+    pub fn known(&self) -> Option<&'static files::KnownEncoder> {
+        files::known_by_sha(&self.weights_sha256)
     }
     /// The tokenizer (padding off, truncation at [`Self::max_tokens`]).
     pub fn tokenizer(&self) -> &Tokenizer {

@@ -39,6 +39,7 @@ impl HeadFile {
     /// it; a file that is not safetensors is a model error naming it.
     pub fn open(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        crate::encode::files::check_safetensors(path, &bytes)?;
         let bad = |e: safetensors::SafeTensorError| {
             Error::Model(format!("{}: not a safetensors file ({e})", path.display()))
         };

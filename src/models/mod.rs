@@ -32,6 +32,8 @@ pub struct ModelOptions {
     pub tuned: bool,
     /// A tuned loaded-language head file (implies `tuned`).
     pub tuned_head: Option<PathBuf>,
+    /// Use heads trained on another encoder (a warning instead of an error).
+    pub allow_other_encoder: bool,
 }
 
 /// Find `models/<name>` of the slant checkout: above the current directory or the executable.
@@ -116,23 +118,23 @@ pub fn load_scorer(m: &ModelOptions) -> Result<(Scorer, String)> {
             kind.dim(encoder.hidden_size())
         )));
     }
-    warn_other_encoder(
-        "head",
+    check_encoder(
+        "loaded-language head",
         &head_path,
         loaded.meta.get("encoder_sha256"),
         &encoder,
-    );
+        m.allow_other_encoder,
+    )?;
     let head_sha = match &tuned {
         Some((_, sha, _)) => sha.clone(),
         None => sha256_file(&head_path)?,
     };
-    let encoder_sha = encoder.weights_sha256().to_string();
     // The MLP head's span evidence is needed unless a tuned head alone gives the probability.
     let mlp_used = tuned.as_ref().is_none_or(|(t, _, _)| t.blend.is_some());
     let attribution = if m.no_attribution {
         None
     } else {
-        load_attribution_head(&encoder_sha)?
+        load_attribution_head(&encoder, m.allow_other_encoder)?
     };
     if let Some(h) = &attribution {
         check_extra_layers(h, &encoder)?;
@@ -140,10 +142,11 @@ pub fn load_scorer(m: &ModelOptions) -> Result<(Scorer, String)> {
     let spans = if m.no_spans {
         None
     } else {
-        load_spans_head(&encoder_sha, m.spans_head.as_ref())?
+        load_spans_head(&encoder, m.allow_other_encoder, m.spans_head.as_ref())?
     };
     // A head reading span evidence gets it from the span head of the same pass when that is
     // the head it was trained with (checked by sha256), else from its own copy (--no-spans).
+    let frames = load_frames_head(&encoder, m.allow_other_encoder)?;
     let evidence = match evidence_span_head(&kind, m)
         .with_context(|| format!("loaded-language head {}", head_path.display()))?
     {
@@ -162,7 +165,7 @@ pub fn load_scorer(m: &ModelOptions) -> Result<(Scorer, String)> {
             loaded,
             batch_size: m.batch_size.max(1),
             terms: None,
-            frames: load_frames_head(&encoder_sha)?,
+            frames,
             attribution,
             spans,
             evidence,
@@ -172,16 +175,44 @@ pub fn load_scorer(m: &ModelOptions) -> Result<(Scorer, String)> {
     ))
 }
 
-/// Warn when a head's header names another encoder (`want`: its `encoder_sha256`).
-pub fn warn_other_encoder(what: &str, path: &Path, want: Option<&String>, encoder: &Encoder) {
-    if let Some(want) = want.filter(|w| *w != encoder.weights_sha256()) {
-        eprintln!(
-            "warning: {what} {} was trained on encoder {}…, but this encoder is {}…; scores may \
-             be meaningless",
-            path.display(),
-            &want[..12.min(want.len())],
-            &encoder.weights_sha256()[..12]
-        );
+/// A head whose header names another encoder (`want`: its `encoder_sha256`) is an
+/// [`Error::WrongEncoder`] saying which encoder each is, and whether this encoder is a known
+/// release at all (else its file is likely damaged or replaced); with `allow` (the
+/// `--allow-other-encoder` override) it is a warning. A header without `encoder_sha256` names
+/// no encoder and passes.
+pub fn check_encoder(
+    what: &str,
+    path: &Path,
+    want: Option<&String>,
+    encoder: &Encoder,
+    allow: bool,
+) -> Result<()> {
+    let Some(want) = want.filter(|w| *w != encoder.weights_sha256()) else {
+        return Ok(());
+    };
+    let have = encoder.weights_sha256();
+    let this = match encoder.known() {
+        Some(k) => format!("this encoder is {} (sha256 {}…)", k.name, &have[..12]),
+        None => format!(
+            "this encoder's {} (sha256 {}…) is no encoder release slant knows: the file may be \
+             damaged or replaced (`models/fetch` restores the default)",
+            encoder.dir().join("model.safetensors").display(),
+            &have[..12]
+        ),
+    };
+    let msg = format!(
+        "{what} {} was trained on encoder {}, but {this}",
+        path.display(),
+        encode::files::describe_sha(want),
+    );
+    if allow {
+        eprintln!("warning: {msg}; --allow-other-encoder: its output may be meaningless");
+        Ok(())
+    } else {
+        Err(Error::WrongEncoder(format!(
+            "{msg}. Use the encoder it was trained on, train heads for this one (`slant train \
+             …`), or pass --allow-other-encoder to run anyway (the output may be meaningless)"
+        )))
     }
 }
 
@@ -255,14 +286,20 @@ pub fn load_tuned_head(
             encoder.layers()
         )));
     }
-    warn_other_encoder("tuned head", &path, t.meta.get("encoder_sha256"), encoder);
+    check_encoder(
+        "tuned head",
+        &path,
+        t.meta.get("encoder_sha256"),
+        encoder,
+        m.allow_other_encoder,
+    )?;
     let sha = sha256_file(&path)?;
     Ok(Some((t, sha, path)))
 }
 
 /// The committed frames head (`models/frames.safetensors`), if present. Its labels must be
 /// slant's 14 frames.
-pub fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
+pub fn load_frames_head(encoder: &Encoder, allow: bool) -> Result<Option<FramesHead>> {
     let Some(path) = find_models_file(FRAMES_HEAD_FILE) else {
         return Ok(None);
     };
@@ -273,18 +310,19 @@ pub fn load_frames_head(encoder_sha: &str) -> Result<Option<FramesHead>> {
             path.display()
         )));
     }
-    if trained_on_other_encoder(&head.meta, encoder_sha) {
-        eprintln!(
-            "warning: frames head {} was trained on another encoder; frame scores may be meaningless",
-            path.display()
-        );
-    }
+    check_encoder(
+        "frames head",
+        &path,
+        head.meta.get("encoder_sha256"),
+        encoder,
+        allow,
+    )?;
     Ok(Some(head))
 }
 
 /// The committed attribution tagger (`models/attribution.safetensors`), if present; its labels
 /// must be the attribution BIO labels.
-pub fn load_attribution_head(encoder_sha: &str) -> Result<Option<TaggerHead>> {
+pub fn load_attribution_head(encoder: &Encoder, allow: bool) -> Result<Option<TaggerHead>> {
     match find_models_file(crate::attribution::ATTRIBUTION_HEAD_FILE) {
         Some(path) => {
             // The labels of the head's own scheme (flat unless its header says per_role).
@@ -293,7 +331,8 @@ pub fn load_attribution_head(encoder_sha: &str) -> Result<Option<TaggerHead>> {
                 &path,
                 &crate::attribution::labels_of(scheme),
                 "attribution head",
-                encoder_sha,
+                encoder,
+                allow,
             )
             .map(Some)
         }
@@ -319,7 +358,8 @@ pub fn check_extra_layers(head: &TaggerHead, encoder: &Encoder) -> Result<()> {
 
 /// The loaded-language span head: `explicit`, else `models/loaded_spans.safetensors` if present.
 pub fn load_spans_head(
-    encoder_sha: &str,
+    encoder: &Encoder,
+    allow: bool,
     explicit: Option<&PathBuf>,
 ) -> Result<Option<TaggerHead>> {
     let path = match explicit {
@@ -333,26 +373,19 @@ pub fn load_spans_head(
         &path,
         &crate::heads::loaded_spans::labels(),
         "span head",
-        encoder_sha,
+        encoder,
+        allow,
     )
     .map(Some)
 }
 
-/// Whether a head's header names an encoder other than `encoder_sha` (a header without
-/// `encoder_sha256` names none).
-fn trained_on_other_encoder(
-    meta: &std::collections::BTreeMap<String, String>,
-    encoder_sha: &str,
-) -> bool {
-    meta.get("encoder_sha256").is_some_and(|w| w != encoder_sha)
-}
-
-/// Load a token tagger, check its labels, and warn when it was trained on another encoder.
+/// Load a token tagger, check its labels and the encoder it was trained on ([`check_encoder`]).
 pub fn load_tagger(
     path: &Path,
     labels: &[String],
     what: &str,
-    encoder_sha: &str,
+    encoder: &Encoder,
+    allow: bool,
 ) -> Result<TaggerHead> {
     let head = TaggerHead::load(path)?;
     if head.labels != labels {
@@ -361,12 +394,7 @@ pub fn load_tagger(
             path.display()
         )));
     }
-    if trained_on_other_encoder(&head.meta, encoder_sha) {
-        eprintln!(
-            "warning: {what} {} was trained on another encoder; its output may be meaningless",
-            path.display()
-        );
-    }
+    check_encoder(what, path, head.meta.get("encoder_sha256"), encoder, allow)?;
     Ok(head)
 }
 

@@ -337,6 +337,7 @@ impl TunedTop {
     /// Load a file written by [`Self::save`]; returns the model and its metadata.
     pub fn load(path: &Path) -> Result<(Self, HashMap<String, String>)> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        crate::encode::files::check_safetensors(path, &bytes)?;
         let (_, md) = safetensors::SafeTensors::read_metadata(&bytes)
             .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
         let meta: HashMap<String, String> = md.metadata().clone().unwrap_or_default();

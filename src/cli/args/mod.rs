@@ -227,6 +227,10 @@ pub struct ModelArgs {
     /// A tuned loaded-language head file (implies --tuned).
     #[arg(long, value_name = "FILE", conflicts_with = "head")]
     pub tuned_head: Option<PathBuf>,
+    /// Run heads trained on another encoder (or on a damaged or replaced copy of their own)
+    /// with a warning instead of stopping with an error. Their output may be meaningless.
+    #[arg(long)]
+    pub allow_other_encoder: bool,
 }
 
 #[derive(Debug, Args)]
@@ -761,6 +765,7 @@ impl From<&ModelArgs> for slant::models::ModelOptions {
             no_attribution: m.no_attribution,
             tuned: m.tuned,
             tuned_head: m.tuned_head.clone(),
+            allow_other_encoder: m.allow_other_encoder,
         }
     }
 }
