@@ -38,4 +38,7 @@ pub mod terms;
 pub mod train;
 pub mod vocab;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use error::{Error, Result};

@@ -2,7 +2,7 @@
 //! top-level modules, or on a module importing one of a higher stage (see ARCHITECTURE.md).
 //!
 //! It reads `src/` as text: every `crate::NAME` path (also inside `use crate::{a, b::c}`) outside
-//! comments, `#[cfg(test)]` modules and `tests.rs` files, in every module file of the library.
+//! comments, `#[cfg(test)]` modules and `tests.rs` / `*_tests.rs` files, in every module file of the library.
 //! `src/main.rs` and `src/cli/` are the binary, above every stage.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -148,7 +148,9 @@ fn module_graph(src: &Path) -> BTreeMap<String, BTreeMap<String, Vec<String>>> {
         if module == "main" || module == "cli" || module == "lib" {
             continue;
         }
-        if f.file_name().is_some_and(|n| n == "tests.rs") {
+        if f.file_name()
+            .is_some_and(|n| n == "tests.rs" || n.to_string_lossy().ends_with("_tests.rs"))
+        {
             continue;
         }
         let code = code_of(&std::fs::read_to_string(&f).unwrap());

@@ -339,10 +339,13 @@ fn word_lemma(w: &str) -> Option<String> {
             for r in reps {
                 cands.push(format!("{stem}{r}"));
             }
-            // Doubled final consonant: "admitted" → "admit".
-            let b = stem.as_bytes();
-            if b.len() >= 2 && b[b.len() - 1] == b[b.len() - 2] {
-                cands.push(stem[..stem.len() - 1].to_string());
+            // Doubled final consonant: "admitted" → "admit". Compared as characters: the last
+            // two bytes of one multi-byte character may be equal ("𑊊" is F0 91 8A 8A).
+            let mut last = stem.chars().rev();
+            if let (Some(a), Some(b)) = (last.next(), last.next()) {
+                if a == b {
+                    cands.push(stem[..stem.len() - a.len_utf8()].to_string());
+                }
             }
         }
     }
@@ -403,6 +406,23 @@ pub fn stance(lemma: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz run (`scripts/fuzz.sh`, seed 671711957): a cue ending in a 4-byte
+    /// character whose last two bytes are equal, before an "s", panicked in the
+    /// doubled-consonant rule.
+    #[test]
+    fn lemma_of_cue_9l_u10d75_s_and_u1128a_s_does_not_split_a_character() {
+        for cue in [
+            "\u{1128a}s",
+            "9l\u{10d75}s",
+            "\u{1128c}z\u{1128a}ed",
+            "aa\u{1128a}\u{1128a}ing",
+        ] {
+            let _ = lemma(cue);
+            let _ = stance(&lemma(cue));
+        }
+        assert_eq!(lemma("admitted"), "admit");
+    }
 
     #[test]
     fn a_cue_without_a_verb_is_named_by_its_adverb_not_its_auxiliary() {

@@ -797,6 +797,9 @@ pub fn unattributed(
 }
 
 #[cfg(test)]
+pub(crate) mod fuzz_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -637,4 +637,6 @@ fn finish(record: String, fields: Fields, max: u64) -> Raw {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;

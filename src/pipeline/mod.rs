@@ -93,7 +93,7 @@ fn round4(x: f32) -> f64 {
 /// Where byte `p` of `raw` lands in [`segment::display_text`]`(raw)`: the length of the
 /// displayed prefix, plus the joining space when `p` starts a word after whitespace
 /// (`starts = true`; span starts sit on a word's first byte, ends just after a word's last).
-fn display_offset(raw: &str, p: usize, starts: bool) -> usize {
+pub(crate) fn display_offset(raw: &str, p: usize, starts: bool) -> usize {
     let prefix = &raw[..p];
     let shown = segment::display_text(prefix).len();
     if starts && shown > 0 && prefix.ends_with(char::is_whitespace) {
@@ -317,6 +317,9 @@ impl Scorer {
         Ok((out, stats))
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;
 
 #[cfg(test)]
 mod tests {

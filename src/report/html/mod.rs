@@ -646,4 +646,6 @@ fn evidence(d: &ReportData) -> Markup {
 }
 
 #[cfg(test)]
+mod fuzz_tests;
+#[cfg(test)]
 mod tests;
