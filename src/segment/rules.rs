@@ -17,13 +17,20 @@
 //!    sentence-final abbreviation (`U.S.`, `Inc.`, `a.m.`, `vitamin D.`) followed by a word that
 //!    starts sentences (`The`, `He`, `Officials`, …); a terminator or interrupting dash plus a
 //!    closing quote followed by a capitalised word (`said “no.” Zürich`, `“We are—” The`); a
-//!    parenthesised sentence (`(The vote was 13-2.)`) followed by a capitalised word.
+//!    parenthesised sentence (`(The vote was 13-2.)`) followed by a capitalised word; a plain
+//!    lowercase word and a period followed by a capitalised word (`(b) Cut spending. Then`,
+//!    which sentencex misses after inline enumerators).
 //! 3. **Vetoes.** A candidate is dropped when the next word starts lowercase (`“Stop,” he said`,
 //!    `1. growth; 2. jobs`), when it follows a title that needs a name (`Mr.`, `Sen.`, `Gov.`),
 //!    a number abbreviation before a number (`No. 1`, `Jan. 6`), an abbreviation that never ends
 //!    a sentence (`e.g.`, `i.e.`, `vs.`), a place prefix before a name (`Ft. Lauderdale`), a time
 //!    before a day/month/time zone (`9 a.m. Tuesday`, `8 a.m. Kabul time`),
-//!    or a quoted question/exclamation followed by its attribution (`“Why now?” Biden asked.`).
+//!    or a quoted question/exclamation followed by its attribution (`“Why now?” Biden asked.`);
+//!    an inline enumerator (`ranks 1. Housing 2. Health`, `i. Background ii. Findings`, `pick
+//!    a. Smith b. Jones`: the token before the cut is `N.`, a lowercase letter or roman numeral
+//!    whose predecessor comes before it, or successor after it, with no sentence end between);
+//!    a break before an inline bullet or list marker (`Key points: • Taxes rise`, `Demands:
+//!    1) Higher wages`) that follows no terminator.
 
 use std::collections::BTreeSet;
 
@@ -234,6 +241,7 @@ pub(crate) fn find_cuts(s: &str) -> Vec<usize> {
     add_ellipsis_cuts(s, &mut candidates);
     add_abbreviation_cuts(s, &mut candidates);
     add_closing_quote_cuts(s, &mut candidates);
+    add_plain_word_cuts(s, &mut candidates);
     let mut cuts: BTreeSet<usize> = candidates
         .into_iter()
         .filter(|&p| is_real_cut(s, p) && keep_cut(s, p))
@@ -373,7 +381,8 @@ fn add_abbreviation_cuts(s: &str, cuts: &mut BTreeSet<usize>) {
         }
         let core = core_token(token_before(s, i + 1));
         let abbr = core.trim_end_matches('.').to_ascii_lowercase();
-        let single_letter = core.len() == 2 && core.starts_with(|c: char| c.is_ascii_uppercase());
+        // `vitamin D. The`, `chose b. Then` (inline enumerators are vetoed in `keep_cut`).
+        let single_letter = core.len() == 2 && core.starts_with(|c: char| c.is_ascii_alphabetic());
         let final_abbr =
             is_dotted_acronym(core) || MAY_END.contains(&abbr.as_str()) || single_letter;
         if final_abbr
@@ -455,8 +464,154 @@ fn parenthesis_cuts(s: &str, cuts: &BTreeSet<usize>) -> Vec<usize> {
     out
 }
 
+/// Rule: a period after a plain lowercase word (`spending.`, not an abbreviation) followed by
+/// whitespace and a capitalised word ends a sentence. sentencex misses some of these after
+/// inline enumerators (`(a) Raise taxes and (b) Cut spending. Then ...`, `3) Safer sites.
+/// Talks continue.`).
+fn add_plain_word_cuts(s: &str, cuts: &mut BTreeSet<usize>) {
+    for (i, _) in s.match_indices('.') {
+        let p = extend_closers(s, i + 1);
+        if !s[p..].starts_with(char::is_whitespace) {
+            continue;
+        }
+        let core = core_token(token_before(s, i + 1));
+        let Some(word) = core.strip_suffix('.') else {
+            continue;
+        };
+        let lower = word.to_ascii_lowercase();
+        let plain = word.chars().count() >= 2
+            && word.chars().all(char::is_alphabetic)
+            && word.starts_with(char::is_lowercase)
+            && ![MAY_END, NEVER_FINAL, NUMBER_PREFIXES, TITLES]
+                .iter()
+                .any(|list| list.contains(&lower.as_str()));
+        if plain && next_word(s, p).is_some_and(|w| w.starts_with(char::is_uppercase)) {
+            cuts.insert(p);
+        }
+    }
+}
+
+/// Bullets that may also appear inside a line (`Key points: • Taxes rise • Debt grows.`).
+const INLINE_BULLETS: &[char] = &['•', '·', '◦', '▪', '‣', '●', '■', '□', '►', '➢'];
+
+/// The values a token such as `2.`, `b.` or `iii.` has as an enumerator, with its kind
+/// (0: number 1–30, 1: lowercase letter, 2: lowercase roman numeral up to `xx`): `i.` is both
+/// the letter 9 and the roman 1.
+fn enumerator_values(core: &str) -> Vec<(u8, u32)> {
+    let Some(body) = core.strip_suffix('.') else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    if let Ok(n) = body.parse::<u32>() {
+        if (1..=30).contains(&n) && !body.starts_with('0') {
+            out.push((0, n));
+        }
+    }
+    let mut chars = body.chars();
+    if let (Some(c), None) = (chars.next(), chars.next()) {
+        if c.is_ascii_lowercase() {
+            out.push((1, c as u32 - 'a' as u32 + 1));
+        }
+    }
+    if let Some(n) = (1..=20).find(|&n| roman(n) == body) {
+        out.push((2, n));
+    }
+    out
+}
+
+fn roman(n: u32) -> String {
+    const ONES: [&str; 10] = ["", "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix"];
+    format!(
+        "{}{}",
+        "x".repeat((n / 10) as usize),
+        ONES[(n % 10) as usize]
+    )
+}
+
+/// The enumerator token of `kind` and `value` (`3.`, `c.`, `iii.`).
+fn enumerator(kind: u8, value: u32) -> Option<String> {
+    match kind {
+        0 => Some(format!("{value}.")),
+        1 => char::from_u32('a' as u32 + value - 1)
+            .filter(char::is_ascii_lowercase)
+            .map(|c| format!("{c}.")),
+        _ => Some(format!("{}.", roman(value))),
+    }
+}
+
+/// Does `t` hold a sentence end (a terminator followed by whitespace)?
+fn has_sentence_end(t: &str) -> bool {
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if is_terminator(c) && chars.peek().is_some_and(|n| n.is_whitespace()) {
+            return true;
+        }
+    }
+    false
+}
+
+/// Is the token ending at `p` an inline enumerator (`The survey ranks 1. Housing 2. Health
+/// 3. Jobs`, `i. Background ii. Findings`, `pick a. Smith b. Jones`)? It is when the one
+/// before it in the sequence comes earlier, or the one after it comes later, within
+/// [`ENUM_REACH`] bytes and with no sentence end between them.
+fn inline_enumerator(s: &str, p: usize) -> bool {
+    let token = token_before(s, p);
+    let start = p - token.len();
+    let core = token.trim_start_matches('(');
+    for (kind, value) in enumerator_values(core) {
+        let lo = ceil_char_boundary(s, start.saturating_sub(ENUM_REACH));
+        let hi = floor_char_boundary(s, (p + ENUM_REACH).min(s.len()));
+        let prev = (value > 1)
+            .then(|| enumerator(kind, value - 1))
+            .flatten()
+            .and_then(|m| {
+                let before = &s[lo..start];
+                before
+                    .split_whitespace()
+                    .rev()
+                    .find(|t| t.trim_start_matches('(') == m)
+                    .map(|t| t.as_ptr() as usize - s.as_ptr() as usize + t.len())
+            })
+            .is_some_and(|end| !has_sentence_end(&s[end..start]));
+        let next = enumerator(kind, value + 1)
+            .and_then(|m| {
+                s[p..hi]
+                    .split_whitespace()
+                    .find(|t| t.trim_start_matches('(') == m)
+                    .map(|t| t.as_ptr() as usize - s.as_ptr() as usize)
+            })
+            .is_some_and(|at| !has_sentence_end(&s[p..at]));
+        if prev || next {
+            return true;
+        }
+    }
+    false
+}
+
+/// How far apart two consecutive inline enumerators may be, in bytes.
+const ENUM_REACH: usize = 300;
+
+/// The smallest char boundary of `s` at or after `i`.
+fn ceil_char_boundary(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
 /// The vetoes: should the candidate cut at `p` stay?
 fn keep_cut(s: &str, p: usize) -> bool {
+    // sentencex breaks before an inline bullet or enumerator (`Key points: • Taxes rise •
+    // Debt grows`, `Demands: 1) Higher wages 2) Shorter shifts`): not a sentence end unless
+    // one precedes it.
+    let rest = s[p..].trim_start();
+    let marker = rest.starts_with(INLINE_BULLETS) || super::lines::list_marker_len(rest).is_some();
+    if marker && !ends_sentence_like(s[..p].trim_end()) {
+        return false;
+    }
+    if inline_enumerator(s, p) {
+        return false;
+    }
     let Some(next) = next_word(s, p) else {
         return true;
     };
@@ -572,6 +727,119 @@ mod tests {
         assert!(m.contains("Taliban’s"));
         assert!(m.contains("countries’"));
         assert!(!m.contains('“') && !m.contains('”') && !m.contains('\''));
+    }
+
+    #[test]
+    fn inline_enumerations_stay_in_their_sentence() {
+        assert_eq!(
+            sentences("The survey ranks 1. Housing 2. Health 3. Jobs as top concerns. It ended."),
+            [
+                "The survey ranks 1. Housing 2. Health 3. Jobs as top concerns.",
+                "It ended."
+            ]
+        );
+        assert_eq!(
+            sentences("It has parts i. Background ii. Findings iii. Policy. Each is short."),
+            [
+                "It has parts i. Background ii. Findings iii. Policy.",
+                "Each is short."
+            ]
+        );
+        assert_eq!(
+            sentences("Voters could pick a. Smith b. Jones or c. Lee. Turnout was low."),
+            [
+                "Voters could pick a. Smith b. Jones or c. Lee.",
+                "Turnout was low."
+            ]
+        );
+        assert_eq!(
+            sentences("Demands: 1) Higher wages 2) Shorter shifts 3) Safer sites. Talks go on."),
+            [
+                "Demands: 1) Higher wages 2) Shorter shifts 3) Safer sites.",
+                "Talks go on."
+            ]
+        );
+        assert_eq!(
+            sentences("Steps: (a) Raise taxes and (b) Cut spending. Then the vote follows."),
+            [
+                "Steps: (a) Raise taxes and (b) Cut spending.",
+                "Then the vote follows."
+            ]
+        );
+        assert_eq!(
+            sentences("Key points: • Taxes rise • Spending falls • Debt grows. Analysts disagree."),
+            [
+                "Key points: • Taxes rise • Spending falls • Debt grows.",
+                "Analysts disagree."
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_and_letters_ending_sentences_still_end_them() {
+        // No sequence: a number or letter before a period ends its sentence.
+        assert_eq!(
+            sentences("He finished 2. Then he won the final. His rival was 3. She retired."),
+            [
+                "He finished 2.",
+                "Then he won the final.",
+                "His rival was 3.",
+                "She retired."
+            ]
+        );
+        // A sequence broken by a sentence end is no enumeration.
+        assert_eq!(
+            sentences("Options: a. delay it, b. hold it now. The senator chose b. Then it began."),
+            [
+                "Options: a. delay it, b. hold it now.",
+                "The senator chose b.",
+                "Then it began."
+            ]
+        );
+    }
+
+    #[test]
+    fn times_and_ellipses() {
+        assert_eq!(
+            sentences(
+                "The strike began at 6 a.m. Workers gathered. Talks resume at 10 a.m. Monday."
+            ),
+            [
+                "The strike began at 6 a.m.",
+                "Workers gathered.",
+                "Talks resume at 10 a.m. Monday."
+            ]
+        );
+        assert_eq!(
+            sentences("He paused . . . and went on. She trailed off . . . The next day she quit."),
+            [
+                "He paused . . . and went on.",
+                "She trailed off . . .",
+                "The next day she quit."
+            ]
+        );
+        assert_eq!(
+            sentences("The memo [...] Officials withdrew it. The law [. . .] protects all."),
+            [
+                "The memo [...] Officials withdrew it.",
+                "The law [. . .] protects all."
+            ]
+        );
+        assert_eq!(
+            sentences("Prices rose. . . . Then they fell."),
+            ["Prices rose. . . .", "Then they fell."]
+        );
+    }
+
+    #[test]
+    fn enumerator_values_of_tokens() {
+        assert_eq!(enumerator_values("3."), [(0, 3)]);
+        assert_eq!(enumerator_values("i."), [(1, 9), (2, 1)]);
+        assert_eq!(enumerator_values("iv."), [(2, 4)]);
+        assert!(enumerator_values("2021.").is_empty());
+        assert!(enumerator_values("B.").is_empty());
+        assert!(enumerator_values("05.").is_empty());
+        assert_eq!(enumerator(1, 27), None);
     }
 
     #[test]
