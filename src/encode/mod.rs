@@ -318,11 +318,14 @@ impl Encoder {
         }
         let tok_path = dir.join("tokenizer.json");
         let tok_bytes = std::fs::read(&tok_path).map_err(|e| Error::io(&tok_path, e))?;
-        // A truncated tokenizer.json is damage, named as such (the tokenizer's own parser
-        // reports only "EOF while parsing").
-        files::parse_json::<serde::de::IgnoredAny>(&tok_path, &tok_bytes)?;
-        let mut tokenizer = Tokenizer::from_bytes(&tok_bytes)
-            .map_err(|e| Error::Tokenizer(format!("{}: {e}", tok_path.display())))?;
+        let mut tokenizer = Tokenizer::from_bytes(&tok_bytes).map_err(|e| {
+            // A truncated tokenizer.json is damage, named as such (the tokenizer's own parser
+            // reports only "EOF while parsing"); it is parsed a second time only then.
+            match files::parse_json::<serde::de::IgnoredAny>(&tok_path, &tok_bytes) {
+                Err(damage @ Error::Damaged { .. }) => damage,
+                _ => Error::Tokenizer(format!("{}: {e}", tok_path.display())),
+            }
+        })?;
         drop(tok_bytes);
         // The shipped tokenizer.json pads every input to 128: we batch by length instead.
         tokenizer.with_padding(None);

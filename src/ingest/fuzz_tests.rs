@@ -5,16 +5,13 @@
 //! byte-identical, in order, between broken lines that each give one error.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use proptest::prelude::*;
 
+use super::tests::shown;
 use super::{collect, read_all, Article, Articles, RecordError};
 use crate::fuzz_tests::{article_text, config, hostile_text};
-
-fn shown(p: &Path) -> String {
-    p.display().to_string()
-}
 
 fn assert_named(errors: &[RecordError], name: &str) {
     for e in errors {

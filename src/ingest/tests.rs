@@ -12,7 +12,7 @@ fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-fn shown(path: &Path) -> String {
+pub(super) fn shown(path: &Path) -> String {
     path.display().to_string()
 }
 

@@ -120,7 +120,7 @@ fn block_lines(text: &str, start: usize, end: usize) -> impl Iterator<Item = Lin
 fn is_list_item(prev: Option<&str>, line: &str) -> bool {
     let dash_continuation =
         prev.is_some_and(|p| line.starts_with(['-', '–', '—']) && prev_runs_on(p));
-    list_marker_len(line).is_some() && !dash_continuation
+    super::rules::list_marker_len(line).is_some() && !dash_continuation
 }
 
 /// Decide the breaks inside one block of consecutive non-blank lines (`text[start..end]`, see
@@ -165,7 +165,8 @@ fn flush_block(text: &str, start: usize, end: usize, out: &mut Vec<Chunk>) {
         first_line = false;
         if !soft {
             let start = chunk_first.start;
-            let body = list_marker_len(line(&chunk_first)).map_or(start, |n| start + n);
+            let body =
+                super::rules::list_marker_len(line(&chunk_first)).map_or(start, |n| start + n);
             out.push(Chunk {
                 start,
                 body,
@@ -225,60 +226,10 @@ fn last_word_with_period(line: &str) -> Option<&str> {
     line.rsplit(char::is_whitespace).next()?.strip_suffix('.')
 }
 
-/// Byte length of a list-item marker at the start of `line` (bullet or enumerator plus the
-/// whitespace after it), or `None` if the line is not a list item. The line must have content
-/// after the marker.
-///
-/// Recognised: bullets `- * • · ◦ ▪ ‣ ● ■ □ ► ➢ – —`, and enumerators `12.` `12)` `(12)`
-/// `a)` `(a)` `a.` (lowercase single letter) `A)` `iv.` `iv)` (lowercase roman numerals up to
-/// `xii`). Uppercase `A.` is *not* a marker: it is far more often an initial (`J. Edgar Hoover`).
-pub(crate) fn list_marker_len(line: &str) -> Option<usize> {
-    const BULLETS: &[char] = &[
-        '-', '*', '•', '·', '◦', '▪', '‣', '●', '■', '□', '►', '➢', '–', '—',
-    ];
-    const ROMAN: &[&str] = &[
-        "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii",
-    ];
-    let marker_end = if line.starts_with(BULLETS) {
-        line.chars().next().map(char::len_utf8)?
-    } else {
-        let (inner, paren) = match line.strip_prefix('(') {
-            Some(rest) => (rest, true),
-            None => (line, false),
-        };
-        let token_len = inner
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .unwrap_or(inner.len());
-        let token = &inner[..token_len];
-        let closer = inner[token_len..].chars().next()?;
-        let ok_closer = if paren {
-            closer == ')'
-        } else {
-            closer == ')' || closer == '.'
-        };
-        let is_number =
-            !token.is_empty() && token.len() <= 3 && token.bytes().all(|b| b.is_ascii_digit());
-        let is_letter = token.len() == 1
-            && (token.as_bytes()[0].is_ascii_lowercase()
-                || (token.as_bytes()[0].is_ascii_uppercase() && closer == ')'));
-        let is_roman = ROMAN.contains(&token);
-        if !ok_closer || !(is_number || is_letter || is_roman) {
-            return None;
-        }
-        usize::from(paren) + token_len + 1
-    };
-    let rest = &line[marker_end..];
-    let body = rest.trim_start();
-    // A marker must be followed by whitespace and then content.
-    if body.is_empty() || body.len() == rest.len() {
-        return None;
-    }
-    Some(line.len() - body.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::segment::rules::list_marker_len;
 
     fn texts(text: &str) -> Vec<&str> {
         chunks(text).iter().map(|c| &text[c.start..c.end]).collect()

@@ -369,17 +369,23 @@ fn add_ellipsis_cuts(s: &str, cuts: &mut BTreeSet<usize>) {
     }
 }
 
+/// Every period followed (after closing quotes and brackets) by whitespace: the cut position
+/// after the closers, and the core token ending in the period (`“illegal.”` → `illegal.`).
+fn periods_before_space(s: &str) -> impl Iterator<Item = (usize, &str)> {
+    s.match_indices('.').filter_map(|(i, _)| {
+        let p = extend_closers(s, i + 1);
+        s[p..]
+            .starts_with(char::is_whitespace)
+            .then(|| (p, core_token(token_before(s, i + 1))))
+    })
+}
+
 /// Rule: a sentence-final abbreviation (`U.S.`, `U.K.`, `a.m.`, `Inc.`, `Jr.`) followed by a
 /// word from [`STARTERS`] ends a sentence: `...the hasty U.S. withdrawal.` stays whole but
 /// `Aid came from the U.S. Officials said...` splits. Any other capitalised word keeps the
 /// sentence going (`the U.S. Army`, `U.S. Secretary of State`).
 fn add_abbreviation_cuts(s: &str, cuts: &mut BTreeSet<usize>) {
-    for (i, _) in s.match_indices('.') {
-        let p = extend_closers(s, i + 1);
-        if !s[p..].starts_with(char::is_whitespace) {
-            continue;
-        }
-        let core = core_token(token_before(s, i + 1));
+    for (p, core) in periods_before_space(s) {
         let abbr = core.trim_end_matches('.').to_ascii_lowercase();
         // `vitamin D. The`, `chose b. Then` (inline enumerators are vetoed in `keep_cut`).
         let single_letter = core.len() == 2 && core.starts_with(|c: char| c.is_ascii_alphabetic());
@@ -469,12 +475,7 @@ fn parenthesis_cuts(s: &str, cuts: &BTreeSet<usize>) -> Vec<usize> {
 /// inline enumerators (`(a) Raise taxes and (b) Cut spending. Then ...`, `3) Safer sites.
 /// Talks continue.`).
 fn add_plain_word_cuts(s: &str, cuts: &mut BTreeSet<usize>) {
-    for (i, _) in s.match_indices('.') {
-        let p = extend_closers(s, i + 1);
-        if !s[p..].starts_with(char::is_whitespace) {
-            continue;
-        }
-        let core = core_token(token_before(s, i + 1));
+    for (p, core) in periods_before_space(s) {
         let Some(word) = core.strip_suffix('.') else {
             continue;
         };
@@ -491,8 +492,61 @@ fn add_plain_word_cuts(s: &str, cuts: &mut BTreeSet<usize>) {
     }
 }
 
-/// Bullets that may also appear inside a line (`Key points: • Taxes rise • Debt grows.`).
-const INLINE_BULLETS: &[char] = &['•', '·', '◦', '▪', '‣', '●', '■', '□', '►', '➢'];
+/// List bullets at the start of a line ([`list_marker_len`]).
+const BULLETS: &[char] = &[
+    '-', '*', '•', '·', '◦', '▪', '‣', '●', '■', '□', '►', '➢', '–', '—',
+];
+
+/// A bullet that may also appear inside a line (`Key points: • Taxes rise • Debt grows.`):
+/// every [`BULLETS`] character but the dashes and `*`, which are punctuation there.
+fn is_inline_bullet(c: char) -> bool {
+    BULLETS.contains(&c) && !matches!(c, '-' | '*' | '–' | '—')
+}
+
+/// Byte length of a list-item marker at the start of `line` (bullet or enumerator plus the
+/// whitespace after it), or `None` if the line is not a list item. The line must have content
+/// after the marker.
+///
+/// Recognised: bullets `- * • · ◦ ▪ ‣ ● ■ □ ► ➢ – —`, and enumerators `12.` `12)` `(12)`
+/// `a)` `(a)` `a.` (lowercase single letter) `A)` `iv.` `iv)` (lowercase roman numerals up to
+/// `xii`). Uppercase `A.` is *not* a marker: it is far more often an initial (`J. Edgar Hoover`).
+pub(crate) fn list_marker_len(line: &str) -> Option<usize> {
+    let marker_end = if line.starts_with(BULLETS) {
+        line.chars().next().map(char::len_utf8)?
+    } else {
+        let (inner, paren) = match line.strip_prefix('(') {
+            Some(rest) => (rest, true),
+            None => (line, false),
+        };
+        let token_len = inner
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(inner.len());
+        let token = &inner[..token_len];
+        let closer = inner[token_len..].chars().next()?;
+        let ok_closer = if paren {
+            closer == ')'
+        } else {
+            closer == ')' || closer == '.'
+        };
+        let is_number =
+            !token.is_empty() && token.len() <= 3 && token.bytes().all(|b| b.is_ascii_digit());
+        let is_letter = token.len() == 1
+            && (token.as_bytes()[0].is_ascii_lowercase()
+                || (token.as_bytes()[0].is_ascii_uppercase() && closer == ')'));
+        let is_roman = (1..=12).any(|n| roman(n) == token);
+        if !ok_closer || !(is_number || is_letter || is_roman) {
+            return None;
+        }
+        usize::from(paren) + token_len + 1
+    };
+    let rest = &line[marker_end..];
+    let body = rest.trim_start();
+    // A marker must be followed by whitespace and then content.
+    if body.is_empty() || body.len() == rest.len() {
+        return None;
+    }
+    Some(line.len() - body.len())
+}
 
 /// The values a token such as `2.`, `b.` or `iii.` has as an enumerator, with its kind
 /// (0: number 1–30, 1: lowercase letter, 2: lowercase roman numeral up to `xx`): `i.` is both
@@ -605,7 +659,7 @@ fn keep_cut(s: &str, p: usize) -> bool {
     // Debt grows`, `Demands: 1) Higher wages 2) Shorter shifts`): not a sentence end unless
     // one precedes it.
     let rest = s[p..].trim_start();
-    let marker = rest.starts_with(INLINE_BULLETS) || super::lines::list_marker_len(rest).is_some();
+    let marker = rest.starts_with(is_inline_bullet) || list_marker_len(rest).is_some();
     if marker && !ends_sentence_like(s[..p].trim_end()) {
         return false;
     }

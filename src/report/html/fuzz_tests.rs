@@ -13,25 +13,26 @@ use crate::fuzz_tests::{article_text, config};
 use crate::pipeline::records::LoadedSpan;
 use crate::segment::display_text;
 
+/// The byte ranges of the whitespace-separated words of `t`.
+fn word_ranges(t: &str) -> Vec<(usize, usize)> {
+    t.split_whitespace()
+        .map(|w| {
+            let a = w.as_ptr() as usize - t.as_ptr() as usize;
+            (a, a + w.len())
+        })
+        .collect()
+}
+
 /// The records of an article with random evidence.
 fn records(text: &str, weights: &[Vec<f32>], picks: &[(usize, usize)]) -> Vec<SentenceRecord> {
     let (sentences, joined) =
         crate::attribution::fuzz_tests::check_article(text, weights, false, |st, _| {
-            // One token per run of non-whitespace.
-            let mut out = vec![(0, 0)];
-            let mut start = None;
-            for (i, c) in st.char_indices().chain([(st.len(), ' ')]) {
-                match (c.is_whitespace(), start) {
-                    (false, None) => start = Some(i),
-                    (true, Some(s)) => {
-                        out.push((s, i));
-                        start = None;
-                    }
-                    _ => {}
-                }
-            }
-            out.push((0, 0));
-            out
+            // One token per word, between the special tokens' empty offsets.
+            [(0, 0)]
+                .into_iter()
+                .chain(word_ranges(st))
+                .chain([(0, 0)])
+                .collect()
         });
     let per = crate::attribution::article_attributions(text, sentences.len(), &joined, 3);
     sentences
@@ -40,13 +41,7 @@ fn records(text: &str, weights: &[Vec<f32>], picks: &[(usize, usize)]) -> Vec<Se
         .enumerate()
         .map(|(index, (s, attributions))| {
             let raw = &text[s.start..s.end];
-            let words: Vec<(usize, usize)> = raw
-                .split_whitespace()
-                .map(|w| {
-                    let a = w.as_ptr() as usize - raw.as_ptr() as usize;
-                    (a, a + w.len())
-                })
-                .collect();
+            let words = word_ranges(raw);
             let loaded_spans = picks
                 .iter()
                 .filter(|_| !words.is_empty())
