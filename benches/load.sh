@@ -4,9 +4,17 @@
 # the run exits 0 and leaves only its final file, every article is in the output exactly once
 # with every sentence once (each replica has exactly the sentences of its original), and the
 # output files of all thread counts are byte-identical. A benchmark, not a test (it takes
-# about 50 minutes at 2 threads for 50,000 articles on a 2-core machine).
+# about 100 minutes at 2 threads for 50,000 articles in fp32 on a 2-core machine).
 #
 #   benches/load.sh DATA_DIR [N=50000] [THREADS="1 2"] [FORMAT=jsonl]
+#
+# Environment:
+#   PRECISION=fp32|int8   passed to `slant score --precision` (default fp32)
+#   PARALLEL=1            start the runs of all thread counts at once instead of one after the
+#                         other (for the memory, counts and identity checks; their times and
+#                         sentences/s then share the machine and are not throughput figures)
+#   SLANT_BIN=FILE        the binary to run (default: build target/release/slant and copy it to
+#                         the work folder, so a rebuild during the run cannot change it)
 #
 # Output: one line per run (seconds, sentences/s, peak RSS, RSS at each quarter of the run)
 # and the checks; exits 1 when a check fails. Files go to .cache/bench/load/ (git-ignored).
@@ -16,10 +24,17 @@ DATA=${1:?usage: benches/load.sh DATA_DIR [N] [THREADS] [FORMAT]}
 N=${2:-50000}
 THREADS=${3:-"1 2"}
 FORMAT=${4:-jsonl}
-B=target/release/slant
+PRECISION=${PRECISION:-fp32}
 W=.cache/bench/load
 mkdir -p "$W"
-cargo build --release --locked -q
+if [ -n "${SLANT_BIN:-}" ]; then
+  B=$SLANT_BIN
+else
+  cargo build --release --locked -q
+  B="$W/slant-$(git rev-parse --short HEAD)"
+  cp target/release/slant "$B"
+fi
+echo "binary: $B ($(sha256sum "$B" | cut -c1-12)), precision $PRECISION"
 [ -f .cache/bench/polnear-all.jsonl ] ||
   python3 benches/make_corpus.py "$DATA" .cache/bench/polnear-all.jsonl train dev test
 corpus="$W/polnear-$N.jsonl"
@@ -34,13 +49,12 @@ with open(dst, "w") as out:
         out.write(json.dumps(r, ensure_ascii=False) + "\n")
 PY
 echo "corpus: $N articles ($(du -h "$corpus" | cut -f1)), format $FORMAT"
-outs=()
-for t in $THREADS; do
-  out="$W/out-$N-t$t.$FORMAT"
-  trace="$W/rss-$N-t$t.tsv"
+run_one() {
+  local t=$1 out="$W/out-$N-t$1.$FORMAT"
+  local trace="$W/rss-$N-t$t.tsv" pid rc start secs left
   rm -f "$out" "$out".partial*
   start=$(date +%s.%N)
-  $B --threads "$t" score "$corpus" --format "$FORMAT" --out "$out" -q &
+  "$B" --threads "$t" score "$corpus" --precision "$PRECISION" --format "$FORMAT" --out "$out" -q &
   pid=$!
   : >"$trace"
   # RSS (KiB) and the bytes of finished chunks written so far, every 2 s.
@@ -65,9 +79,18 @@ print(f"threads {t}: exit {rc}, {secs:.0f} s, peak RSS {max(rss) // 1024} MiB; "
       f"peak by 25/50/75/100% of the run: {q(.25)}/{q(.5)}/{q(.75)}/{q(1)} MiB; "
       f"second-half / first-half peak {max(second) / max(first):.3f}; partial files left: {left}")
 PY
-  [ "$rc" -eq 0 ] && [ "$left" -eq 0 ] || { echo "FAIL: exit $rc, $left partial files" >&2; exit 1; }
-  outs+=("$out")
-done
+  [ "$rc" -eq 0 ] && [ "$left" -eq 0 ] || { echo "FAIL: threads $t: exit $rc, $left partial files" >&2; return 1; }
+}
+
+outs=()
+for t in $THREADS; do outs+=("$W/out-$N-t$t.$FORMAT"); done
+if [ "${PARALLEL:-0}" = 1 ]; then
+  pids=()
+  for t in $THREADS; do run_one "$t" & pids+=($!); done
+  for p in "${pids[@]}"; do wait "$p" || exit 1; done
+else
+  for t in $THREADS; do run_one "$t" || exit 1; done
+fi
 python3 - "$corpus" "$N" "${outs[0]}" <<'PY'
 import collections, json, sys
 corpus, n, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let xs: Vec<Vec<f32>> = order.iter().map(|&i| std::mem::take(&mut x[i])).collect();
         let ys: Vec<bool> = order.iter().map(|&i| y[i]).collect();
         let tokens = xs.iter().map(|r| r.len() / h).sum::<usize>() as f64 / xs.len() as f64;
-        let top = slant::train::tune::TunedTop::from_encoder(enc.dir(), l - k, k)?;
+        let top = slant::heads::lora::TunedTop::from_encoder(enc.dir(), l - k, k)?;
         let fast = top.to_fast()?;
         let refs: Vec<&[f32]> = xs.iter().map(Vec::as_slice).collect();
         let (mut c, mut f, mut r) = (Vec::new(), Vec::new(), Vec::new());

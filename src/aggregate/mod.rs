@@ -15,11 +15,11 @@ use std::path::PathBuf;
 use crate::actors::ActorCounts;
 use crate::attribution::{AttributionCounts, AttributionProfile};
 use crate::encode::EncodeStats;
-use crate::heads::frames::FRAMES;
 use crate::ingest::{self, Article, RecordError};
 use crate::pipeline::{Scorer, DEFAULT_CHUNK_ARTICLES};
 use crate::stats::{self, Unit};
 use crate::terms::{add_counts, TermCounts};
+use crate::vocab::FRAMES;
 
 /// Bootstrap resamples for per-source intervals.
 pub const BOOTSTRAP_REPS: usize = 2000;
@@ -30,10 +30,7 @@ pub const BOOTSTRAP_SEED: u64 = 20211;
 /// interval is a percentile bootstrap over articles.
 pub const MIN_ARTICLES_FOR_BOOTSTRAP: usize = 5;
 
-pub use crate::pipeline::records::{
-    loaded_term, ArticleSummary, CsvSentenceRecord, LoadedSpan, SentenceRecord, TermCount,
-    TOP_LOADED_TERMS,
-};
+use crate::pipeline::records::{ArticleSummary, TermCount, TOP_LOADED_TERMS};
 
 /// Mergeable sums of one source.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -547,6 +544,7 @@ pub fn score_corpus<E: From<crate::Error>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::records::{loaded_term, LoadedSpan, SentenceRecord};
 
     fn art(id: &str, source: &str, n: u64, k: u64, p: f64) -> ArticleSummary {
         ArticleSummary {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::aggregate::ArticleSummary;
+use crate::pipeline::records::ArticleSummary;
 use crate::report::compare::render_table;
 
 /// An article of `n` sentences, `k` of them loaded, with loaded probabilities summing to `p`.
@@ -271,7 +271,7 @@ fn rounding_is_stable() {
 }
 
 fn with_frames(id: &str, f: &[(usize, f64)]) -> ArticleSummary {
-    let mut v = vec![0.0; crate::heads::frames::FRAMES.len()];
+    let mut v = vec![0.0; crate::vocab::FRAMES.len()];
     for &(k, p) in f {
         v[k] = p;
     }

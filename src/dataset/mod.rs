@@ -29,15 +29,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::actors::ActorCounts;
-use crate::aggregate::{ArticleSummary, Corpus, SentenceRecord};
+use crate::aggregate::Corpus;
 use crate::attribution::AttributionCounts;
 use crate::error::Error;
 use crate::ingest::RecordError;
+use crate::pipeline::records::{ArticleSummary, SentenceRecord};
 use crate::pipeline::ScoredArticle;
 use crate::vocab::FRAMES;
 use crate::Result;
 
-pub use crate::pipeline::records::SCHEMA_VERSION;
+use crate::pipeline::records::SCHEMA_VERSION;
 
 /// One article of a scored dataset: its metadata and the summary its source's profile folds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

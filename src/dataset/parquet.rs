@@ -23,8 +23,8 @@ use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use super::{ArticleRow, ErrorRow, Item, Manifest};
-use crate::aggregate::SentenceRecord;
 use crate::error::Error;
+use crate::pipeline::records::SentenceRecord;
 use crate::vocab::FRAMES;
 use crate::Result;
 

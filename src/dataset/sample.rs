@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::SentenceRecord;
+use crate::pipeline::records::SentenceRecord;
 
 /// One sampled article with all its sentences (in article order).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -21,16 +21,16 @@ use serde::Serialize;
 use crate::attribution::{article_gold, join_sentences, labels_of, sentence_gold, sentence_tags};
 use crate::data::polnear::{self, PolnearArticle};
 use crate::encode::Encoder;
-use crate::eval::spans::{score, LabeledSpan, Prf, SpanScores};
 use crate::eval::{version_info, DataFile};
 use crate::heads::tagger::{
-    Scheme, TagSpan, TaggerHead, DECODING_VITERBI, META_DECODING, META_EXTRA_LAYER, META_SCHEME,
-    META_TRANSITIONS, SCHEME_PER_ROLE,
+    per_role_digits, Scheme, TagSpan, TaggerHead, DECODING_VITERBI, META_DECODING,
+    META_EXTRA_LAYER, META_SCHEME, META_TRANSITIONS, SCHEME_PER_ROLE,
 };
+use crate::metrics::spans::{score, LabeledSpan, Prf, SpanScores};
 use crate::segment::{self, SentenceSpan};
 use crate::train::tagger::{
-    extra_layer_features, per_role_digits, token_states_cached, train_tagger_scheme,
-    transition_scores, word_tags, TaggedSet, TaggerOpts, TaggerReport, TokenStates, Transitions,
+    extra_layer_features, token_states_cached, train_tagger_scheme, transition_scores, word_tags,
+    TaggedSet, TaggerOpts, TaggerReport, TokenStates, Transitions,
 };
 use crate::Result;
 
@@ -885,8 +885,8 @@ pub fn report_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::heads::tagger::per_role_code;
     use crate::heads::tagger::Decoding;
-    use crate::train::tagger::per_role_code;
 
     fn head() -> TaggerHead {
         let l = crate::attribution::labels().len();

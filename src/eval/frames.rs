@@ -18,9 +18,10 @@ use super::ci::{self, Estimate};
 use super::{version_info, DataFile};
 use crate::data::{self, frames::FramedArticle};
 use crate::encode::{hex, Encoder};
-use crate::heads::frames::{article_vector, FRAMES};
+use crate::heads::frames::article_vector;
 use crate::segment;
 use crate::train::{self, frames as tf};
+use crate::vocab::FRAMES;
 use crate::{Error, Result};
 
 /// The data set as reports name it, with its number of articles.

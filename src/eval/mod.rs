@@ -19,10 +19,6 @@ pub mod lexicon;
 pub mod loaded;
 pub mod outlets;
 pub mod runs;
-/// Span scoring moved to [`crate::metrics::spans`]; this path stays for callers.
-pub mod spans {
-    pub use crate::metrics::spans::*;
-}
 pub mod tuned;
 
 use std::path::Path;
@@ -32,12 +28,13 @@ use serde::Serialize;
 use crate::encode::sha256_file;
 use crate::Result;
 
-pub use crate::metrics::{best_threshold, BinaryMetrics, ClassScores};
+use crate::metrics::{best_threshold, BinaryMetrics};
 
 /// Calibrate logits `z` on labels `y`: the temperature `T` of [`crate::train::tune::fit_temperature`],
 /// then the [`best_threshold`] of the probabilities `sigmoid(z / T)`. Returns `(T, threshold)`.
 pub fn calibrate(z: &[f32], y: &[bool]) -> (f32, f32) {
-    use crate::train::tune::{fit_temperature, sigmoid};
+    use crate::heads::math::sigmoid;
+    use crate::train::tune::fit_temperature;
     let t = fit_temperature(z, y);
     let p: Vec<f32> = z.iter().map(|&v| sigmoid(v / t)).collect();
     (t, best_threshold(&p, y).0)

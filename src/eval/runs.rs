@@ -1336,7 +1336,7 @@ const ATTRIBUTION_ROLES: [(&str, &str); 3] =
 
 /// Per-article counts of one role: exact (tp, tp_gold, predicted, gold), overlap (same), token
 /// (same): 12 numbers.
-fn role_counts(s: &crate::eval::spans::SpanScores, label: &str) -> Vec<f64> {
+fn role_counts(s: &crate::metrics::spans::SpanScores, label: &str) -> Vec<f64> {
     let r = s.0.get(label).copied().unwrap_or_default();
     [r.exact, r.overlap, r.token]
         .iter()
@@ -1366,7 +1366,7 @@ impl Evaluation for AttributionEval {
 
     fn run(&self, ctx: &Context) -> Result<Outcome> {
         use crate::eval::attribution as ea;
-        use crate::eval::spans::{score, LabeledSpan};
+        use crate::metrics::spans::{score, LabeledSpan};
         let cfg = ctx.cfg;
         let enc = or_skip!(ctx.encoder());
         let (head, head_sha, head_path) = or_skip!(ctx.models.attribution.as_ref());

@@ -10,10 +10,11 @@ use super::loaded::{
     Predictions,
 };
 use super::BinaryMetrics;
+use crate::heads::lora::{Lora, TunedTop};
 use crate::heads::math::sigmoid;
 use crate::heads::tuned::blend_logits;
-use crate::train::lora::{train_lora, Lora, LoraOpts};
-use crate::train::tune::{fit_temperature, train_top, TuneOpts, TunedTop};
+use crate::train::lora::{train_lora, LoraOpts};
+use crate::train::tune::{fit_temperature, train_top, TuneOpts};
 use crate::train::{self};
 use crate::Result;
 

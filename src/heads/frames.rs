@@ -19,8 +19,6 @@ use crate::{Error, Result};
 /// Name of the committed frames head, relative to the models folder.
 pub const FRAMES_HEAD_FILE: &str = "frames.safetensors";
 
-pub use crate::vocab::FRAMES;
-
 /// Mean of the sentence features of one article (`None` for an article without sentences).
 pub fn article_vector<'a>(sentences: impl IntoIterator<Item = &'a [f32]>) -> Option<Vec<f32>> {
     let mut sum: Option<Vec<f64>> = None;
@@ -161,6 +159,7 @@ impl FramesHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::FRAMES;
 
     fn head(hidden: usize) -> FramesHead {
         FramesHead {

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use crate::encode::{self, sha256_file, Encoder, Engine, Precision};
 use crate::error::{Context, Error, Result};
-use crate::heads::frames::{FramesHead, FRAMES, FRAMES_HEAD_FILE};
+use crate::heads::frames::{FramesHead, FRAMES_HEAD_FILE};
 use crate::heads::loaded_spans::LOADED_SPANS_HEAD_FILE;
 use crate::heads::tagger::TaggerHead;
 use crate::heads::{MlpHead, SentenceFeatures, LOADED_HEAD_FILE};
 use crate::pipeline::{EvidenceHead, Scorer};
+use crate::vocab::FRAMES;
 
 /// Which encoder and heads to load, and how to run them.
 #[derive(Debug, Clone)]

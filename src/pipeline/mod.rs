@@ -12,11 +12,12 @@ pub mod records;
 
 use crate::attribution;
 use crate::encode::{EncodeStats, Encoder};
-use crate::heads::frames::{article_vector, FramesHead, FRAMES};
+use crate::heads::frames::{article_vector, FramesHead};
 use crate::heads::tagger::{outside_label, TagSpan, TaggerHead};
 use crate::heads::tuned::TunedLoaded;
 use crate::heads::{sentence_features, span_evidence, MlpHead, SPAN_EVIDENCE_DIM};
 use crate::ingest::Article;
+use crate::vocab::FRAMES;
 use crate::Result;
 use crate::{segment, terms};
 use records::{ArticleSummary, LoadedSpan, SentenceRecord};

@@ -7,7 +7,7 @@ use crate::compare::*;
 /// `slant compare --format json`: the [`Comparison`] with the schema version in front.
 #[derive(Debug, Serialize)]
 pub struct CompareDocument<'a> {
-    /// [`super::SCHEMA_VERSION`].
+    /// [`crate::pipeline::records::SCHEMA_VERSION`].
     pub schema_version: u32,
     #[serde(flatten)]
     pub comparison: &'a Comparison,

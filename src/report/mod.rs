@@ -7,11 +7,10 @@ pub mod compare;
 pub mod html;
 pub mod score;
 
-pub use crate::pipeline::records::SCHEMA_VERSION;
-
 use std::io::Write;
 
-use crate::aggregate::{SentenceRecord, SourceProfile};
+use crate::aggregate::SourceProfile;
+use crate::pipeline::records::SentenceRecord;
 
 /// How a report is printed: `Table` for people, `Json` (pretty, one document) for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

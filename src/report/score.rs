@@ -6,20 +6,21 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::actors::ActorReport;
-use crate::aggregate::{SentenceRecord, SourceProfile};
+use crate::aggregate::SourceProfile;
 use crate::ingest::RecordError;
+use crate::pipeline::records::SentenceRecord;
 
 /// `slant score --format json`: one JSON object.
 #[derive(Debug, Serialize)]
 pub struct ScoreDocument<'a> {
-    /// [`super::SCHEMA_VERSION`].
+    /// [`crate::pipeline::records::SCHEMA_VERSION`].
     pub schema_version: u32,
     pub sources: &'a [SourceProfile],
     pub actors: Vec<ActorReport>,
     pub articles: &'a [ArticleRecord],
     pub sentences: &'a [SentenceRecord],
     pub errors: &'a [RecordError],
-    pub manifest: &'a ScoreManifest,
+    pub manifest: &'a Manifest,
 }
 
 impl ScoreDocument<'_> {
@@ -41,4 +42,4 @@ pub struct ArticleRecord {
     pub frames: BTreeMap<String, f64>,
 }
 
-pub use crate::dataset::Manifest as ScoreManifest;
+use crate::dataset::Manifest;

@@ -24,8 +24,8 @@ use rayon::prelude::*;
 
 use crate::encode::f32mm::PackedW;
 use crate::encode::fast::erf;
-pub(crate) use crate::heads::lora::mm;
-pub use crate::heads::lora::FastTop;
+use crate::heads::lora::mm;
+use crate::heads::lora::FastTop;
 
 /// Gradients of the mean loss, shaped as [`FastTop`]'s parameters.
 #[derive(Debug, Clone)]
@@ -703,7 +703,8 @@ mod tests {
     use rand::Rng;
 
     use super::*;
-    use crate::train::tune::{Batch, TLayer, TuneEngine, TuneOpts, TunedTop, LAYER_TENSORS};
+    use crate::heads::lora::{TLayer, TunedTop, LAYER_TENSORS};
+    use crate::train::tune::{Batch, TuneEngine, TuneOpts};
 
     /// A random `k`-layer top of hidden size `h` (LayerNorm gains near 1), with a random head.
     fn random_top(h: usize, inter: usize, heads: usize, k: usize, seed: u64) -> TunedTop {

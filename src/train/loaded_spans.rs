@@ -20,15 +20,15 @@ use serde::Serialize;
 
 use crate::data::spans::{self as ds, Part, SpanDoc, LOADED};
 use crate::encode::Encoder;
-use crate::heads::tagger::{decode_with, DecodeOpts, TagSpan, TaggerHead};
+use crate::heads::tagger::{bio_tags, decode_with, DecodeOpts, GoldSpan, TagSpan, TaggerHead};
 use crate::metrics::spans::{score, LabeledSpan, Prf, SpanScores};
 use crate::segment;
 use crate::train::tagger::{
-    bio_tags, token_states_cached, train_tagger, GoldSpan, TaggedSet, TaggerOpts, TaggerReport,
+    token_states_cached, train_tagger, TaggedSet, TaggerOpts, TaggerReport,
 };
 use crate::{Error, Result};
 
-pub use crate::heads::loaded_spans::{labels, LOADED_SPANS_HEAD_FILE};
+use crate::heads::loaded_spans::labels;
 
 /// Relative path of the Recasens et al. (2013) bias lexicon in the data folder.
 pub const RECASENS_LEXICON: &str = "recasens_lexicons_wnc_sample/src/lexicons/npov_lexicon.txt";

@@ -12,11 +12,12 @@
 //! Initialisation is peft's: `A` uniform in `±1/√in` (Kaiming-uniform with `a = √5`), `B = 0`,
 //! so training starts from the pretrained encoder exactly.
 
-use super::fastgrad::{mm, transpose, weight_grad, AdamW};
+use super::fastgrad::{transpose, weight_grad, AdamW};
 use super::tune::{bce, epoch_batches, lr_factor, sorted_logits};
 use crate::encode::f32mm::PackedW;
 use crate::heads::lora::dims;
-pub use crate::heads::lora::{Lora, TARGETS};
+use crate::heads::lora::mm;
+use crate::heads::lora::{Lora, TunedTop, TARGETS};
 use crate::{Error, Result};
 
 /// Hyper-parameters of [`train_lora`].
@@ -288,7 +289,7 @@ pub fn pretrained(
             return Ok(m);
         }
     }
-    let base = super::tune::TunedTop::from_encoder(enc.dir(), first_layer, k)?.to_fast()?;
+    let base = TunedTop::from_encoder(enc.dir(), first_layer, k)?.to_fast()?;
     let mut m = Lora::new(base, rank, alpha, opts.seed)?;
     let t0 = std::time::Instant::now();
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();

@@ -34,7 +34,7 @@ use crate::heads::tagger::{
 };
 use crate::{Error, Result};
 
-pub use crate::heads::tagger::{bio_tags, concat_extra, per_role_code, per_role_digits, GoldSpan};
+use crate::heads::tagger::{per_role_code, per_role_digits};
 
 /// The word-level tag sequence of one text: each word (grouped as
 /// [`crate::heads::tagger::words`] does) takes the tag of its first token, as decoding reads it.
@@ -730,6 +730,7 @@ pub fn train_tagger_scheme(
 mod tests {
     use super::*;
     use crate::heads::tagger::{bio_labels, decode};
+    use crate::heads::tagger::{bio_tags, concat_extra, GoldSpan};
     use rand::Rng;
 
     #[test]

@@ -20,10 +20,9 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use rand::seq::SliceRandom;
 use rand::Rng;
 
-use super::fastgrad::FastTop;
-pub(crate) use crate::heads::lora::serialize;
-pub(crate) use crate::heads::lora::TLayer;
-pub use crate::heads::lora::{TunedTop, LAYER_TENSORS};
+use crate::heads::lora::serialize;
+use crate::heads::lora::TLayer;
+use crate::heads::lora::{FastTop, TunedTop, LAYER_TENSORS};
 use crate::{Error, Result};
 
 /// Hyper-parameters of [`train_top`].
@@ -446,7 +445,7 @@ pub fn sample<T>(items: Vec<T>, n: usize, seed: u64) -> Vec<T> {
         .collect()
 }
 
-pub use crate::heads::math::sigmoid;
+use crate::heads::math::sigmoid;
 
 /// Train `model` (layers + head) on bottom states `x` with labels `y`; after each epoch the
 /// development loss picks the best epoch (its weights are kept). Returns the per-epoch

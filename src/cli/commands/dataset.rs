@@ -13,11 +13,12 @@ use serde_json::json;
 
 use super::{load_scorer, threads};
 use crate::cli::args::*;
-use slant::aggregate::{Corpus, RunOptions, SentenceRecord};
+use slant::aggregate::{Corpus, RunOptions};
 use slant::dataset::journal::{Format, Journal};
 use slant::dataset::{self, Dataset, Manifest, ReadOptions, TopN};
 use slant::eval::version_info;
 use slant::ingest::{IngestOptions, RecordError};
+use slant::pipeline::records::{CsvSentenceRecord, SentenceRecord};
 use slant::pipeline::{Scorer, TermOpts};
 use slant::{compare as stats_compare, report};
 
@@ -148,7 +149,7 @@ fn manifest_of(
 ) -> Manifest {
     let (articles, sentences, truncated, errors) = counts;
     Manifest {
-        schema_version: report::SCHEMA_VERSION,
+        schema_version: slant::pipeline::records::SCHEMA_VERSION,
         slant_version: version_info().0,
         git_commit: version_info().1,
         encoder: scorer
@@ -314,7 +315,7 @@ pub(super) fn score(a: ScoreArgs) -> Result<i32> {
                     let cw = csv_w.as_mut().expect("csv writer");
                     for art in chunk.scored {
                         for r in &art.sentences {
-                            cw.serialize(slant::aggregate::CsvSentenceRecord::from(r))?;
+                            cw.serialize(CsvSentenceRecord::from(r))?;
                         }
                     }
                 }
@@ -370,7 +371,7 @@ pub(super) fn score(a: ScoreArgs) -> Result<i32> {
             all_sentences.sort_by(|x, y| (&x.article, x.index).cmp(&(&y.article, y.index)));
             all_articles.sort_by(|x, y| x.id.cmp(&y.id));
             let obj = report::score::ScoreDocument {
-                schema_version: report::SCHEMA_VERSION,
+                schema_version: slant::pipeline::records::SCHEMA_VERSION,
                 sources: &profiles,
                 actors: corpus.actor_report(slant::actors::DEFAULT_MAIN_ACTORS),
                 articles: &all_articles,
@@ -480,7 +481,7 @@ pub fn profile(a: ProfileArgs) -> Result<i32> {
         AnalysisFormat::Json => {
             let profiles = d.corpus.profiles();
             let doc = ProfileDocument {
-                schema_version: report::SCHEMA_VERSION,
+                schema_version: slant::pipeline::records::SCHEMA_VERSION,
                 sources: &profiles,
                 actors: d.corpus.actor_report(slant::actors::DEFAULT_MAIN_ACTORS),
                 errors: &d.errors,
@@ -582,7 +583,7 @@ pub fn compare(a: CompareArgs) -> Result<i32> {
         AnalysisFormat::Html => unreachable!("dispatched to report::compare_html"),
         AnalysisFormat::Json => {
             let doc = report::compare::CompareDocument {
-                schema_version: report::SCHEMA_VERSION,
+                schema_version: slant::pipeline::records::SCHEMA_VERSION,
                 comparison: &c,
             };
             serde_json::to_writer_pretty(&mut *out, &doc)?;

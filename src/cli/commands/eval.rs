@@ -602,8 +602,8 @@ fn tuned_cv(
             slant::train::lora::pretrained(enc, first, tl, rank, alpha, &sample, &lopts, bs)?
         } else {
             let base =
-                slant::train::tune::TunedTop::from_encoder(enc.dir(), first, tl)?.to_fast()?;
-            slant::train::lora::Lora::new(base, rank, alpha, a.seed)?
+                slant::heads::lora::TunedTop::from_encoder(enc.dir(), first, tl)?.to_fast()?;
+            slant::heads::lora::Lora::new(base, rank, alpha, a.seed)?
         };
         let partner_data = if a.tune.tune_blend_frozen {
             let ev_head = match &a.span_evidence {

@@ -21,9 +21,10 @@ use crate::cli::args::*;
 use slant::data;
 use slant::encode::{sha256_file, Encoder};
 use slant::eval::loaded::{ece_of, labels, metrics_at, probs, train_opts};
-use slant::eval::{best_threshold, version_info, BinaryMetrics, DataFile};
+use slant::eval::{version_info, DataFile};
 use slant::heads::tagger::TaggerHead;
 use slant::heads::{MlpHead, SentenceFeatures};
+use slant::metrics::{best_threshold, BinaryMetrics};
 use slant::pipeline::Scorer;
 use slant::train::tune::fit_temperature;
 use slant::train::{self, TrainOpts};
@@ -207,7 +208,7 @@ fn train_loaded(a: TrainLoadedArgs) -> Result<i32> {
         None => None,
         Some(p) => {
             let head = TaggerHead::load(p)?;
-            if head.labels != slant::train::loaded_spans::labels() {
+            if head.labels != slant::heads::loaded_spans::labels() {
                 bail!("{}: not a loaded-language span head", p.display());
             }
             Some((head, sha256_file(p)?, p.display().to_string()))

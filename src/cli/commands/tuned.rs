@@ -13,9 +13,10 @@ use slant::data::{self, LabelledSentence};
 use slant::encode::{sha256_file, Encoder};
 use slant::eval::loaded::{ece_of, labels, metrics_at};
 use slant::eval::{calibrate, version_info, DataFile};
+use slant::heads::lora::Lora;
 use slant::heads::math::sigmoid;
 use slant::heads::tuned::TunedLoaded;
-use slant::train::lora::{pretrained, Lora, LoraOpts};
+use slant::train::lora::{pretrained, LoraOpts};
 
 /// Figures of one evaluation, for the card and stderr.
 struct Fig {
@@ -98,7 +99,7 @@ pub fn train_tuned(a: TrainTunedArgs) -> Result<i32> {
     let span_path = match &a.span_evidence {
         Some(p) => p.clone(),
         None => super::find_models_file(
-            slant::train::loaded_spans::LOADED_SPANS_HEAD_FILE,
+            slant::heads::loaded_spans::LOADED_SPANS_HEAD_FILE,
         )
         .context("no span head for the partner's evidence (models/loaded_spans.safetensors); pass --span-evidence or --no-blend")?,
     };

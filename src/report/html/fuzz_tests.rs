@@ -8,9 +8,9 @@
 use proptest::prelude::*;
 
 use super::text::marked;
-use crate::aggregate::SentenceRecord;
 use crate::fuzz_tests::{article_text, config};
 use crate::pipeline::records::LoadedSpan;
+use crate::pipeline::records::SentenceRecord;
 use crate::segment::display_text;
 
 /// The byte ranges of the whitespace-separated words of `t`.

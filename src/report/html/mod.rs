@@ -18,11 +18,12 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use sha2::{Digest, Sha256};
 
 use crate::actors::ActorReport;
-use crate::aggregate::{CiMethod, SentenceRecord, SourceProfile, MIN_ARTICLES_FOR_BOOTSTRAP};
+use crate::aggregate::{CiMethod, SourceProfile, MIN_ARTICLES_FOR_BOOTSTRAP};
 use crate::compare::Comparison;
 use crate::dataset::sample::SampledArticle;
 use crate::dataset::Manifest;
 use crate::ingest::RecordError;
+use crate::pipeline::records::SentenceRecord;
 use crate::vocab::FRAMES;
 
 use charts::Scale;

@@ -9,8 +9,8 @@
 
 use maud::{html, Markup};
 
-use crate::aggregate::SentenceRecord;
 use crate::attribution::TextSpan;
+use crate::pipeline::records::SentenceRecord;
 
 /// What a mark shows.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
