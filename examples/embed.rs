@@ -30,7 +30,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .to_string(),
         );
     }
-    let enc = Encoder::load_full(&resolve_model_dir(None)?, Engine::Fast, precision)?;
+    let enc = Encoder::load(
+        &resolve_model_dir(None)?,
+        slant::encode::EncoderOptions {
+            engine: Engine::Fast,
+            precision,
+        },
+    )?;
     let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
     let (out, _) = enc.encode(&refs, slant::encode::DEFAULT_BATCH_SIZE)?;
     let mut w = std::io::BufWriter::new(std::fs::File::create(&args[1])?);

@@ -43,7 +43,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .split(',')
         .map(str::parse)
         .collect::<Result<_, _>>()?;
-    let enc = Encoder::load_full(&resolve_model_dir(None)?, Engine::Fast, Precision::Fp32)?;
+    let enc = Encoder::load(
+        &resolve_model_dir(None)?,
+        slant::encode::EncoderOptions {
+            engine: Engine::Fast,
+            precision: Precision::Fp32,
+        },
+    )?;
     let (rows, _) = slant::data::babe_sg2(Path::new(data))?;
     let rows = slant::train::tune::sample(rows, n, 13);
     let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();

@@ -1,6 +1,6 @@
 //! Library error type. The CLI wraps these in `anyhow` and prints the cause chain.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Errors raised by the slant library.
 #[derive(Debug, thiserror::Error)]
@@ -8,16 +8,36 @@ pub enum Error {
     /// The I/O error is part of the message (not a separate cause), so it is printed once.
     #[error("{path}: {err}")]
     Io { path: PathBuf, err: std::io::Error },
-    #[error("model error: {0}")]
-    Model(String),
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-    #[error("data error: {0}")]
-    Data(String),
+    /// A model, head or encoder config file that is readable but not what slant reads: not
+    /// safetensors, a missing or mis-shaped tensor, a bad header value, a config field.
+    #[error("{}: {why}", path.display())]
+    BadModel { path: PathBuf, why: String },
+    /// A record of a data file (labelled data, a scored dataset, its journal, splitter cases)
+    /// that does not parse or breaks the file's rules; `line` when the file has lines.
+    #[error("{}{}: {why}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    BadData {
+        path: PathBuf,
+        line: Option<usize>,
+        why: String,
+    },
+    /// Input or options that cannot be used (an article, a text, a value out of range).
     #[error("invalid input: {0}")]
     Input(String),
+    /// Something this engine or head cannot do (a feature of the other engine, an activation
+    /// function, a decoding scheme).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Training data that cannot be trained on (sizes that disagree, nothing to learn from).
+    #[error("{0}")]
+    Training(String),
+    /// A broken internal invariant (a bug, not bad input): a serialisation that cannot fail, or
+    /// sizes the code itself made that disagree.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A model, head or file that was asked for (or is needed) cannot be found.
     #[error("{0}")]
     Missing(String),
@@ -47,6 +67,27 @@ impl Error {
         Error::Io {
             path: path.into(),
             err: source,
+        }
+    }
+
+    /// [`Error::BadModel`] for `path`.
+    pub fn bad_model(path: impl AsRef<Path>, why: impl std::fmt::Display) -> Self {
+        Error::BadModel {
+            path: path.as_ref().to_path_buf(),
+            why: why.to_string(),
+        }
+    }
+
+    /// [`Error::BadData`] for `path`, at 1-based `line` when there is one.
+    pub fn bad_data(
+        path: impl AsRef<Path>,
+        line: Option<usize>,
+        why: impl std::fmt::Display,
+    ) -> Self {
+        Error::BadData {
+            path: path.as_ref().to_path_buf(),
+            line,
+            why: why.to_string(),
         }
     }
 }

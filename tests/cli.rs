@@ -1434,7 +1434,7 @@ fn score_uses_the_tuned_head_as_trained() {
         return;
     }
     let enc_dir = root().join("models/encoder/all-MiniLM-L6-v2");
-    let enc = slant::encode::Encoder::load(&enc_dir).unwrap();
+    let enc = slant::encode::Encoder::load(&enc_dir, Default::default()).unwrap();
     let t = slant::heads::tuned::TunedLoaded::load(&tuned_path, &enc_dir).unwrap();
     let texts = [
         "The regime's brutal crackdown has terrorised ordinary Afghans.",

@@ -793,8 +793,11 @@ fn attribution_token_ids_are_the_encoders_tokens() {
     };
     use slant::eval::attribution::prepare_ids;
     use slant::heads::tagger::Scheme;
-    let enc = slant::encode::Encoder::load(&root().join("models/encoder/all-MiniLM-L6-v2"))
-        .expect("encoder");
+    let enc = slant::encode::Encoder::load(
+        &root().join("models/encoder/all-MiniLM-L6-v2"),
+        Default::default(),
+    )
+    .expect("encoder");
     let (p, ids) = prepare_ids(&enc, &data, "dev", Scheme::Flat).unwrap();
     assert_eq!(ids.len(), p.states.len());
     let texts: Vec<&str> = p

@@ -135,7 +135,7 @@ fn tokenizer() -> Option<&'static tokenizers::Tokenizer> {
     static T: OnceLock<Option<tokenizers::Tokenizer>> = OnceLock::new();
     T.get_or_init(|| {
         let dir = crate::encode::fetched_encoder_dir()?;
-        let enc = crate::encode::Encoder::load(&dir).ok()?;
+        let enc = crate::encode::Encoder::load(&dir, Default::default()).ok()?;
         Some(enc.tokenizer().clone())
     })
     .as_ref()

@@ -613,7 +613,7 @@ pub fn tag_article(
 
 /// The features a tagger with extra layers reads for one sentence
 /// ([`crate::heads::tagger::TaggerHead::extra_layers`]): per token its final state, then
-/// [`TokenEncoding::extra`] (from [`crate::encode::Encoder::encode_tokens_extra`]); training
+/// [`TokenEncoding::extra`] (from [`crate::encode::Encoder::encode_tokens`] with `extra`); training
 /// builds the same features ([`crate::train::tagger::extra_layer_features`]).
 pub fn token_features(e: &TokenEncoding) -> Vec<f32> {
     let hidden = e.states.len() / e.n_tokens.max(1);

@@ -31,7 +31,7 @@ pub fn semeval_frames(data: &Path) -> Result<(Vec<FramedArticle>, PathBuf)> {
     let labels = data.join(LABELS);
     let dir = data.join(ARTICLES);
     if !labels.is_file() || !dir.is_dir() {
-        return Err(Error::Data(format!(
+        return Err(Error::Missing(format!(
             "SemEval-2023 Task 3 subtask 2 not found at {} (check --data / SLANT_DATA)",
             labels.display()
         )));
@@ -46,11 +46,7 @@ pub fn semeval_frames(data: &Path) -> Result<(Vec<FramedArticle>, PathBuf)> {
         let mut flags = vec![false; FRAMES.len()];
         for f in frames.split(',').map(str::trim).filter(|f| !f.is_empty()) {
             let k = FRAMES.iter().position(|x| *x == f).ok_or_else(|| {
-                Error::Data(format!(
-                    "{}:{}: unknown frame `{f}`",
-                    labels.display(),
-                    i + 1
-                ))
+                Error::bad_data(&labels, Some(i + 1), format!("unknown frame `{f}`"))
             })?;
             flags[k] = true;
         }

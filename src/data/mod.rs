@@ -45,7 +45,7 @@ pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
             Some(p) => p.to_path_buf(),
             None => match std::env::var("SLANT_DATA") {
                 Ok(s) if !s.is_empty() => PathBuf::from(s),
-                _ => return Err(Error::Data(
+                _ => return Err(Error::Missing(
                     "no data folder: pass --data DIR or set SLANT_DATA (a folder laid out like \
                      the shared data folder, e.g. DIR/babe/data/final_labels_SG2.csv)"
                         .into(),
@@ -53,7 +53,7 @@ pub fn resolve_data_dir(explicit: Option<&Path>) -> Result<PathBuf> {
             },
         };
     if !dir.is_dir() {
-        return Err(Error::Data(format!(
+        return Err(Error::Missing(format!(
             "data folder {} does not exist",
             dir.display()
         )));
@@ -65,7 +65,7 @@ fn need(path: &Path, what: &str) -> Result<()> {
     if path.is_file() {
         Ok(())
     } else {
-        Err(Error::Data(format!(
+        Err(Error::Missing(format!(
             "{what} not found at {} (check --data / SLANT_DATA)",
             path.display()
         )))
@@ -82,19 +82,13 @@ pub fn anno_lexical(data: &Path, split: &str) -> Result<(Vec<LabelledSentence>, 
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| Error::Data(format!("{}:{}: {e}", path.display(), i + 1)))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| Error::bad_data(&path, Some(i + 1), e))?;
         let t = v["text"].as_str().unwrap_or_default().to_string();
         let label = match v["label"].as_i64() {
             Some(1) => true,
             Some(0) => false,
-            _ => {
-                return Err(Error::Data(format!(
-                    "{}:{}: label must be 0 or 1",
-                    path.display(),
-                    i + 1
-                )))
-            }
+            _ => return Err(Error::bad_data(&path, Some(i + 1), "label must be 0 or 1")),
         };
         let id = v["sentence_id"]
             .as_str()
@@ -152,13 +146,13 @@ fn labelled_csv(path: &Path, delimiter: u8, prefix: &str) -> Result<Vec<Labelled
         .from_reader(bytes);
     let headers = rdr
         .headers()
-        .map_err(|e| Error::Data(format!("{}: {e}", path.display())))?
+        .map_err(|e| Error::bad_data(path, None, e))?
         .clone();
     let col = |name: &str| -> Result<usize> {
         headers
             .iter()
             .position(|h| h == name)
-            .ok_or_else(|| Error::Data(format!("{}: no `{name}` column", path.display())))
+            .ok_or_else(|| Error::bad_data(path, None, format!("no `{name}` column")))
     };
     let (ti, oi, li, wi) = (
         col("text")?,
@@ -169,8 +163,7 @@ fn labelled_csv(path: &Path, delimiter: u8, prefix: &str) -> Result<Vec<Labelled
     let link = headers.iter().position(|h| h == "news_link");
     let mut out = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
-        let rec =
-            rec.map_err(|e| Error::Data(format!("{}: row {}: {e}", path.display(), i + 2)))?;
+        let rec = rec.map_err(|e| Error::bad_data(path, None, format!("row {}: {e}", i + 2)))?;
         let label = match rec.get(li).unwrap_or("") {
             "Biased" => true,
             "Non-biased" => false,

@@ -76,7 +76,7 @@ pub fn parse_ann(text: &str, ann: &str, origin: &Path) -> Result<(Vec<RoleSpan>,
     let mut ents: BTreeMap<String, RoleSpan> = BTreeMap::new();
     let mut rels_raw: Vec<Vec<(String, String)>> = Vec::new();
     for (ln, line) in ann.lines().enumerate() {
-        let bad = |m: &str| Error::Data(format!("{}:{}: {m}", origin.display(), ln + 1));
+        let bad = |m: &str| Error::bad_data(origin, Some(ln + 1), m);
         let mut parts = line.split('\t');
         let id = parts.next().unwrap_or("");
         let body = parts.next().unwrap_or("");
@@ -159,7 +159,7 @@ pub fn read_split(data: &Path, split: &str) -> Result<Vec<PolnearArticle>> {
     let text_dir = dir.join("text");
     let ann_dir = dir.join("attributions");
     if !text_dir.is_dir() || !ann_dir.is_dir() {
-        return Err(Error::Data(format!(
+        return Err(Error::Missing(format!(
             "PolNeAR {split} split not found at {} (check --data / SLANT_DATA)",
             dir.display()
         )));
@@ -197,7 +197,7 @@ pub fn read_split(data: &Path, split: &str) -> Result<Vec<PolnearArticle>> {
         });
     }
     if out.is_empty() {
-        return Err(Error::Data(format!(
+        return Err(Error::Missing(format!(
             "no annotated PolNeAR articles in {}",
             dir.display()
         )));

@@ -97,13 +97,7 @@ fn read_tsv(path: &Path, keep: &[&str]) -> Result<Vec<(String, usize, usize)>> {
             continue;
         }
         let f: Vec<&str> = line.split('\t').map(str::trim).collect();
-        let bad = || {
-            Error::Data(format!(
-                "{}:{}: expected ID, technique, start, end",
-                path.display(),
-                i + 1
-            ))
-        };
+        let bad = || Error::bad_data(path, Some(i + 1), "expected ID, technique, start, end");
         if f.len() != 4 {
             return Err(bad());
         }
@@ -125,10 +119,11 @@ fn read_tsv(path: &Path, keep: &[&str]) -> Result<Vec<(String, usize, usize)>> {
 fn attach(id: &str, text: String, rows: &[(usize, usize)], path: &Path) -> Result<SpanDoc> {
     let flat: Vec<usize> = rows.iter().flat_map(|&(s, e)| [s, e]).collect();
     let b = char_to_byte(&text, &flat).map_err(|c| {
-        Error::Data(format!(
-            "{}: article {id}: offset {c} is past the end of the text",
-            path.display()
-        ))
+        Error::bad_data(
+            path,
+            None,
+            format!("article {id}: offset {c} is past the end of the text"),
+        )
     })?;
     let mut spans: Vec<(usize, usize)> = b.chunks_exact(2).map(|c| (c[0], c[1])).collect();
     spans.sort_unstable();
@@ -153,7 +148,7 @@ pub fn ptc_loaded(data: &Path, keep: &[&str]) -> Result<(Vec<SpanDoc>, Vec<PathB
     let labels = data.join(PTC_LABELS);
     let dir = data.join(PTC_ARTICLES);
     if !labels.is_file() || !dir.is_dir() {
-        return Err(Error::Data(format!(
+        return Err(Error::Missing(format!(
             "PTC (SemEval-2020 Task 11) not found at {} (check --data / SLANT_DATA)",
             labels.display()
         )));
@@ -190,7 +185,7 @@ pub fn semeval23_loaded(data: &Path, keep: &[&str]) -> Result<(Vec<SpanDoc>, Vec
     let spans = data.join(SEMEVAL23_SPANS);
     let dir = data.join(crate::data::frames::ARTICLES);
     if !spans.is_dir() || !dir.is_dir() {
-        return Err(Error::Data(format!(
+        return Err(Error::Missing(format!(
             "SemEval-2023 Task 3 subtask 3 spans not found at {} (check --data / SLANT_DATA)",
             spans.display()
         )));

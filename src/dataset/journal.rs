@@ -62,7 +62,7 @@ pub fn partial_paths(target: &Path) -> (PathBuf, PathBuf) {
 }
 
 fn io(what: &Path, e: std::io::Error) -> Error {
-    Error::Data(format!("{}: {e}", what.display()))
+    Error::io(what, e)
 }
 
 impl Journal {
@@ -98,10 +98,11 @@ impl Journal {
             return Ok(None);
         };
         let progress: Progress = serde_json::from_str(&text).map_err(|e| {
-            Error::Data(format!(
-                "{}: unreadable progress file ({e}); delete it to start again",
-                progress_path.display()
-            ))
+            Error::bad_data(
+                &progress_path,
+                None,
+                format!("unreadable progress file ({e}); delete it to start again"),
+            )
         })?;
         if progress.fingerprint != fingerprint {
             return Err(Error::Mismatch(format!(
@@ -119,12 +120,15 @@ impl Journal {
             .map_err(|e| io(&journal, e))?;
         let len = file.metadata().map_err(|e| io(&journal, e))?.len();
         if len < progress.bytes {
-            return Err(Error::Data(format!(
-                "{}: the journal is shorter ({len} bytes) than its progress file says ({}); \
+            return Err(Error::bad_data(
+                &journal,
+                None,
+                format!(
+                    "the journal is shorter ({len} bytes) than its progress file says ({}); \
                  run without --resume to start again",
-                journal.display(),
-                progress.bytes
-            )));
+                    progress.bytes
+                ),
+            ));
         }
         file.set_len(progress.bytes).map_err(|e| io(&journal, e))?;
         file.sync_all().map_err(|e| io(&journal, e))?;
@@ -143,7 +147,7 @@ impl Journal {
         let tmp = self.progress_path.with_extension("json.tmp");
         let mut f = File::create(&tmp).map_err(|e| io(&tmp, e))?;
         serde_json::to_writer(&mut f, &self.progress)
-            .map_err(|e| Error::Data(format!("{}: {e}", tmp.display())))?;
+            .map_err(|e| Error::bad_data(&tmp, None, e))?;
         f.sync_all().map_err(|e| io(&tmp, e))?;
         std::fs::rename(&tmp, &self.progress_path).map_err(|e| io(&self.progress_path, e))
     }

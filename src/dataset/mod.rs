@@ -107,7 +107,7 @@ impl ArticleRow {
                 .iter()
                 .map(|f| {
                     self.frames.get(*f).copied().ok_or_else(|| {
-                        Error::Data(format!("article `{}`: frame `{f}` is missing", self.id))
+                        Error::Input(format!("article `{}`: frame `{f}` is missing", self.id))
                     })
                 })
                 .collect::<Result<Vec<f64>>>()?
@@ -202,7 +202,7 @@ impl Manifest {
     pub fn merged(parts: &[Manifest]) -> Result<Manifest> {
         let first = parts
             .first()
-            .ok_or_else(|| Error::Data("no dataset to merge".into()))?;
+            .ok_or_else(|| Error::Input("no dataset to merge".into()))?;
         let mut m = first.clone();
         m.inputs.clear();
         m.articles = 0;
@@ -340,12 +340,9 @@ pub fn is_dataset(path: &Path) -> bool {
 /// `.articles.parquet` partners) and JSONL datasets.
 pub fn dataset_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    let rd = std::fs::read_dir(dir)
-        .map_err(|e| Error::Data(format!("reading folder {}: {e}", dir.display())))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     for e in rd {
-        let p = e
-            .map_err(|e| Error::Data(format!("{}: {e}", dir.display())))?
-            .path();
+        let p = e.map_err(|e| Error::io(dir, e))?.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if name.starts_with('.') || !p.is_file() {
             continue;
@@ -353,10 +350,11 @@ pub fn dataset_files(dir: &Path) -> Result<Vec<PathBuf>> {
         // `part-*`: the files Spark's saveAsTextFile writes. One that is empty or not a dataset
         // is a failed task: refused, so that a shard is never dropped without a word.
         if name.starts_with("part-") && !is_dataset(&p) && !name.ends_with(".parquet") {
-            return Err(Error::Data(format!(
-                "{}: a part file that is not a scored dataset (empty: a failed task?)",
-                p.display()
-            )));
+            return Err(Error::bad_data(
+                &p,
+                None,
+                "a part file that is not a scored dataset (empty: a failed task?)",
+            ));
         }
         if name.ends_with(".parquet") && !name.ends_with(".articles.parquet")
             || (name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.starts_with("part-"))
@@ -376,10 +374,11 @@ pub fn expand(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
         if p.is_dir() {
             let files = dataset_files(p)?;
             if files.is_empty() {
-                return Err(Error::Data(format!(
-                    "{}: no scored dataset in this folder (.parquet or slant JSONL files)",
-                    p.display()
-                )));
+                return Err(Error::bad_data(
+                    p,
+                    None,
+                    "no scored dataset in this folder (.parquet or slant JSONL files)",
+                ));
             }
             out.extend(files);
         } else if !p.exists() {
@@ -407,8 +406,7 @@ pub(crate) fn read_jsonl(
     complete: bool,
     each: &mut dyn FnMut(Item) -> Result<()>,
 ) -> Result<Vec<Manifest>> {
-    let f =
-        File::open(path).map_err(|e| Error::Data(format!("opening {}: {e}", path.display())))?;
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut r = BufReader::with_capacity(1 << 16, f);
     let mut manifests = Vec::new();
     let mut open_lines = 0usize;
@@ -418,7 +416,7 @@ pub(crate) fn read_jsonl(
         line.clear();
         let k = r
             .read_line(&mut line)
-            .map_err(|e| Error::Data(format!("{}:{}: {e}", path.display(), n + 1)))?;
+            .map_err(|e| Error::bad_data(path, Some(n + 1), e))?;
         if k == 0 {
             break;
         }
@@ -427,17 +425,15 @@ pub(crate) fn read_jsonl(
             continue;
         }
         if !line.ends_with('\n') {
-            return Err(Error::Data(format!(
-                "{}:{n}: the last line is cut off (a killed run?); score again with --resume \
-                 or without it",
-                path.display()
-            )));
+            return Err(Error::bad_data(
+                path,
+                Some(n),
+                "the last line is cut off (a killed run?); score again with --resume or without \
+                 it",
+            ));
         }
         let parsed: Line = serde_json::from_str(&line).map_err(|e| {
-            Error::Data(format!(
-                "{}:{n}: not a slant dataset record ({e})",
-                path.display()
-            ))
+            Error::bad_data(path, Some(n), format!("not a slant dataset record ({e})"))
         })?;
         match parsed {
             Line::Manifest(m) => {
@@ -452,11 +448,12 @@ pub(crate) fn read_jsonl(
         open_lines += 1;
     }
     if complete && (manifests.is_empty() || open_lines > 0) {
-        return Err(Error::Data(format!(
-            "{}: incomplete dataset: no manifest line after its last records (the run that wrote \
+        return Err(Error::bad_data(
+            path,
+            None,
+            "incomplete dataset: no manifest line after its last records (the run that wrote \
              it did not finish)",
-            path.display()
-        )));
+        ));
     }
     Ok(manifests)
 }
@@ -504,12 +501,15 @@ impl Dataset {
                 match item {
                     Item::Article(a) => {
                         if !seen.insert(a.id.clone()) {
-                            return Err(Error::Data(format!(
-                                "{}: article `{}` is in more than one dataset (a shard given \
+                            return Err(Error::bad_data(
+                                f,
+                                None,
+                                format!(
+                                    "article `{}` is in more than one dataset (a shard given \
                                  twice?)",
-                                f.display(),
-                                a.id
-                            )));
+                                    a.id
+                                ),
+                            ));
                         }
                         sampled.offer_article(
                             &a.id,

@@ -36,7 +36,7 @@ pub const ERRORS_KEY: &str = "slant.errors";
 pub const ARTICLES_PER_ROW_GROUP: usize = 64;
 
 fn pq(e: impl std::fmt::Display, what: &Path) -> Error {
-    Error::Data(format!("{}: {e}", what.display()))
+    Error::bad_data(what, None, e)
 }
 
 fn u64f(name: &str) -> Field {
@@ -326,16 +326,17 @@ fn manifest_of(path: &Path, kv: Option<&Vec<KeyValue>>) -> Result<(Manifest, Vec
             .and_then(|x| x.value.clone())
     };
     let m = get(MANIFEST_KEY).ok_or_else(|| {
-        Error::Data(format!(
-            "{}: not a slant dataset (no `{MANIFEST_KEY}` in its metadata)",
-            path.display()
-        ))
+        Error::bad_data(
+            path,
+            None,
+            format!("not a slant dataset (no `{MANIFEST_KEY}` in its metadata)"),
+        )
     })?;
     let m: Manifest = serde_json::from_str(&m)
-        .map_err(|e| Error::Data(format!("{}: bad manifest: {e}", path.display())))?;
+        .map_err(|e| Error::bad_data(path, None, format!("bad manifest: {e}")))?;
     let errors: Vec<ErrorRow> = match get(ERRORS_KEY) {
         Some(e) => serde_json::from_str(&e)
-            .map_err(|e| Error::Data(format!("{}: bad error list: {e}", path.display())))?,
+            .map_err(|e| Error::bad_data(path, None, format!("bad error list: {e}")))?,
         None => Vec::new(),
     };
     Ok((m, errors))
@@ -386,14 +387,14 @@ pub fn read(path: &Path, each: &mut dyn FnMut(Item) -> Result<()>) -> Result<Man
     }
     for_each_row(path, |line| {
         let s: SentenceRecord = serde_json::from_slice(line)
-            .map_err(|e| Error::Data(format!("{}: bad sentence row: {e}", path.display())))?;
+            .map_err(|e| Error::bad_data(path, None, format!("bad sentence row: {e}")))?;
         each(Item::Sentence(s))
     })?;
     let kv = for_each_row(&articles, |line| {
         let a: FlatArticle = serde_json::from_slice(line)
-            .map_err(|e| Error::Data(format!("{}: bad article row: {e}", articles.display())))?;
+            .map_err(|e| Error::bad_data(&articles, None, format!("bad article row: {e}")))?;
         each(Item::Article(a.into_row().map_err(|e| {
-            Error::Data(format!("{}: bad article row: {e}", articles.display()))
+            Error::bad_data(&articles, None, format!("bad article row: {e}"))
         })?))
     })?;
     let (m2, _) = manifest_of(&articles, kv.as_ref())?;

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 use safetensors::SafeTensors;
 
+use super::config::EncoderConfig;
 use super::f32mm::{matmul_bias, Kernel, PackedW};
 use crate::{Error, Result};
 
@@ -144,9 +145,9 @@ impl LayerStack {
         eps: f32,
     ) -> Result<Self> {
         if heads == 0 || !hidden.is_multiple_of(heads) {
-            return Err(Error::Model(
-                "hidden_size is not a multiple of the heads".into(),
-            ));
+            return Err(Error::Mismatch(format!(
+                "hidden size {hidden} is not a multiple of the {heads} heads"
+            )));
         }
         let (h, i) = (hidden, inter);
         let shapes = [
@@ -172,7 +173,7 @@ impl LayerStack {
             .enumerate()
             .map(|(l, w)| {
                 if w.len() != shapes.len() || w.iter().zip(&shapes).any(|(t, &n)| t.len() != n) {
-                    return Err(Error::Model(format!(
+                    return Err(Error::Mismatch(format!(
                         "layer {l}: tensors do not match hidden {h} and intermediate {i}"
                     )));
                 }
@@ -228,7 +229,7 @@ impl LayerStack {
     pub fn forward_pooled(&self, states: &[&[f32]], batch: usize) -> Result<Vec<f32>> {
         let (d, h) = (self.d, self.d.hidden);
         if let Some(s) = states.iter().find(|s| s.is_empty() || s.len() % h != 0) {
-            return Err(Error::Model(format!(
+            return Err(Error::Input(format!(
                 "a sentence of {} floats is not a whole number (>= 1) of {h}-wide token states",
                 s.len()
             )));
@@ -344,16 +345,9 @@ pub struct FastBert {
     kernel: Kernel,
 }
 
-fn cfg_usize(cfg: &serde_json::Value, key: &str) -> Result<usize> {
-    cfg.get(key)
-        .and_then(|v| v.as_u64())
-        .map(|v| v as usize)
-        .ok_or_else(|| Error::Model(format!("config.json has no integer {key}")))
-}
-
 impl FastBert {
-    /// Load `model.safetensors` of a BERT folder; `config` is the parsed `config.json`.
-    pub fn load(weights: &Path, config: &serde_json::Value) -> Result<Self> {
+    /// Load `model.safetensors` of a BERT folder; `config` is its `config.json`.
+    pub fn load(weights: &Path, config: &EncoderConfig) -> Result<Self> {
         let file = std::fs::File::open(weights).map_err(|e| Error::io(weights, e))?;
         // SAFETY: mapped read-only and only read while loading.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(weights, e))?;
@@ -367,47 +361,39 @@ impl FastBert {
     pub fn from_bytes(
         bytes: &[u8],
         weights: &Path,
-        config: &serde_json::Value,
+        config: &EncoderConfig,
         int8: bool,
     ) -> Result<Self> {
-        let act = config
-            .get("hidden_act")
-            .and_then(|v| v.as_str())
-            .unwrap_or("gelu");
+        if config.model_type != "bert" {
+            return Err(Error::Unsupported(format!(
+                "the fast engine runs BERT-family encoders (model_type \"bert\"); this one is \
+                 {:?}",
+                config.model_type
+            )));
+        }
+        let act = &config.hidden_act;
         if act != "gelu" {
-            return Err(Error::Model(format!(
+            return Err(Error::Unsupported(format!(
                 "the fast engine supports hidden_act \"gelu\" only (this model: {act:?}); use \
                  --engine candle"
             )));
         }
-        let pet = config
-            .get("position_embedding_type")
-            .and_then(|v| v.as_str())
-            .unwrap_or("absolute");
+        let pet = &config.position_embedding_type;
         if pet != "absolute" {
-            return Err(Error::Model(format!(
+            return Err(Error::Unsupported(format!(
                 "the fast engine supports absolute position embeddings only ({pet:?}); use \
                  --engine candle"
             )));
         }
         let d = Dims {
-            hidden: cfg_usize(config, "hidden_size")?,
-            heads: cfg_usize(config, "num_attention_heads")?,
-            inter: cfg_usize(config, "intermediate_size")?,
-            layers: cfg_usize(config, "num_hidden_layers")?,
-            max_pos: cfg_usize(config, "max_position_embeddings")?,
-            eps: config
-                .get("layer_norm_eps")
-                .and_then(|v| v.as_f64())
-                .unwrap_or(1e-12) as f32,
+            hidden: config.hidden_size,
+            heads: config.num_attention_heads,
+            inter: config.intermediate_size,
+            layers: config.num_hidden_layers,
+            max_pos: config.max_position_embeddings,
+            eps: config.layer_norm_eps as f32,
         };
-        if d.heads == 0 || !d.hidden.is_multiple_of(d.heads) {
-            return Err(Error::Model(
-                "hidden_size is not a multiple of the heads".into(),
-            ));
-        }
-        let st = SafeTensors::deserialize(bytes)
-            .map_err(|e| Error::Model(format!("{}: {e}", weights.display())))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| Error::bad_model(weights, e))?;
         // Plain BERT checkpoints name tensors "embeddings.…"; pre-training ones "bert.embeddings.…".
         let prefix = if st.tensor("embeddings.word_embeddings.weight").is_ok() {
             ""
@@ -418,13 +404,16 @@ impl FastBert {
             let full = format!("{prefix}{name}");
             let t = st
                 .tensor(&full)
-                .map_err(|e| Error::Model(format!("{}: {full}: {e}", weights.display())))?;
+                .map_err(|e| Error::bad_model(weights, format!("{full}: {e}")))?;
             if t.dtype() != safetensors::Dtype::F32 || t.shape() != shape {
-                return Err(Error::Model(format!(
-                    "{full}: expected f32 {shape:?}, found {:?} {:?}",
-                    t.dtype(),
-                    t.shape()
-                )));
+                return Err(Error::bad_model(
+                    weights,
+                    format!(
+                        "{full}: expected f32 {shape:?}, found {:?} {:?}",
+                        t.dtype(),
+                        t.shape()
+                    ),
+                ));
             }
             Ok(t.data()
                 .chunks_exact(4)
@@ -467,7 +456,7 @@ impl FastBert {
             };
         let vocab = st
             .tensor(&format!("{prefix}embeddings.word_embeddings.weight"))
-            .map_err(|e| Error::Model(e.to_string()))?
+            .map_err(|e| Error::bad_model(weights, e))?
             .shape()[0];
         let word = get("embeddings.word_embeddings.weight", &[vocab, d.hidden])?;
         let pos = get(
@@ -476,7 +465,7 @@ impl FastBert {
         )?;
         let types = st
             .tensor(&format!("{prefix}embeddings.token_type_embeddings.weight"))
-            .map_err(|e| Error::Model(e.to_string()))?
+            .map_err(|e| Error::bad_model(weights, e))?
             .shape()[0];
         let type0 = get(
             "embeddings.token_type_embeddings.weight",
@@ -647,7 +636,7 @@ impl FastBert {
         let h = self.d.hidden;
         for &(a, b) in keeps {
             if a == 0 || a > b || b > self.d.layers {
-                return Err(Error::Model(format!(
+                return Err(Error::Mismatch(format!(
                     "extra layers {a}-{b}: the encoder has layers 1..={}",
                     self.d.layers
                 )));
@@ -710,14 +699,14 @@ impl FastBert {
         let vocab = self.word.len() / h;
         for s in seqs {
             if s.len() > d.max_pos {
-                return Err(Error::Model(format!(
+                return Err(Error::Input(format!(
                     "sentence of {} tokens exceeds the model's {} positions",
                     s.len(),
                     d.max_pos
                 )));
             }
             if let Some(&bad) = s.iter().find(|&&id| id as usize >= vocab) {
-                return Err(Error::Model(format!(
+                return Err(Error::Input(format!(
                     "token id {bad} outside the vocabulary"
                 )));
             }
@@ -1397,9 +1386,7 @@ mod tests {
             return;
         };
         let weights = dir.join("model.safetensors");
-        let cfg: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
-                .unwrap();
+        let cfg = EncoderConfig::read(&dir.join("config.json")).unwrap();
         let bytes = std::fs::read(&weights).unwrap();
         let direct = FastBert::from_bytes(&bytes, &weights, &cfg, true).unwrap();
         let mut after = FastBert::load(&weights, &cfg).unwrap();

@@ -142,7 +142,7 @@ pub fn check_safetensors(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Read and parse a JSON file; a file that ends inside its JSON is [`Error::Damaged`]
-/// (truncated), one that is not JSON a model error naming the file.
+/// (truncated), one that is not JSON an `Error::BadModel` naming the file.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     parse_json(path, &text)
@@ -162,7 +162,7 @@ pub fn json_error(path: &Path, len: usize, e: &serde_json::Error) -> Error {
             why: format!("truncated: its {len} bytes end inside the JSON ({e})"),
         }
     } else {
-        Error::Model(format!("{}: {e}", path.display()))
+        Error::bad_model(path, e)
     }
 }
 
@@ -236,6 +236,6 @@ mod tests {
         let e = parse_json::<serde_json::Value>(Path::new("c.json"), b"{\"a\": [1, 2").unwrap_err();
         assert!(why(e).contains("truncated"));
         let e = parse_json::<serde_json::Value>(Path::new("c.json"), b"{\"a\" 1}").unwrap_err();
-        assert!(matches!(e, Error::Model(_)), "{e}");
+        assert!(matches!(e, Error::BadModel { .. }), "{e}");
     }
 }

@@ -21,7 +21,9 @@ use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::{Error, Result};
+use config::EncoderConfig;
 
+pub mod config;
 pub mod f32mm;
 pub mod fast;
 pub mod files;
@@ -108,10 +110,10 @@ pub struct TokenEncoding {
     /// True when the sentence was longer than the model's limit and was cut (tokens past the
     /// limit have no state: a tagger sees only the first `n_tokens`).
     pub truncated: bool,
-    /// With [`Encoder::encode_tokens_extra`]: the mean of each token's states after the asked
+    /// With [`TokenExtras::extra`]: the mean of each token's states after the asked
     /// lower layers, `n_tokens × hidden` like `states`, from the same pass; empty otherwise.
     pub extra: Vec<f32>,
-    /// With [`Encoder::encode_tokens_branch`]: [`Branch::States`] keeps each token's state
+    /// With [`TokenExtras::branch`]: [`Branch::States`] keeps each token's state
     /// after the asked layer (`n_tokens × hidden`); [`Branch::Pooled`] keeps the mean-pooled
     /// output of a second top run on those states (`hidden` floats); empty otherwise.
     pub branch: Vec<f32>,
@@ -264,7 +266,7 @@ pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
             }
         }
     }
-    Err(Error::Model(format!(
+    Err(Error::Missing(format!(
         "no encoder found: looked for {DEFAULT_ENCODER_DIR}/model.safetensors above the current \
          directory and the executable. Run `models/fetch` in the slant checkout, or pass \
          --model DIR (a BERT-family folder with config.json, tokenizer.json, model.safetensors), \
@@ -272,22 +274,42 @@ pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     )))
 }
 
+/// How to run an encoder: which engine, which precision. The default is the fast engine in
+/// fp32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EncoderOptions {
+    pub engine: Engine,
+    /// int8 needs [`Engine::Fast`].
+    pub precision: Precision,
+}
+
+impl EncoderOptions {
+    /// The default precision on `engine`.
+    pub fn engine(engine: Engine) -> Self {
+        Self {
+            engine,
+            ..Self::default()
+        }
+    }
+}
+
+/// What a head or training step asks of one encoding pass beyond the final token states.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokenExtras<'a> {
+    /// Also keep, per token, the mean of its states after layers `a..=b` (fast engine only).
+    pub extra: Option<(usize, usize)>,
+    /// Also fill [`TokenEncoding::branch`] (fast engine only; see [`Branch`]).
+    pub branch: Option<Branch<'a>>,
+}
+
 impl Encoder {
     /// Load a BERT-family model folder (`config.json`, `tokenizer.json`, `model.safetensors`;
-    /// optional `sentence_bert_config.json` whose `max_seq_length` caps the input length).
-    pub fn load(dir: &Path) -> Result<Self> {
-        Self::load_with(dir, Engine::default())
-    }
-
-    /// Load with a chosen [`Engine`] (fp32).
-    pub fn load_with(dir: &Path, engine: Engine) -> Result<Self> {
-        Self::load_full(dir, engine, Precision::Fp32)
-    }
-
-    /// Load with a chosen [`Engine`] and [`Precision`] (int8 needs the fast engine).
-    pub fn load_full(dir: &Path, engine: Engine, precision: Precision) -> Result<Self> {
+    /// optional `sentence_bert_config.json` whose `max_seq_length` caps the input length) to run
+    /// as `opts` says. The one constructor of [`Encoder`].
+    pub fn load(dir: &Path, opts: EncoderOptions) -> Result<Self> {
+        let EncoderOptions { engine, precision } = opts;
         if precision == Precision::Int8 && engine != Engine::Fast {
-            return Err(Error::Model(format!(
+            return Err(Error::Unsupported(format!(
                 "--precision int8 needs the fast engine (this run: --engine {})",
                 engine.name()
             )));
@@ -295,7 +317,7 @@ impl Encoder {
         let need = ["config.json", "tokenizer.json", "model.safetensors"];
         for n in need {
             if !dir.join(n).is_file() {
-                return Err(Error::Model(format!(
+                return Err(Error::Missing(format!(
                     "{} is missing {n} (a model folder needs config.json, tokenizer.json and \
                      model.safetensors; run models/fetch for the default encoder)",
                     dir.display()
@@ -304,9 +326,7 @@ impl Encoder {
         }
         let cfg_path = dir.join("config.json");
         let cfg_text = std::fs::read(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-        let cfg_json: serde_json::Value = files::parse_json(&cfg_path, &cfg_text)?;
-        let config: BertConfig = serde_json::from_value(cfg_json.clone())
-            .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
+        let config = EncoderConfig::parse(&cfg_path, &cfg_text)?;
         let mut max_tokens = config.max_position_embeddings;
         let sb = dir.join("sentence_bert_config.json");
         if let Ok(t) = std::fs::read_to_string(&sb) {
@@ -353,15 +373,17 @@ impl Encoder {
                     Engine::Candle => {
                         // SAFETY: the file is memory-mapped read-only and not modified while
                         // the model lives.
+                        let bert: BertConfig = serde_json::from_slice(&cfg_text)
+                            .map_err(|e| Error::bad_model(&cfg_path, e))?;
                         let vb = unsafe {
                             VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &device)?
                         };
-                        Backend::Candle(Box::new(BertModel::load(vb, &config)?))
+                        Backend::Candle(Box::new(BertModel::load(vb, &bert)?))
                     }
                     Engine::Fast => Backend::Fast(Box::new(fast::FastBert::from_bytes(
                         &map,
                         &weights,
-                        &cfg_json,
+                        &config,
                         precision == Precision::Int8,
                     )?)),
                 })
@@ -470,51 +492,27 @@ impl Encoder {
     /// Encode sentences keeping every token's final hidden state and byte offsets (for span
     /// taggers), in the input order. Same tokenization, batching and single forward pass as
     /// [`Self::encode`], whose pooled vectors it returns bit for bit alongside the states.
+    /// `extras` asks for more of the same single pass: with `extra = Some((a, b))`,
+    /// [`TokenEncoding::extra`] holds the mean of each token's states after layers `a..=b` (one
+    /// layer when `a == b`); with a `branch`, [`TokenEncoding::branch`] is filled. Both need
+    /// the fast engine (the candle engine refuses them).
     pub fn encode_tokens(
         &self,
         texts: &[&str],
         batch_size: usize,
+        extras: TokenExtras,
     ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
-        self.run(texts, batch_size, true, None, None)
-    }
-
-    /// [`Self::encode_tokens`] that, with `extra = Some((a, b))`, also keeps in
-    /// [`TokenEncoding::extra`] the mean of each token's states after layers `a..=b` (one layer
-    /// when `a == b`), gathered during the same single pass (fast engine only; the candle engine
-    /// refuses). `None` is [`Self::encode_tokens`].
-    pub fn encode_tokens_extra(
-        &self,
-        texts: &[&str],
-        batch_size: usize,
-        extra: Option<(usize, usize)>,
-    ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
-        if extra.is_some() && !matches!(self.backend, Backend::Fast(_)) {
-            return Err(Error::Model(
-                "this tagger head reads the token states of a lower encoder layer \
-                 (`extra_layer` in its header), which only the fast engine keeps: use \
-                 --engine fast"
-                    .into(),
-            ));
-        }
-        self.run(texts, batch_size, true, extra, None)
-    }
-
-    /// [`Self::encode_tokens_extra`] that, with a `branch`, also fills
-    /// [`TokenEncoding::branch`] from the same single pass (fast engine only; see [`Branch`]).
-    pub fn encode_tokens_branch(
-        &self,
-        texts: &[&str],
-        batch_size: usize,
-        extra: Option<(usize, usize)>,
-        branch: Option<Branch>,
-    ) -> Result<(Vec<TokenEncoding>, EncodeStats)> {
+        let TokenExtras { extra, branch } = extras;
         if (extra.is_some() || branch.is_some()) && !matches!(self.backend, Backend::Fast(_)) {
-            return Err(Error::Model(
-                "a head reads the token states of a lower encoder layer (`extra_layer` of the \
-                 attribution head, or the tuned loaded head's `first_layer`), which only the \
+            let who = if branch.is_some() {
+                "the tuned loaded head's `first_layer`"
+            } else {
+                "`extra_layer` in the tagger head's header"
+            };
+            return Err(Error::Unsupported(format!(
+                "a head reads the token states of a lower encoder layer ({who}), which only the \
                  fast engine keeps: use --engine fast"
-                    .into(),
-            ));
+            )));
         }
         self.run(texts, batch_size, true, extra, branch)
     }
@@ -721,7 +719,7 @@ impl Encoder {
         batch_size: usize,
     ) -> Result<Vec<Vec<f32>>> {
         let Backend::Fast(fast) = &self.backend else {
-            return Err(Error::Model(
+            return Err(Error::Unsupported(
                 "hidden states of inner layers need the fast engine (--engine fast)".into(),
             ));
         };
@@ -826,7 +824,7 @@ mod tests {
     /// The real encoder, when `models/fetch` has been run; tests that need it skip otherwise.
     pub(crate) fn test_encoder() -> Option<Encoder> {
         let dir = fetched_encoder_dir()?;
-        Some(Encoder::load(&dir).expect("encoder loads"))
+        Some(Encoder::load(&dir, Default::default()).expect("encoder loads"))
     }
 
     pub(super) fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -840,7 +838,8 @@ mod tests {
     fn batch_size_does_not_change_outputs() {
         let Some(fast) = test_encoder() else { return };
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
-        let candle = Encoder::load_with(&dir, Engine::Candle).unwrap();
+        let candle =
+            Encoder::load(&dir, crate::encode::EncoderOptions::engine(Engine::Candle)).unwrap();
         for enc in [fast, candle] {
             batch_size_check(&enc);
         }
@@ -909,7 +908,10 @@ mod engine_tests {
 
     fn load(engine: Engine) -> Option<Encoder> {
         let dir = fetched_encoder_dir()?;
-        Some(Encoder::load_with(&dir, engine).expect("encoder loads"))
+        Some(
+            Encoder::load(&dir, crate::encode::EncoderOptions::engine(engine))
+                .expect("encoder loads"),
+        )
     }
 
     fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -989,8 +991,10 @@ mod engine_tests {
         let fast = load(Engine::Fast).unwrap();
         let texts = test_texts();
         let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
-        let (cand, _) = reference.encode_tokens(&refs, 16).unwrap();
-        let (fst, stats) = fast.encode_tokens(&refs, 16).unwrap();
+        let (cand, _) = reference
+            .encode_tokens(&refs, 16, Default::default())
+            .unwrap();
+        let (fst, stats) = fast.encode_tokens(&refs, 16, Default::default()).unwrap();
         let (pooled, stats2) = fast.encode(&refs, 16).unwrap();
         assert_eq!(stats, stats2);
         let h = fast.hidden_size();
@@ -1027,7 +1031,7 @@ mod engine_tests {
         assert!(worst < 1e-4, "token states differ by {worst}");
         // Offsets name the word pieces exactly.
         let (e, _) = fast
-            .encode_tokens(&["Akhund claimed, unconvincingly."], 4)
+            .encode_tokens(&["Akhund claimed, unconvincingly."], 4, Default::default())
             .unwrap();
         let t = "Akhund claimed, unconvincingly.";
         let words: Vec<&str> = e[0].offsets[1..e[0].n_tokens - 1]
@@ -1068,7 +1072,14 @@ mod engine_tests {
             return;
         };
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
-        let int8 = Encoder::load_full(&dir, Engine::Fast, Precision::Int8).unwrap();
+        let int8 = Encoder::load(
+            &dir,
+            crate::encode::EncoderOptions {
+                engine: Engine::Fast,
+                precision: Precision::Int8,
+            },
+        )
+        .unwrap();
         assert_eq!(int8.precision(), Precision::Int8);
         assert_eq!(int8.variant(), "fast-int8");
         assert_eq!(fp32.variant(), "fast");
@@ -1112,7 +1123,14 @@ mod engine_tests {
     #[test]
     fn int8_needs_the_fast_engine() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_ENCODER_DIR);
-        let err = Encoder::load_full(&dir, Engine::Candle, Precision::Int8).unwrap_err();
+        let err = Encoder::load(
+            &dir,
+            crate::encode::EncoderOptions {
+                engine: Engine::Candle,
+                precision: Precision::Int8,
+            },
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("fast engine"), "{err}");
     }
 }

@@ -315,14 +315,14 @@ pub fn set_decoding(
         .insert(META_DECODING.into(), DECODING_VITERBI.into());
     if let Some(kind) = kind {
         if head.scheme() == Scheme::PerRole {
-            return Err(crate::Error::Data(
+            return Err(crate::Error::Unsupported(
                 "learned transitions are for flat taggers; a per-role tagger decodes each role \
                  by Viterbi under BIO constraints only"
                     .into(),
             ));
         }
         let tr = train.ok_or_else(|| {
-            crate::Error::Data("learned transitions need the PolNeAR train split".into())
+            crate::Error::Missing("learned transitions need the PolNeAR train split".into())
         })?;
         let t = transition_scores(&head.labels, &word_tag_sequences(tr), kind);
         let t: Vec<f32> = t.iter().map(|v| (v * 1e4).round() / 1e4).collect();
@@ -723,7 +723,7 @@ pub fn read_probs(
     p: &Prepared,
     n_labels: usize,
 ) -> Result<Vec<Vec<Vec<f32>>>> {
-    let bad = |line: usize, m: String| crate::Error::Data(format!("{name}:{line}: {m}"));
+    let bad = |line: usize, m: String| crate::Error::bad_data(name, Some(line), m);
     let mut where_: Vec<(&str, usize)> = Vec::with_capacity(p.states.len());
     for (a, ss) in p.articles.iter().zip(&p.sentences) {
         where_.extend((0..ss.len()).map(|i| (a.id.as_str(), i)));

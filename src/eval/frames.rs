@@ -48,7 +48,7 @@ pub fn article_features(
     let mut k = 0;
     for (a, ss) in arts.iter().zip(&spans) {
         let v = article_vector(f[k..k + ss.len()].iter().map(Vec::as_slice))
-            .ok_or_else(|| Error::Data(format!("article {} has no sentences", a.id)))?;
+            .ok_or_else(|| Error::Input(format!("article {} has no sentences", a.id)))?;
         out.push(v);
         k += ss.len();
     }

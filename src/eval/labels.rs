@@ -121,16 +121,14 @@ pub fn load(path: &Path) -> Result<Labels> {
         }
     };
     if labels.is_empty() {
-        return Err(Error::Data(format!(
-            "{}: no labelled records",
-            path.display()
-        )));
+        return Err(Error::bad_data(path, None, "no labelled records"));
     }
     Ok(labels)
 }
 
-fn err(at: &str, msg: impl std::fmt::Display) -> Error {
-    Error::Data(format!("{at}: {msg}"))
+/// A bad record at `(file name, line)`.
+fn err(at: (&str, usize), msg: impl std::fmt::Display) -> Error {
+    Error::bad_data(at.0, Some(at.1), msg)
 }
 
 /// Parse JSONL label records; `name` is used in error messages (`name:line: …`).
@@ -142,12 +140,12 @@ pub fn parse_jsonl(raw: &str, name: &str) -> Result<Labels> {
         if line.trim().is_empty() {
             continue;
         }
-        let at = format!("{name}:{}", n + 1);
+        let at = (name, n + 1);
         let v: Value =
-            serde_json::from_str(line).map_err(|e| err(&at, format!("invalid JSON: {e}")))?;
+            serde_json::from_str(line).map_err(|e| err(at, format!("invalid JSON: {e}")))?;
         let obj = v
             .as_object()
-            .ok_or_else(|| err(&at, "each line must be a JSON object"))?;
+            .ok_or_else(|| err(at, "each line must be a JSON object"))?;
         let this = if obj.contains_key("label") {
             "sentences"
         } else if obj.contains_key("spans") {
@@ -156,25 +154,24 @@ pub fn parse_jsonl(raw: &str, name: &str) -> Result<Labels> {
             "attributions"
         } else {
             return Err(err(
-                &at,
+                at,
                 "a record needs `label` (sentence labels), `spans` or `attributions`",
             ));
         };
         match kind {
             None => kind = Some(this),
             Some(k) if k != this => {
-                return Err(err(
-                    &at,
+                return Err(err(at,
                     format!("this record holds {this} but the file's first record holds {k}; use one kind per file"),
                 ))
             }
             _ => {}
         }
-        let id = string_field(obj, "id", &at)?;
+        let id = string_field(obj, "id", at)?;
         if !ids.insert(id.clone()) {
-            return Err(err(&at, format!("duplicate id {id:?}")));
+            return Err(err(at, format!("duplicate id {id:?}")));
         }
-        let text = string_field(obj, "text", &at)?;
+        let text = string_field(obj, "text", at)?;
         let chars = text.chars().count();
         match this {
             "sentences" => {
@@ -183,7 +180,7 @@ pub fn parse_jsonl(raw: &str, name: &str) -> Result<Labels> {
                     Some(Value::Number(x)) if x.as_u64() == Some(1) => true,
                     other => {
                         return Err(err(
-                            &at,
+                            at,
                             format!("record {id:?}: `label` must be 0 or 1, got {}", show(other)),
                         ))
                     }
@@ -192,29 +189,29 @@ pub fn parse_jsonl(raw: &str, name: &str) -> Result<Labels> {
                     id,
                     text,
                     label,
-                    outlet: optional_string(obj, "source", &at)?,
-                    article: optional_string(obj, "article", &at)?,
+                    outlet: optional_string(obj, "source", at)?,
+                    article: optional_string(obj, "article", at)?,
                     biased_words: Vec::new(),
                 });
             }
             "spans" => {
                 let list = obj["spans"]
                     .as_array()
-                    .ok_or_else(|| err(&at, format!("record {id:?}: `spans` must be an array")))?;
+                    .ok_or_else(|| err(at, format!("record {id:?}: `spans` must be an array")))?;
                 let mut out = Vec::new();
                 for (j, s) in list.iter().enumerate() {
                     let what = format!("record {id:?}: spans[{j}]");
                     let o = s
                         .as_object()
-                        .ok_or_else(|| err(&at, format!("{what} must be an object")))?;
-                    let start = offset(o.get("start"), &at, &format!("{what}.start"))?;
-                    let end = offset(o.get("end"), &at, &format!("{what}.end"))?;
-                    check_range(start, end, chars, &at, &what)?;
+                        .ok_or_else(|| err(at, format!("{what} must be an object")))?;
+                    let start = offset(o.get("start"), at, &format!("{what}.start"))?;
+                    let end = offset(o.get("end"), at, &format!("{what}.end"))?;
+                    check_range(start, end, chars, at, &what)?;
                     let label = match o.get("label") {
                         Some(Value::String(l)) if !l.trim().is_empty() => l.clone(),
                         other => {
                             return Err(err(
-                                &at,
+                                at,
                                 format!(
                                     "{what}.label must be a non-empty string, got {}",
                                     show(other)
@@ -233,7 +230,7 @@ pub fn parse_jsonl(raw: &str, name: &str) -> Result<Labels> {
             _ => {
                 let list = obj["attributions"].as_array().ok_or_else(|| {
                     err(
-                        &at,
+                        at,
                         format!("record {id:?}: `attributions` must be an array"),
                     )
                 })?;
@@ -242,13 +239,13 @@ pub fn parse_jsonl(raw: &str, name: &str) -> Result<Labels> {
                     let what = format!("record {id:?}: attributions[{j}]");
                     let o = a
                         .as_object()
-                        .ok_or_else(|| err(&at, format!("{what} must be an object")))?;
+                        .ok_or_else(|| err(at, format!("{what} must be an object")))?;
                     let source = match o.get("source") {
                         None | Some(Value::Null) => None,
-                        v => Some(pair(v, chars, &at, &format!("{what}.source"))?),
+                        v => Some(pair(v, chars, at, &format!("{what}.source"))?),
                     };
-                    let cue = pair(o.get("cue"), chars, &at, &format!("{what}.cue"))?;
-                    let content = pair(o.get("content"), chars, &at, &format!("{what}.content"))?;
+                    let cue = pair(o.get("cue"), chars, at, &format!("{what}.cue"))?;
+                    let content = pair(o.get("content"), chars, at, &format!("{what}.content"))?;
                     out.push(Attribution {
                         source,
                         cue,
@@ -276,15 +273,12 @@ pub fn parse_csv(raw: &[u8], delimiter: u8, name: &str) -> Result<Vec<LabelledSe
     let mut rdr = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .from_reader(raw);
-    let headers = rdr
-        .headers()
-        .map_err(|e| err(&format!("{name}:1"), e))?
-        .clone();
+    let headers = rdr.headers().map_err(|e| err((name, 1), e))?.clone();
     let col = |c: &str| headers.iter().position(|h| h.trim() == c);
     let need = |c: &str| {
         col(c).ok_or_else(|| {
             err(
-                &format!("{name}:1"),
+                (name, 1),
                 format!(
                     "no `{c}` column (sentence labels need id,text,label; optional source,article)"
                 ),
@@ -297,28 +291,28 @@ pub fn parse_csv(raw: &[u8], delimiter: u8, name: &str) -> Result<Vec<LabelledSe
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            err(&format!("{name}:{line}"), e)
+            let line = e.position().map_or(0, |p| p.line() as usize);
+            err((name, line), e)
         })?;
-        let at = format!("{name}:{}", rec.position().map_or(0, |p| p.line()));
+        let at = (name, rec.position().map_or(0, |p| p.line() as usize));
         let get = |i: usize| rec.get(i).unwrap_or("").to_string();
         let id = get(ii);
         if id.trim().is_empty() {
-            return Err(err(&at, "`id` is empty"));
+            return Err(err(at, "`id` is empty"));
         }
         if !ids.insert(id.clone()) {
-            return Err(err(&at, format!("duplicate id {id:?}")));
+            return Err(err(at, format!("duplicate id {id:?}")));
         }
         let text = get(ti);
         if text.trim().is_empty() {
-            return Err(err(&at, format!("record {id:?}: `text` is empty")));
+            return Err(err(at, format!("record {id:?}: `text` is empty")));
         }
         let label = match get(li).trim() {
             "0" => false,
             "1" => true,
             other => {
                 return Err(err(
-                    &at,
+                    at,
                     format!("record {id:?}: `label` must be 0 or 1, got {other:?}"),
                 ))
             }
@@ -340,7 +334,7 @@ fn show(v: Option<&Value>) -> String {
     v.map_or("nothing".to_string(), Value::to_string)
 }
 
-fn string_field(obj: &Map<String, Value>, key: &str, at: &str) -> Result<String> {
+fn string_field(obj: &Map<String, Value>, key: &str, at: (&str, usize)) -> Result<String> {
     match obj.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
         other => Err(err(
@@ -350,7 +344,11 @@ fn string_field(obj: &Map<String, Value>, key: &str, at: &str) -> Result<String>
     }
 }
 
-fn optional_string(obj: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>> {
+fn optional_string(
+    obj: &Map<String, Value>,
+    key: &str,
+    at: (&str, usize),
+) -> Result<Option<String>> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
@@ -358,7 +356,7 @@ fn optional_string(obj: &Map<String, Value>, key: &str, at: &str) -> Result<Opti
     }
 }
 
-fn offset(v: Option<&Value>, at: &str, what: &str) -> Result<usize> {
+fn offset(v: Option<&Value>, at: (&str, usize), what: &str) -> Result<usize> {
     v.and_then(Value::as_u64)
         .map(|x| x as usize)
         .ok_or_else(|| {
@@ -369,7 +367,13 @@ fn offset(v: Option<&Value>, at: &str, what: &str) -> Result<usize> {
         })
 }
 
-fn check_range(start: usize, end: usize, chars: usize, at: &str, what: &str) -> Result<()> {
+fn check_range(
+    start: usize,
+    end: usize,
+    chars: usize,
+    at: (&str, usize),
+    what: &str,
+) -> Result<()> {
     if start >= end || end > chars {
         return Err(err(
             at,
@@ -381,7 +385,7 @@ fn check_range(start: usize, end: usize, chars: usize, at: &str, what: &str) -> 
     Ok(())
 }
 
-fn pair(v: Option<&Value>, chars: usize, at: &str, what: &str) -> Result<(usize, usize)> {
+fn pair(v: Option<&Value>, chars: usize, at: (&str, usize), what: &str) -> Result<(usize, usize)> {
     let arr = v
         .and_then(Value::as_array)
         .filter(|a| a.len() == 2)
@@ -398,7 +402,7 @@ mod tests {
 
     fn msg(r: Result<Labels>) -> String {
         match r {
-            Err(Error::Data(m)) => m,
+            Err(e @ Error::BadData { .. }) => e.to_string(),
             other => panic!("expected a data error, got {other:?}"),
         }
     }

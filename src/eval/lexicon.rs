@@ -58,7 +58,7 @@ fn read(data: &Path, rel: &Path) -> Result<String> {
     std::fs::read(&p)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .map_err(|e| {
-            Error::Data(format!(
+            Error::Missing(format!(
                 "lexicon {} not readable ({e}); pass --data DIR with the shared data layout",
                 rel.display()
             ))
@@ -116,7 +116,7 @@ impl Lexicons {
             }
         }
         if lists.iter().any(HashSet::is_empty) || subj.is_empty() || valence.is_empty() {
-            return Err(Error::Data("a lexicon file is empty".into()));
+            return Err(Error::Input("a lexicon file is empty".into()));
         }
         Ok(Self {
             lists,

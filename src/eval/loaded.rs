@@ -86,7 +86,7 @@ pub fn token_features(
     if mm.is_none() || (evidence.is_some() && ev.is_none()) {
         let (mut m_out, mut e_out) = (Vec::new(), Vec::new());
         for chunk in texts.chunks(1024) {
-            let (encs, _) = enc.encode_tokens(chunk, batch)?;
+            let (encs, _) = enc.encode_tokens(chunk, batch, Default::default())?;
             for e in &encs {
                 let n = e.n_tokens.min(e.offsets.len());
                 let states = &e.states[..n * dim];
@@ -166,7 +166,7 @@ pub fn span_hidden_features(
     let path = dir.join(format!("{}.f32", crate::encode::hex(&h.finalize())));
     let w = head.hidden;
     if w == 0 {
-        return Err(crate::Error::Model(
+        return Err(crate::Error::Mismatch(
             "--span-hidden needs a span head with a hidden layer".into(),
         ));
     }
@@ -182,13 +182,13 @@ pub fn span_hidden_features(
     let dim = enc.hidden_size();
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(1024) {
-        let (encs, _) = enc.encode_tokens(chunk, batch)?;
+        let (encs, _) = enc.encode_tokens(chunk, batch, Default::default())?;
         for e in &encs {
             let n = e.n_tokens.min(e.offsets.len());
             let act = head
                 .hidden_activations(&e.states[..n * dim], n)
                 .ok_or_else(|| {
-                    crate::Error::Model("span head without a plain hidden layer".into())
+                    crate::Error::Mismatch("span head without a plain hidden layer".into())
                 })?;
             let mut mx = vec![0.0f32; w];
             for (row, &(a, b)) in act.chunks_exact(w).zip(&e.offsets[..n]) {

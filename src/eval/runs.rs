@@ -583,7 +583,7 @@ impl Evaluation for LoadedEval {
             }
             Some(with_anno) => {
                 let extra = if with_anno {
-                    let dir = ctx.data().map_err(Error::Data)?;
+                    let dir = ctx.data().map_err(Error::Missing)?;
                     let p = data::anno_lexical_path(dir, "train");
                     if !p.is_file() {
                         return Ok(Outcome::Skipped(format!(
@@ -737,14 +737,15 @@ impl Evaluation for AttachedEval {
 
     fn run(&self, _ctx: &Context) -> Result<Outcome> {
         let text = std::fs::read_to_string(&self.path).map_err(|e| Error::io(&self.path, e))?;
-        let v: Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Data(format!("{}: {e}", self.path.display())))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| Error::bad_data(&self.path, None, e))?;
         let need = |k: &str| -> Result<&Value> {
             v.get(k).ok_or_else(|| {
-                Error::Data(format!(
-                    "{}: not a `slant eval loaded --format json` report (no `{k}`)",
-                    self.path.display()
-                ))
+                Error::bad_data(
+                    &self.path,
+                    None,
+                    format!("not a `slant eval loaded --format json` report (no `{k}`)"),
+                )
             })
         };
         let f = |x: &Value| x.as_f64().map_or("n/a".to_string(), |x| format!("{x:.3}"));
@@ -1180,7 +1181,7 @@ impl Evaluation for LoadedSpansEval {
         let (docs, files) =
             match ls::held_out(dir, self.dataset) {
                 Ok(x) => x,
-                Err(Error::Data(_)) => return Ok(Outcome::Skipped(match self.dataset {
+                Err(Error::Missing(_)) => return Ok(Outcome::Skipped(match self.dataset {
                     SpansDataset::Ptc => format!(
                         "PTC not found at {} and {}/ (relative to --data)",
                         crate::data::spans::PTC_LABELS,

@@ -10,11 +10,12 @@
 //! Stored as safetensors (`mean`, `scale`, `w2`, `b2`, and with a hidden layer `w1`, `b1`) with
 //! the labels, thresholds and provenance in the header.
 
+use super::file::HeadWriter;
 use super::math::{dot, sigmoid};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Name of the committed frames head, relative to the models folder.
 pub const FRAMES_HEAD_FILE: &str = "frames.safetensors";
@@ -84,39 +85,21 @@ impl FramesHead {
 
     /// Save as safetensors with labels, thresholds and `meta` in the header.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut meta: HashMap<String, String> = self
-            .meta
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        meta.insert("format".into(), "slant-frames-head-v1".into());
-        meta.insert("input".into(), self.input.to_string());
-        meta.insert("hidden".into(), self.hidden.to_string());
-        meta.insert(
-            "labels".into(),
-            serde_json::to_string(&self.labels).map_err(|e| Error::Model(e.to_string()))?,
-        );
-        meta.insert(
-            "thresholds".into(),
-            serde_json::to_string(&self.thresholds).map_err(|e| Error::Model(e.to_string()))?,
-        );
         let width = if self.hidden == 0 {
             self.input
         } else {
             self.hidden
         };
         let l = self.labels.len();
-        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> = vec![
-            ("mean", vec![self.input], &self.mean),
-            ("scale", vec![self.input], &self.scale),
-            ("w2", vec![l, width], &self.w2),
-            ("b2", vec![l], &self.b2),
-        ];
-        if self.hidden > 0 {
-            tensors.push(("w1", vec![self.hidden, self.input], &self.w1));
-            tensors.push(("b1", vec![self.hidden], &self.b1));
-        }
-        super::write_f32_safetensors(path, &tensors, meta)
+        let mut w = HeadWriter::new("slant-frames-head-v1", &self.meta, self.input, self.hidden);
+        w.meta_json("labels", &self.labels)?
+            .meta_json("thresholds", &self.thresholds)?
+            .tensor("mean", vec![self.input], &self.mean)
+            .tensor("scale", vec![self.input], &self.scale)
+            .tensor("w2", vec![l, width], &self.w2)
+            .tensor("b2", vec![l], &self.b2)
+            .hidden_layer(self.input, self.hidden, &self.w1, &self.b1);
+        w.write(path)
     }
 
     /// Load a head written by [`FramesHead::save`].

@@ -257,14 +257,8 @@ impl TunedTop {
     /// The pretrained layers `first_layer..first_layer + k` of `model.safetensors` in `dir`,
     /// with a zero head.
     pub fn from_encoder(dir: &Path, first_layer: usize, k: usize) -> Result<Self> {
-        let cfg_path = dir.join("config.json");
-        let cfg: serde_json::Value = serde_json::from_str(
-            &std::fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?,
-        )
-        .map_err(|e| Error::Model(format!("{}: {e}", cfg_path.display())))?;
-        let heads = cfg["num_attention_heads"].as_u64().unwrap_or(12) as usize;
-        let eps = cfg["layer_norm_eps"].as_f64().unwrap_or(1e-12);
-        let hidden = cfg["hidden_size"].as_u64().unwrap_or(384) as usize;
+        let cfg = crate::encode::config::EncoderConfig::read(&dir.join("config.json"))?;
+        let (heads, eps, hidden) = (cfg.num_attention_heads, cfg.layer_norm_eps, cfg.hidden_size);
         let path = dir.join("model.safetensors");
         let st = candle_core::safetensors::load(&path, &Device::Cpu)?;
         let prefix = if st.contains_key("embeddings.word_embeddings.weight") {
@@ -279,7 +273,7 @@ impl TunedTop {
                 let full = format!("{prefix}encoder.layer.{l}.{name}");
                 let x = st
                     .get(&full)
-                    .ok_or_else(|| Error::Model(format!("{}: no tensor {full}", path.display())))?;
+                    .ok_or_else(|| Error::bad_model(&path, format!("no tensor {full}")))?;
                 t.push(Var::from_tensor(&x.to_dtype(DType::F32)?)?);
             }
             layers.push(TLayer { t });
@@ -369,7 +363,7 @@ pub(crate) fn serialize(
     header.insert(
         "__metadata__".into(),
         serde_json::to_value(meta.iter().collect::<std::collections::BTreeMap<_, _>>())
-            .map_err(|e| Error::Model(e.to_string()))?,
+            .map_err(|e| Error::Internal(e.to_string()))?,
     );
     let mut sorted: Vec<&(String, Dtype, Vec<usize>, Vec<u8>)> = raw.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
@@ -385,7 +379,7 @@ pub(crate) fn serialize(
         );
         off += b.len();
     }
-    let mut h = serde_json::to_vec(&header).map_err(|e| Error::Model(e.to_string()))?;
+    let mut h = serde_json::to_vec(&header).map_err(|e| Error::Internal(e.to_string()))?;
     while h.len() % 8 != 0 {
         h.push(b' ');
     }

@@ -20,7 +20,7 @@ pub mod math;
 pub mod tagger;
 pub mod tuned;
 
-pub use file::HeadFile;
+pub use file::{HeadFile, HeadWriter};
 
 use crate::{Error, Result};
 
@@ -68,11 +68,11 @@ impl SentenceFeatures {
                 Some(sha) if !sha.is_empty() => Ok(SentenceFeatures::MeanSpanEvidence {
                     span_sha256: sha.clone(),
                 }),
-                _ => Err(Error::Model(format!(
+                _ => Err(Error::Mismatch(format!(
                     "the sentence head reads span evidence but its header has no `{SPAN_EVIDENCE_SHA_KEY}`"
                 ))),
             },
-            Some(other) => Err(Error::Model(format!(
+            Some(other) => Err(Error::Unsupported(format!(
                 "the sentence head reads unknown features {other:?} (this slant knows `mean` and \
                  `mean+span_evidence`)"
             ))),
@@ -116,12 +116,12 @@ impl SentenceFeatures {
         };
         match have {
             Some(h) if h == want => Ok(()),
-            Some(h) => Err(Error::Model(format!(
+            Some(h) => Err(Error::Mismatch(format!(
                 "the sentence head reads the token evidence of the span head with sha256 {want}, \
                  but {what} has sha256 {h}; pass --spans-head with the span head it was trained \
                  with, or retrain it with `slant train loaded --span-evidence FILE`"
             ))),
-            None => Err(Error::Model(format!(
+            None => Err(Error::Mismatch(format!(
                 "the sentence head reads the token evidence of the span head with sha256 {want}, \
                  but no span head was found ({what}); pass --spans-head FILE"
             ))),
@@ -239,26 +239,16 @@ impl MlpHead {
 
     /// Save as safetensors with `meta`, `threshold`, `input` and `hidden` in the header.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut meta: HashMap<String, String> = self
-            .meta
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        meta.insert("threshold".into(), format!("{}", self.threshold));
-        if self.temperature != 1.0 {
-            meta.insert("temperature".into(), format!("{}", self.temperature));
-        }
-        meta.insert("input".into(), self.input.to_string());
-        meta.insert("hidden".into(), self.hidden.to_string());
-        meta.insert("format".into(), "slant-mlp-head-v1".into());
         let b2 = [self.b2];
-        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> =
-            vec![("w2", vec![self.w2.len()], &self.w2), ("b2", vec![1], &b2)];
-        if self.hidden > 0 {
-            tensors.push(("w1", vec![self.hidden, self.input], &self.w1));
-            tensors.push(("b1", vec![self.hidden], &self.b1));
+        let mut w = HeadWriter::new("slant-mlp-head-v1", &self.meta, self.input, self.hidden);
+        w.meta("threshold", self.threshold);
+        if self.temperature != 1.0 {
+            w.meta("temperature", self.temperature);
         }
-        write_f32_safetensors(path, &tensors, meta)
+        w.tensor("w2", vec![self.w2.len()], &self.w2)
+            .tensor("b2", vec![1], &b2)
+            .hidden_layer(self.input, self.hidden, &self.w1, &self.b1);
+        w.write(path)
     }
 
     /// Load a head written by [`MlpHead::save`] (a header without `format`, from before it was
@@ -313,12 +303,12 @@ impl MlpHead {
     pub fn average(heads: &[MlpHead]) -> Result<MlpHead> {
         let first = heads
             .first()
-            .ok_or_else(|| Error::Model("an ensemble needs at least one head".into()))?;
+            .ok_or_else(|| Error::Mismatch("an ensemble needs at least one head".into()))?;
         if heads
             .iter()
             .any(|h| h.input != first.input || (h.hidden == 0) != (first.hidden == 0))
         {
-            return Err(Error::Model(
+            return Err(Error::Mismatch(
                 "ensemble heads must share their input size and all have (or all lack) a hidden layer"
                     .into(),
             ));
@@ -357,11 +347,11 @@ pub(crate) fn write_f32_safetensors(
         .map(|((n, shape, _), b)| {
             safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
                 .map(|t| (n.to_string(), t))
-                .map_err(|e| Error::Model(format!("safetensors: {e}")))
+                .map_err(|e| Error::Internal(format!("safetensors: {e}")))
         })
         .collect::<Result<Vec<_>>>()?;
     let out = safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Model(format!("safetensors: {e}")))?;
+        .map_err(|e| Error::Internal(format!("safetensors: {e}")))?;
     let out = sorted_metadata(out)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -376,7 +366,7 @@ pub(crate) fn write_f32_safetensors(
 /// The tensors' entries and their data are kept as they are; the header is re-padded to 8 bytes
 /// with spaces, as the format asks.
 fn sorted_metadata(bytes: Vec<u8>) -> Result<Vec<u8>> {
-    let bad = |m: String| Error::Model(format!("safetensors header: {m}"));
+    let bad = |m: String| Error::Internal(format!("safetensors header: {m}"));
     let n = u64::from_le_bytes(
         bytes
             .get(..8)

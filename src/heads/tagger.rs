@@ -34,8 +34,9 @@
 //! Stored as safetensors (`w2`, `b2`, and with a hidden layer `w1`, `b1`) with the labels and
 //! provenance in the header (`format = slant-tagger-head-v1`).
 
+use super::file::HeadWriter;
 use super::math::dot8 as dot;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Serialize;
@@ -160,7 +161,7 @@ impl TaggerHead {
         };
         match parse_extra_layers(v) {
             Some((_, b)) if b <= n_layers => Ok(()),
-            _ => Err(Error::Model(format!(
+            _ => Err(Error::Mismatch(format!(
                 "tagger head: {META_EXTRA_LAYER} = {v:?} is not a layer (or range A-B) of the \
                  encoder's {n_layers}"
             ))),
@@ -259,37 +260,24 @@ impl TaggerHead {
 
     /// Save as safetensors with labels and `meta` in the header.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut meta: HashMap<String, String> = self
-            .meta
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        meta.insert("format".into(), "slant-tagger-head-v1".into());
-        meta.insert("input".into(), self.input.to_string());
-        meta.insert("hidden".into(), self.hidden.to_string());
-        meta.insert(
-            "labels".into(),
-            serde_json::to_string(&self.labels).expect("strings serialise"),
-        );
-        if let Some(t) = self.decode.min_word_prob {
-            meta.insert(MIN_WORD_PROB_KEY.into(), t.to_string());
-        }
-        if let Some(t) = self.decode.min_span_score {
-            meta.insert(MIN_SPAN_SCORE_KEY.into(), t.to_string());
-        }
         let width = if self.hidden == 0 {
             self.input
         } else {
             self.hidden
         };
         let l = self.labels.len();
-        let mut tensors: Vec<(&str, Vec<usize>, &[f32])> =
-            vec![("w2", vec![l, width], &self.w2), ("b2", vec![l], &self.b2)];
-        if self.hidden > 0 {
-            tensors.push(("w1", vec![self.hidden, self.input], &self.w1));
-            tensors.push(("b1", vec![self.hidden], &self.b1));
+        let mut w = HeadWriter::new("slant-tagger-head-v1", &self.meta, self.input, self.hidden);
+        w.meta_json("labels", &self.labels)?;
+        if let Some(t) = self.decode.min_word_prob {
+            w.meta(MIN_WORD_PROB_KEY, t);
         }
-        super::write_f32_safetensors(path, &tensors, meta)
+        if let Some(t) = self.decode.min_span_score {
+            w.meta(MIN_SPAN_SCORE_KEY, t);
+        }
+        w.tensor("w2", vec![l, width], &self.w2)
+            .tensor("b2", vec![l], &self.b2)
+            .hidden_layer(self.input, self.hidden, &self.w1, &self.b1);
+        w.write(path)
     }
 
     /// Load a head written by [`TaggerHead::save`].
@@ -747,7 +735,7 @@ pub fn bio_tags(
         labels
             .iter()
             .position(|l| l == name)
-            .ok_or_else(|| Error::Data(format!("label {name} is not one of {labels:?}")))
+            .ok_or_else(|| Error::Input(format!("label {name} is not one of {labels:?}")))
     };
     let o = idx("O")?;
     let mut tags: Vec<Option<usize>> = offsets.iter().map(|&(a, b)| (a < b).then_some(o)).collect();

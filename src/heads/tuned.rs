@@ -222,7 +222,7 @@ impl TunedLoaded {
                         .collect(),
                 )
             }
-            (Some(_), _) => Err(Error::Model(
+            (Some(_), _) => Err(Error::Mismatch(
                 "the tuned head blends with a partner head whose logits are missing".into(),
             )),
         }
@@ -404,7 +404,7 @@ mod tests {
         let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
         };
-        let enc = crate::encode::Encoder::load(&dir).unwrap();
+        let enc = crate::encode::Encoder::load(&dir, Default::default()).unwrap();
         let texts = [
             "The regime's brutal crackdown drew outrage.",
             "Officials said talks would resume on Monday, according to a statement.",
@@ -447,7 +447,14 @@ mod tests {
         }
         // Run inside the encoder's pass (Branch::Pooled), it gives the same vectors.
         let (inside, _) = enc
-            .encode_tokens_branch(&texts, 2, None, Some(Branch::Pooled(3, &stack)))
+            .encode_tokens(
+                &texts,
+                2,
+                crate::encode::TokenExtras {
+                    extra: None,
+                    branch: Some(Branch::Pooled(3, &stack)),
+                },
+            )
             .unwrap();
         for (g, w) in inside.iter().zip(&want) {
             assert_eq!(g.branch, w.pooled);
@@ -466,16 +473,32 @@ mod tests {
         let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
         };
-        let enc = crate::encode::Encoder::load(&dir).unwrap();
+        let enc = crate::encode::Encoder::load(&dir, Default::default()).unwrap();
         let texts = [
             "The regime's brutal crackdown drew outrage.",
             "Officials said talks would resume on Monday.",
             "Short.",
         ];
         let want = enc.states_after(&texts, 3, 2).unwrap();
-        let (plain, _) = enc.encode_tokens_extra(&texts, 2, Some((4, 4))).unwrap();
+        let (plain, _) = enc
+            .encode_tokens(
+                &texts,
+                2,
+                crate::encode::TokenExtras {
+                    extra: Some((4, 4)),
+                    branch: None,
+                },
+            )
+            .unwrap();
         let (got, _) = enc
-            .encode_tokens_branch(&texts, 2, Some((4, 4)), Some(Branch::States(3)))
+            .encode_tokens(
+                &texts,
+                2,
+                crate::encode::TokenExtras {
+                    extra: Some((4, 4)),
+                    branch: Some(Branch::States(3)),
+                },
+            )
             .unwrap();
         for ((g, w), p) in got.iter().zip(&want).zip(&plain) {
             assert_eq!(&g.branch, w);

@@ -63,8 +63,14 @@ pub fn find_checkout_file(rel: &Path) -> Option<PathBuf> {
 
 pub fn load_encoder(m: &ModelOptions) -> Result<Encoder> {
     let dir = encode::resolve_model_dir(m.model.as_deref())?;
-    Encoder::load_full(&dir, m.engine, m.precision)
-        .with_context(|| format!("loading the encoder from {}", dir.display()))
+    Encoder::load(
+        &dir,
+        crate::encode::EncoderOptions {
+            engine: m.engine,
+            precision: m.precision,
+        },
+    )
+    .with_context(|| format!("loading the encoder from {}", dir.display()))
 }
 
 pub fn load_head(m: &ModelOptions) -> Result<(MlpHead, PathBuf)> {

@@ -130,7 +130,7 @@ impl Scorer {
             Some(EvidenceHead::Own(h)) => Some(h),
         };
         if self.evidence.is_some() && evidence_head.is_none() {
-            return Err(crate::Error::Model(
+            return Err(crate::Error::Mismatch(
                 "the loaded head reads span evidence, but the scorer has no span head".into(),
             ));
         }
@@ -144,8 +144,11 @@ impl Scorer {
             // come from this same pass.
             let extra = self.attribution.as_ref().and_then(|h| h.extra_layers());
             let branch = self.tuned.as_ref().map(|t| t.branch());
-            self.encoder
-                .encode_tokens_branch(&texts, self.batch_size, extra, branch)?
+            self.encoder.encode_tokens(
+                &texts,
+                self.batch_size,
+                crate::encode::TokenExtras { extra, branch },
+            )?
         } else {
             let (e, st) = self.encoder.encode(&texts, self.batch_size)?;
             let e = e

@@ -81,7 +81,7 @@ impl SplitterReport {
 
 /// Load and validate a JSONL case file.
 ///
-/// Errors: [`Error::Io`] if the file cannot be read; [`Error::Data`] (with the line number) for
+/// Errors: [`Error::Io`] if the file cannot be read; [`Error::BadData`] (with the line number) for
 /// malformed JSON, a duplicate id, an empty or untrimmed expected sentence, or an expected
 /// sentence that is not found in the text (in order).
 pub fn load_cases(path: &Path) -> Result<Vec<SplitterCase>> {
@@ -93,27 +93,25 @@ pub fn load_cases(path: &Path) -> Result<Vec<SplitterCase>> {
         if line.is_empty() || line.starts_with("//") {
             continue;
         }
-        let at = || format!("{}:{}", path.display(), n + 1);
-        let case: SplitterCase = serde_json::from_str(line)
-            .map_err(|e| Error::Data(format!("{}: invalid case: {e}", at())))?;
+        let bad = |why: String| Error::bad_data(path, Some(n + 1), why);
+        let case: SplitterCase =
+            serde_json::from_str(line).map_err(|e| bad(format!("invalid case: {e}")))?;
         if !ids.insert(case.id.clone()) {
-            return Err(Error::Data(format!("{}: duplicate id {:?}", at(), case.id)));
+            return Err(bad(format!("duplicate id {:?}", case.id)));
         }
         if let Some(s) = case
             .sentences
             .iter()
             .find(|s| s.is_empty() || s.trim() != *s)
         {
-            return Err(Error::Data(format!(
-                "{}: case {:?}: expected sentence {s:?} is empty or not trimmed",
-                at(),
+            return Err(bad(format!(
+                "case {:?}: expected sentence {s:?} is empty or not trimmed",
                 case.id
             )));
         }
         if expected_ends(&case).is_none() {
-            return Err(Error::Data(format!(
-                "{}: case {:?}: expected sentences are not in-order substrings of the text",
-                at(),
+            return Err(bad(format!(
+                "case {:?}: expected sentences are not in-order substrings of the text",
                 case.id
             )));
         }
@@ -318,7 +316,10 @@ mod tests {
         ];
         for b in bad {
             std::fs::write(&path, b).unwrap();
-            assert!(matches!(load_cases(&path), Err(Error::Data(_))), "{b}");
+            assert!(
+                matches!(load_cases(&path), Err(Error::BadData { .. })),
+                "{b}"
+            );
         }
         assert!(matches!(
             load_cases(&dir.path().join("missing.jsonl")),

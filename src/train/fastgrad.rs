@@ -859,7 +859,7 @@ mod tests {
         let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
         };
-        let enc = crate::encode::Encoder::load(&dir).expect("encoder loads");
+        let enc = crate::encode::Encoder::load(&dir, Default::default()).expect("encoder loads");
         let texts = [
             "Yes.",
             "The senator said the bill was a disaster.",

@@ -64,7 +64,7 @@ pub fn train_multi(
     opts: &FramesOpts,
 ) -> Result<FramesHead> {
     if x.is_empty() || x.len() != y.len() {
-        return Err(Error::Data(format!(
+        return Err(Error::Training(format!(
             "training needs as many label rows as examples (got {} and {})",
             x.len(),
             y.len()

@@ -162,7 +162,7 @@ pub fn train_lora(
     opts: &LoraOpts,
 ) -> Result<Vec<f32>> {
     if x.is_empty() || x.len() != y.len() {
-        return Err(Error::Data(format!(
+        return Err(Error::Training(format!(
             "training needs as many labels as examples (got {} and {})",
             x.len(),
             y.len()
@@ -174,7 +174,7 @@ pub fn train_lora(
         .chain(dev.iter().flat_map(|d| d.0.iter()))
         .find(|r| r.is_empty() || r.len() % h != 0)
     {
-        return Err(Error::Data(format!(
+        return Err(Error::Training(format!(
             "a sentence of {} floats is not a whole number (≥ 1) of {h}-wide token states",
             r.len()
         )));

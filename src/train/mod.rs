@@ -284,7 +284,7 @@ pub fn train_mlp(
     opts: &TrainOpts,
 ) -> Result<MlpHead> {
     if x.is_empty() || x.len() != y.len() {
-        return Err(Error::Data(format!(
+        return Err(Error::Training(format!(
             "training needs as many labels as examples (got {} and {})",
             x.len(),
             y.len()

@@ -190,7 +190,7 @@ pub fn token_states_cached(
     };
     out.row_start.push(0);
     for chunk in texts.chunks(1024) {
-        let (enc, _) = encoder.encode_tokens(chunk, batch_size)?;
+        let (enc, _) = encoder.encode_tokens(chunk, batch_size, Default::default())?;
         for e in enc {
             out.push(e.offsets, &e.states);
         }
@@ -241,7 +241,7 @@ pub fn layer_states_cached(
     final_states: &TokenStates,
 ) -> Result<TokenStates> {
     if final_states.len() != texts.len() {
-        return Err(Error::Data(format!(
+        return Err(Error::Internal(format!(
             "{} final states for {} texts",
             final_states.len(),
             texts.len()
@@ -272,7 +272,7 @@ pub fn layer_states_cached(
     for chunk in texts.chunks(1024) {
         for st in encoder.states_after(chunk, layer, batch_size)? {
             if st.len() != final_states.n_tokens(i) * out.hidden {
-                return Err(Error::Model(format!(
+                return Err(Error::Internal(format!(
                     "text {i}: layer {layer} gave {} values for {} tokens",
                     st.len(),
                     final_states.n_tokens(i)
@@ -301,7 +301,7 @@ pub fn extra_layer_features(
     final_states: &TokenStates,
 ) -> Result<TokenStates> {
     if a == 0 || a > b || b > encoder.layers() {
-        return Err(Error::Data(format!(
+        return Err(Error::Mismatch(format!(
             "extra layers {a}-{b}: the encoder has layers 1..={}",
             encoder.layers()
         )));
@@ -560,14 +560,14 @@ pub fn train_tagger_scheme(
 ) -> Result<(TaggerHead, TaggerReport)> {
     let toks = train.tokens();
     if toks.is_empty() {
-        return Err(Error::Data("no tagged tokens to train on".into()));
+        return Err(Error::Training("no tagged tokens to train on".into()));
     }
     let dim = train.states.hidden * (2 * window + 1);
     let l = labels.len();
     let per_role = scheme == Scheme::PerRole;
     let groups = l / 3;
     if per_role && (!l.is_multiple_of(3) || opts.class_weight_power != 0.0) {
-        return Err(Error::Data(
+        return Err(Error::Training(
             "per-role tagging needs groups of 3 labels and no class weights".into(),
         ));
     }
@@ -577,7 +577,9 @@ pub fn train_tagger_scheme(
         l
     };
     if let Some(&(_, _, k)) = toks.iter().find(|t| t.2 as usize >= n_codes) {
-        return Err(Error::Data(format!("tag {k} out of range for {l} labels")));
+        return Err(Error::Training(format!(
+            "tag {k} out of range for {l} labels"
+        )));
     }
     let device = Device::Cpu;
     let mut counts = vec![0usize; l];
@@ -1148,7 +1150,7 @@ mod tests {
         let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
         };
-        let enc = Encoder::load(&dir).unwrap();
+        let enc = Encoder::load(&dir, Default::default()).unwrap();
         let texts = [
             "Akhund claimed the Taliban had won.",
             "France 24 reports.",
@@ -1206,8 +1208,15 @@ mod tests {
             "Yes.",
         ];
         for precision in [Precision::Fp32, Precision::Int8] {
-            let enc = Encoder::load_full(&dir, Engine::Fast, precision).unwrap();
-            let (plain, _) = enc.encode_tokens(&texts, 2).unwrap();
+            let enc = Encoder::load(
+                &dir,
+                crate::encode::EncoderOptions {
+                    engine: Engine::Fast,
+                    precision,
+                },
+            )
+            .unwrap();
+            let (plain, _) = enc.encode_tokens(&texts, 2, Default::default()).unwrap();
             for layers in [(3, 3), (4, 6)] {
                 // Training: cached final states + cached lower layers (f16).
                 let tmp = tempfile::tempdir().unwrap();
@@ -1215,7 +1224,16 @@ mod tests {
                 let train =
                     extra_layer_features(&enc, &texts, layers, 2, Some(tmp.path()), &fin).unwrap();
                 // Scoring: one pass keeps the lower layers (what `slant score` runs).
-                let (scored, _) = enc.encode_tokens_extra(&texts, 2, Some(layers)).unwrap();
+                let (scored, _) = enc
+                    .encode_tokens(
+                        &texts,
+                        2,
+                        crate::encode::TokenExtras {
+                            extra: Some(layers),
+                            branch: None,
+                        },
+                    )
+                    .unwrap();
                 for (i, (e, p)) in scored.iter().zip(&plain).enumerate() {
                     // The pass itself is unchanged: same pooled vectors and final states.
                     assert_eq!((&e.pooled, &e.states), (&p.pooled, &p.states));
@@ -1239,9 +1257,20 @@ mod tests {
             }
         }
         // The candle engine cannot keep inner layers: a clear error, not garbage.
-        let candle = Encoder::load_with(&dir, crate::encode::Engine::Candle).unwrap();
+        let candle = Encoder::load(
+            &dir,
+            crate::encode::EncoderOptions::engine(crate::encode::Engine::Candle),
+        )
+        .unwrap();
         let err = candle
-            .encode_tokens_extra(&texts, 2, Some((3, 3)))
+            .encode_tokens(
+                &texts,
+                2,
+                crate::encode::TokenExtras {
+                    extra: Some((3, 3)),
+                    branch: None,
+                },
+            )
             .unwrap_err()
             .to_string();
         assert!(err.contains("fast engine"), "{err}");
@@ -1264,13 +1293,13 @@ mod tests {
         let Some(dir) = crate::encode::fetched_encoder_dir() else {
             return;
         };
-        let enc = Encoder::load(&dir).unwrap();
+        let enc = Encoder::load(&dir, Default::default()).unwrap();
         let texts = ["France 24 reports.", "According to Nishank Motwani, it is."];
         let tmp = tempfile::tempdir().unwrap();
         let a = token_states_cached(&enc, &texts, 8, Some(tmp.path())).unwrap();
         let b = token_states_cached(&enc, &texts, 8, Some(tmp.path())).unwrap();
         assert_eq!(a.states, b.states);
-        let (fresh, _) = enc.encode_tokens(&texts, 8).unwrap();
+        let (fresh, _) = enc.encode_tokens(&texts, 8, Default::default()).unwrap();
         for (i, f) in fresh.iter().enumerate() {
             assert_eq!(a.offsets[i], f.offsets);
             let got = a.states_of(i);

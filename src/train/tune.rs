@@ -263,7 +263,7 @@ impl TunedTop {
             TuneEngine::Fast => {
                 let h = self.hidden();
                 if let Some(r) = states.iter().find(|r| r.is_empty() || r.len() % h != 0) {
-                    return Err(Error::Data(format!(
+                    return Err(Error::Training(format!(
                         "a sentence of {} floats is not a whole number (≥ 1) of {h}-wide token \
                          states",
                         r.len()
@@ -338,9 +338,9 @@ impl TunedTop {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         crate::encode::files::check_safetensors(path, &bytes)?;
         let (_, md) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::Model(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::bad_model(path, e))?;
         let meta: HashMap<String, String> = md.metadata().clone().unwrap_or_default();
-        let bad = |what: &str| Error::Model(format!("{}: bad or missing {what}", path.display()));
+        let bad = |what: &str| Error::bad_model(path, format!("bad or missing {what}"));
         if meta.get("kind").map(String::as_str) != Some("tuned-top") {
             return Err(bad("kind (expected tuned-top)"));
         }
@@ -383,7 +383,7 @@ impl TunedTop {
     /// Set every weight from `f` (same shapes as [`Self::to_fast`] gives).
     pub fn set_from_fast(&self, f: &FastTop) -> Result<()> {
         if f.layers.len() != self.layers.len() {
-            return Err(Error::Model(format!(
+            return Err(Error::Internal(format!(
                 "{} fast layers for {} tuned layers",
                 f.layers.len(),
                 self.layers.len()
@@ -459,7 +459,7 @@ pub fn train_top(
     opts: &TuneOpts,
 ) -> Result<Vec<f32>> {
     if x.is_empty() || x.len() != y.len() {
-        return Err(Error::Data(format!(
+        return Err(Error::Training(format!(
             "training needs as many labels as examples (got {} and {})",
             x.len(),
             y.len()
@@ -470,7 +470,7 @@ pub fn train_top(
         .chain(dev.iter().flat_map(|d| d.0.iter()))
         .find(|r| r.is_empty() || r.len() % model.hidden() != 0)
     {
-        return Err(Error::Data(format!(
+        return Err(Error::Training(format!(
             "a sentence of {} floats is not a whole number (≥ 1) of {}-wide token states",
             r.len(),
             model.hidden()
@@ -688,7 +688,7 @@ mod tests {
 
     fn encoder() -> Option<crate::encode::Encoder> {
         let dir = crate::encode::fetched_encoder_dir()?;
-        Some(crate::encode::Encoder::load(&dir).expect("encoder loads"))
+        Some(crate::encode::Encoder::load(&dir, Default::default()).expect("encoder loads"))
     }
 
     fn seed_sentences() -> Vec<String> {

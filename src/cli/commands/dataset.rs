@@ -629,7 +629,7 @@ pub fn merge(a: MergeArgs) -> Result<i32> {
     let (mut arts, mut sents, mut errs, mut trunc) = (0u64, 0u64, 0u64, 0u64);
     for f in &files {
         let mut each = |item: dataset::Item| -> slant::Result<()> {
-            let io = |e: std::io::Error| slant::Error::Data(format!("{}: {e}", a.out.display()));
+            let io = |e: std::io::Error| slant::Error::bad_data(&a.out, None, e);
             match item {
                 dataset::Item::Sentence(s) => {
                     sents += 1;
@@ -643,11 +643,14 @@ pub fn merge(a: MergeArgs) -> Result<i32> {
                 }
                 dataset::Item::Article(r) => {
                     if !seen.insert(r.id.clone()) {
-                        return Err(slant::Error::Data(format!(
-                            "{}: article `{}` is in more than one input (a shard given twice?)",
-                            f.display(),
-                            r.id
-                        )));
+                        return Err(slant::Error::bad_data(
+                            f,
+                            None,
+                            format!(
+                                "article `{}` is in more than one input (a shard given twice?)",
+                                r.id
+                            ),
+                        ));
                     }
                     arts += 1;
                     dataset::write_line(&mut buf, dataset::LineRef::Article(&r)).map_err(io)?;

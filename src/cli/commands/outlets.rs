@@ -24,7 +24,7 @@ pub fn eval_outlets(a: EvalOutletsArgs) -> Result<i32> {
     let head = MlpHead::load(&head_path)?;
     let feats = |rows: &[slant::data::LabelledSentence], what: &str| {
         super::sentence_head_features(&enc, &head, &a.model, rows, what)
-            .map_err(|e| slant::Error::Model(format!("{e:#}")))
+            .map_err(|e| slant::Error::Input(format!("{e:#}")))
     };
     let scored = outlets::score(&head, &data_dir, &feats)?;
     let report = scored.report(a.min_n, enc.weights_sha256(), &sha256_file(&head_path)?);
