@@ -26,6 +26,13 @@ pub struct EncoderConfig {
     pub hidden_act: String,
     #[serde(default = "default_position_embedding_type")]
     pub position_embedding_type: String,
+    /// MPNet: buckets of the relative position bias.
+    #[serde(default = "default_buckets")]
+    pub relative_attention_num_buckets: usize,
+}
+
+fn default_buckets() -> usize {
+    32
 }
 
 fn default_model_type() -> String {

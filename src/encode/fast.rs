@@ -47,6 +47,50 @@ struct Dims {
     eps: f32,
 }
 
+/// MPNet's bidirectional relative position bias (T5-style buckets): one `buckets × heads` table,
+/// shared by every layer, whose entry for the bucket of `key − query` is added to that head's
+/// attention score. BERT has none.
+#[derive(Debug, Clone)]
+struct RelBias {
+    /// `buckets × heads`, row-major (the checkpoint's `encoder.relative_attention_bias.weight`).
+    table: Vec<f32>,
+    buckets: usize,
+    max_distance: usize,
+}
+
+impl RelBias {
+    /// The bucket of relative position `rel = key − query`, as upstream MPNet's
+    /// `relative_position_bucket` computes it (half the buckets for each sign; exact below
+    /// a quarter of them, logarithmic up to `max_distance`; f32 arithmetic in the same order).
+    fn bucket(&self, rel: i64) -> usize {
+        let half = (self.buckets / 2) as i64;
+        let n = -rel;
+        let mut ret = if n < 0 { half } else { 0 };
+        let n = n.abs();
+        let max_exact = half / 2;
+        if n < max_exact {
+            ret += n;
+        } else {
+            let f = ((n as f32 / max_exact as f32).ln()
+                / (self.max_distance as f64 / max_exact as f64).ln() as f32)
+                * (half - max_exact) as f32;
+            ret += (max_exact + f as i64).min(half - 1);
+        }
+        ret as usize
+    }
+
+    /// The bucket of every (query, key) pair of an `n`-token sentence, row-major.
+    fn buckets_of(&self, n: usize) -> Vec<u16> {
+        let mut out = Vec::with_capacity(n * n);
+        for i in 0..n as i64 {
+            for j in 0..n as i64 {
+                out.push(self.bucket(j - i) as u16);
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 struct LayerNorm {
     gamma: Vec<f32>,
@@ -98,12 +142,13 @@ impl Layer {
         lens: &[usize],
         b: &mut LayerBufs,
         lin: &LinFn,
+        bias: Option<&RelBias>,
         lap: &mut dyn FnMut(Slot),
     ) {
         let (h, total) = (d.hidden, lens.iter().sum::<usize>());
         lin(0, &self.qkv, b.x, total, b.qkv);
         lap(|p| &mut p.qkv);
-        attention(b.qkv, b.ctx, lens, d.heads, h);
+        attention(b.qkv, b.ctx, lens, d.heads, h, bias);
         lap(|p| &mut p.attention);
         lin(1, &self.attn_out, b.ctx, total, b.tmp);
         lap(|p| &mut p.attn_out);
@@ -255,7 +300,7 @@ impl LayerStack {
                 ff: &mut ff,
             };
             for layer in &self.layers {
-                layer.forward(&d, &lens, &mut b, &lin, &mut |_| {});
+                layer.forward(&d, &lens, &mut b, &lin, None, &mut |_| {});
             }
             mean_pool(&x, &lens, h, o);
         }
@@ -343,6 +388,11 @@ pub struct FastBert {
     int8: Option<Vec<[super::int8::QLinear; 4]>>,
     /// The fp32 matmul kernel (widest this CPU supports; all give the same bits).
     kernel: Kernel,
+    /// MPNet: the relative position bias of every layer's attention; BERT: `None`.
+    rel_bias: Option<RelBias>,
+    /// Position id of a sentence's first token: 0 for BERT, 2 for MPNet (RoBERTa-style ids
+    /// that start after the padding id 1).
+    pos_offset: usize,
 }
 
 impl FastBert {
@@ -364,13 +414,16 @@ impl FastBert {
         config: &EncoderConfig,
         int8: bool,
     ) -> Result<Self> {
-        if config.model_type != "bert" {
-            return Err(Error::Unsupported(format!(
-                "the fast engine runs BERT-family encoders (model_type \"bert\"); this one is \
-                 {:?}",
-                config.model_type
-            )));
-        }
+        let mpnet = match config.model_type.as_str() {
+            "bert" => false,
+            "mpnet" => true,
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "the fast engine runs BERT and MPNet encoders (model_type \"bert\" or \
+                     \"mpnet\"); this one is {other:?}"
+                )))
+            }
+        };
         let act = &config.hidden_act;
         if act != "gelu" {
             return Err(Error::Unsupported(format!(
@@ -463,31 +516,60 @@ impl FastBert {
             "embeddings.position_embeddings.weight",
             &[d.max_pos, d.hidden],
         )?;
-        let types = st
-            .tensor(&format!("{prefix}embeddings.token_type_embeddings.weight"))
-            .map_err(|e| Error::bad_model(weights, e))?
-            .shape()[0];
-        let type0 = get(
-            "embeddings.token_type_embeddings.weight",
-            &[types, d.hidden],
-        )?[..d.hidden]
-            .to_vec();
+        // MPNet has no token types: adding zeros keeps BERT's one embedding sum for both.
+        let type0 = if mpnet {
+            vec![0.0; d.hidden]
+        } else {
+            let types = st
+                .tensor(&format!("{prefix}embeddings.token_type_embeddings.weight"))
+                .map_err(|e| Error::bad_model(weights, e))?
+                .shape()[0];
+            get(
+                "embeddings.token_type_embeddings.weight",
+                &[types, d.hidden],
+            )?[..d.hidden]
+                .to_vec()
+        };
+        let rel_bias = if mpnet {
+            let buckets = config.relative_attention_num_buckets;
+            Some(RelBias {
+                table: get(
+                    "encoder.relative_attention_bias.weight",
+                    &[buckets, d.heads],
+                )?,
+                buckets,
+                max_distance: 128,
+            })
+        } else {
+            None
+        };
+        // MPNet's tensor names inside a layer; the layer's shape is BERT's.
+        let names = if mpnet {
+            [
+                "attention.attn.q",
+                "attention.attn.k",
+                "attention.attn.v",
+                "attention.attn.o",
+                "attention.LayerNorm",
+            ]
+        } else {
+            [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+                "attention.output.LayerNorm",
+            ]
+        };
         let emb_ln = ln("embeddings.LayerNorm")?;
         let built: Vec<(Layer, Option<[Q; 4]>)> = (0..d.layers)
             .into_par_iter()
             .map(|l| -> Result<_> {
                 let p = format!("encoder.layer.{l}");
                 let s = |x: &str| format!("{p}.{x}");
-                let (qkv, q0) = linear(
-                    &[
-                        s("attention.self.query"),
-                        s("attention.self.key"),
-                        s("attention.self.value"),
-                    ],
-                    d.hidden,
-                    d.hidden,
-                )?;
-                let (attn_out, q1) = linear(&[s("attention.output.dense")], d.hidden, d.hidden)?;
+                let (qkv, q0) =
+                    linear(&[s(names[0]), s(names[1]), s(names[2])], d.hidden, d.hidden)?;
+                let (attn_out, q1) = linear(&[s(names[3])], d.hidden, d.hidden)?;
                 let (ff1, q2) = linear(&[s("intermediate.dense")], d.hidden, d.inter)?;
                 let (ff2, q3) = linear(&[s("output.dense")], d.inter, d.hidden)?;
                 let q = match (q0, q1, q2, q3) {
@@ -497,7 +579,7 @@ impl FastBert {
                 let layer = Layer {
                     qkv,
                     attn_out,
-                    ln1: ln(&s("attention.output.LayerNorm"))?,
+                    ln1: ln(&s(names[4]))?,
                     ff1,
                     ff2,
                     ln2: ln(&s("output.LayerNorm"))?,
@@ -522,6 +604,8 @@ impl FastBert {
             ws: Mutex::new(Workspace::default()),
             int8,
             kernel: Kernel::detect(),
+            rel_bias,
+            pos_offset: if mpnet { 2 } else { 0 },
         })
     }
 
@@ -698,11 +782,11 @@ impl FastBert {
         let total: usize = seqs.iter().map(|s| s.len()).sum();
         let vocab = self.word.len() / h;
         for s in seqs {
-            if s.len() > d.max_pos {
+            if s.len() + self.pos_offset > d.max_pos {
                 return Err(Error::Input(format!(
                     "sentence of {} tokens exceeds the model's {} positions",
                     s.len(),
-                    d.max_pos
+                    d.max_pos - self.pos_offset
                 )));
             }
             if let Some(&bad) = s.iter().find(|&&id| id as usize >= vocab) {
@@ -737,6 +821,7 @@ impl FastBert {
             for (p, &id) in s.iter().enumerate() {
                 let dst = &mut x[row * h..(row + 1) * h];
                 let w = &self.word[id as usize * h..(id as usize + 1) * h];
+                let p = p + self.pos_offset;
                 let ps = &self.pos[p * h..(p + 1) * h];
                 for k in 0..h {
                     dst[k] = (w[k] + self.type0[k]) + ps[k];
@@ -764,7 +849,14 @@ impl FastBert {
             let lin = |which: usize, fp: &Linear, inp: &[f32], m: usize, out: &mut [f32]| {
                 self.lin(li, which, fp, inp, m, out)
             };
-            layer.forward(&d, &lens, &mut bufs, &lin, &mut |slot| lap(slot, &mut prof));
+            layer.forward(
+                &d,
+                &lens,
+                &mut bufs,
+                &lin,
+                self.rel_bias.as_ref(),
+                &mut |slot| lap(slot, &mut prof),
+            );
             for ((a, b), acc) in keep.iter_mut() {
                 if (*a..=*b).contains(&(li + 1)) {
                     for (s, &v) in acc.iter_mut().zip(x.iter()) {
@@ -822,7 +914,14 @@ fn mean_pool(x: &[f32], lens: &[usize], h: usize, out: &mut [f32]) -> usize {
 }
 
 /// Self-attention of every sentence over its own tokens; `qkv` rows are `[q | k | v]`.
-fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: usize, h: usize) {
+fn attention(
+    qkv: &[f32],
+    ctx: &mut [f32],
+    lens: &[usize],
+    heads: usize,
+    h: usize,
+    bias: Option<&RelBias>,
+) {
     // Split the packed rows per sentence so sentences run in parallel with disjoint outputs.
     let mut parts: Vec<(&[f32], &mut [f32])> = Vec::with_capacity(lens.len());
     let (mut q_rest, mut c_rest) = (qkv, ctx);
@@ -834,7 +933,7 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: usize, h: usiz
         c_rest = cr;
     }
     #[cfg(target_arch = "x86_64")]
-    if h / heads == avx512_attention::HD && avx512_attention::available() {
+    if bias.is_none() && h / heads == avx512_attention::HD && avx512_attention::available() {
         parts.into_par_iter().for_each(|(q, c)| {
             // SAFETY: `available()` checked the CPU features the function is compiled for.
             unsafe { avx512_attention::sentence_attention(q, c, heads, h) }
@@ -843,7 +942,7 @@ fn attention(qkv: &[f32], ctx: &mut [f32], lens: &[usize], heads: usize, h: usiz
     }
     parts
         .into_par_iter()
-        .for_each(|(q, c)| sentence_attention(q, c, heads, h));
+        .for_each(|(q, c)| sentence_attention(q, c, heads, h, bias));
 }
 
 /// Attention of one sentence with explicit AVX-512 intrinsics, for a head size of 32 (the
@@ -1049,7 +1148,7 @@ mod avx512_attention {
 /// builds do the same operations in the same order (Rust never contracts `a*b+c` into an FMA on
 /// its own), so the results are bit-identical; only the vector width changes.
 macro_rules! multiversion {
-    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) $body:block) => {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
         fn $name($($arg: $ty),*) {
             #[inline(always)]
@@ -1090,11 +1189,18 @@ multiversion! {
     /// Attention of one sentence (`q`: its `n` rows of `[q | k | v]`, `c`: its `n × h` context
     /// rows), all heads. Inner loops work on blocks of 8 floats held in registers; every output
     /// is a plain sequential sum, so the result does not depend on the vector width.
-    fn sentence_attention(q: &[f32], c: &mut [f32], heads: usize, h: usize) {
+    fn sentence_attention(
+        q: &[f32],
+        c: &mut [f32],
+        heads: usize,
+        h: usize,
+        bias: Option<&RelBias>,
+    ) {
         const W: usize = 8;
         const G: usize = 4;
         let hd = h / heads;
         let n = q.len() / (3 * h);
+        let buckets = bias.map(|b| b.buckets_of(n));
         // Keys padded to whole groups of G·W (zero columns; their scores are never read), so
         // every score is computed in a group of G·W independent chains.
         let np = n.div_ceil(G * W) * (G * W);
@@ -1153,6 +1259,14 @@ multiversion! {
                     let p = &mut p[r * np..r * np + n];
                     for pj in p.iter_mut() {
                         *pj /= scale;
+                    }
+                    if let (Some(b), Some(bk)) = (bias, &buckets) {
+                        if i + r < n {
+                            let row = &bk[(i + r) * n..(i + r + 1) * n];
+                            for (pj, &k) in p.iter_mut().zip(row) {
+                                *pj += b.table[k as usize * heads + head];
+                            }
+                        }
                     }
                     let max = max_of(p);
                     for pj in p.iter_mut() {
@@ -1371,7 +1485,7 @@ mod tests {
             let q: Vec<f32> = (0..n * 3 * h).map(|_| next()).collect();
             let mut want = vec![f32::NAN; n * h];
             let mut got = vec![f32::NAN; n * h];
-            sentence_attention(&q, &mut want, heads, h);
+            sentence_attention(&q, &mut want, heads, h, None);
             // SAFETY: AVX-512F checked above.
             unsafe { avx512_attention::sentence_attention(&q, &mut got, heads, h) };
             let w: Vec<u32> = want.iter().map(|x| x.to_bits()).collect();

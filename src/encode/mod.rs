@@ -237,18 +237,21 @@ pub(crate) fn fetched_encoder_dir() -> Option<std::path::PathBuf> {
     }
 }
 
-/// Resolve the encoder folder: an explicit `--model`, else `SLANT_MODEL`, else the default
-/// folder next to the binary's project (walking up from the current directory and from the
-/// executable), so `target/release/slant` finds `models/encoder/...` from anywhere in the repo.
-pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+/// Where the accurate encoder (all-mpnet-base-v2) lives once `models/fetch --accurate` ran.
+pub const ACCURATE_ENCODER_DIR: &str = "models/encoder/all-mpnet-base-v2";
+
+/// The release folder a model name stands for: `default` (all-MiniLM-L6-v2) or `accurate`
+/// (all-mpnet-base-v2), with the command that fetches it.
+fn named_encoder(name: &Path) -> Option<(&'static str, &'static str)> {
+    match name.to_str()? {
+        "default" => Some((DEFAULT_ENCODER_DIR, "models/fetch")),
+        "accurate" => Some((ACCURATE_ENCODER_DIR, "models/fetch --accurate")),
+        _ => None,
     }
-    if let Ok(p) = std::env::var("SLANT_MODEL") {
-        if !p.is_empty() {
-            return Ok(PathBuf::from(p));
-        }
-    }
+}
+
+/// `rel` (a release folder) above the current directory or the executable, once fetched.
+fn find_release(rel: &str) -> Option<PathBuf> {
     let mut starts: Vec<PathBuf> = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         starts.push(cwd);
@@ -258,20 +261,45 @@ pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
             starts.push(parent.to_path_buf());
         }
     }
-    for start in starts {
-        for dir in start.ancestors() {
-            let cand = dir.join(DEFAULT_ENCODER_DIR);
-            if cand.join("model.safetensors").is_file() {
-                return Ok(cand);
-            }
-        }
+    starts
+        .iter()
+        .flat_map(|s| s.ancestors())
+        .map(|d| d.join(rel))
+        .find(|c| c.join("model.safetensors").is_file())
+}
+
+/// Resolve the encoder folder: an explicit `--model` (a folder, or the name `default` or
+/// `accurate`), else `SLANT_MODEL`, else the default folder next to the binary's project
+/// (walking up from the current directory and from the executable), so `target/release/slant`
+/// finds `models/encoder/...` from anywhere in the repo.
+pub fn resolve_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    let given = explicit.map(Path::to_path_buf).or_else(|| {
+        std::env::var("SLANT_MODEL")
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+    });
+    if let Some(p) = given {
+        return match named_encoder(&p) {
+            Some((rel, fetch)) if !p.exists() => find_release(rel).ok_or_else(|| {
+                Error::Missing(format!(
+                    "the {} encoder is not fetched: looked for {rel}/model.safetensors above the \
+                     current directory and the executable. Run `{fetch}` in the slant checkout",
+                    p.display()
+                ))
+            }),
+            _ => Ok(p),
+        };
     }
-    Err(Error::Missing(format!(
-        "no encoder found: looked for {DEFAULT_ENCODER_DIR}/model.safetensors above the current \
-         directory and the executable. Run `models/fetch` in the slant checkout, or pass \
-         --model DIR (a BERT-family folder with config.json, tokenizer.json, model.safetensors), \
-         or set SLANT_MODEL"
-    )))
+    find_release(DEFAULT_ENCODER_DIR).ok_or_else(|| {
+        Error::Missing(format!(
+            "no encoder found: looked for {DEFAULT_ENCODER_DIR}/model.safetensors above the \
+             current directory and the executable. Run `models/fetch` in the slant checkout, or \
+             pass --model DIR (a BERT or MPNet folder with config.json, tokenizer.json, \
+             model.safetensors), --model accurate after `models/fetch --accurate`, or set \
+             SLANT_MODEL"
+        ))
+    })
 }
 
 /// How to run an encoder: which engine, which precision. The default is the fast engine in
@@ -327,7 +355,16 @@ impl Encoder {
         let cfg_path = dir.join("config.json");
         let cfg_text = std::fs::read(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
         let config = EncoderConfig::parse(&cfg_path, &cfg_text)?;
-        let mut max_tokens = config.max_position_embeddings;
+        if engine == Engine::Candle && config.model_type != "bert" {
+            return Err(Error::Unsupported(format!(
+                "the candle engine runs BERT encoders only; {} is {:?}: use --engine fast",
+                dir.display(),
+                config.model_type
+            )));
+        }
+        // MPNet's position ids start after its padding id (2, RoBERTa-style).
+        let first_position = if config.model_type == "mpnet" { 2 } else { 0 };
+        let mut max_tokens = config.max_position_embeddings - first_position;
         let sb = dir.join("sentence_bert_config.json");
         if let Ok(t) = std::fs::read_to_string(&sb) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&t) {

@@ -116,6 +116,14 @@ pub fn load_scorer(m: &ModelOptions) -> Result<(Scorer, String)> {
     };
     let kind = SentenceFeatures::of(&loaded)
         .with_context(|| format!("loaded-language head {}", head_path.display()))?;
+    // The encoder check first: a head of another encoder is named as such, not by its width.
+    check_encoder(
+        "loaded-language head",
+        &head_path,
+        loaded.meta.get("encoder_sha256"),
+        &encoder,
+        m.allow_other_encoder,
+    )?;
     if loaded.input != kind.dim(encoder.hidden_size()) {
         return Err(Error::Mismatch(format!(
             "head {} expects {}-dimensional features but its features ({}) on this encoder have {}",
@@ -125,13 +133,6 @@ pub fn load_scorer(m: &ModelOptions) -> Result<(Scorer, String)> {
             kind.dim(encoder.hidden_size())
         )));
     }
-    check_encoder(
-        "loaded-language head",
-        &head_path,
-        loaded.meta.get("encoder_sha256"),
-        &encoder,
-        m.allow_other_encoder,
-    )?;
     let head_sha = match &tuned {
         Some((_, sha, _)) => sha.clone(),
         None => sha256_file(&head_path)?,

@@ -188,9 +188,10 @@ pub enum SplitFormat {
 /// Options shared by the commands that run the encoder.
 #[derive(Debug, Args)]
 pub struct ModelArgs {
-    /// Encoder folder (config.json, tokenizer.json, model.safetensors) [default: SLANT_MODEL,
+    /// Encoder folder (config.json, tokenizer.json, model.safetensors; BERT or MPNet), or
+    /// `accurate` for all-mpnet-base-v2 (after `models/fetch --accurate`) [default: SLANT_MODEL,
     /// else models/encoder/all-MiniLM-L6-v2 found above the current directory]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR|accurate")]
     pub model: Option<PathBuf>,
     /// Loaded-language head on the frozen encoder [default: models/loaded.safetensors of the
     /// slant checkout].
