@@ -7,6 +7,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 models/fetch
+# The accurate encoder too (404 MB, sha256-checked): tests/mpnet.rs checks MPNet against the
+# upstream implementation's vectors.
+models/fetch --accurate
 # Optional test dependencies (a Python venv with pyarrow/pandas/polars/duckdb/pyspark, a JRE):
 # tests that need them skip, saying so, when this could not install them.
 bash scripts/install-test-deps.sh
