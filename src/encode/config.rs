@@ -52,9 +52,8 @@ impl EncoderConfig {
     /// Parse the bytes of `path` (a `config.json`); a truncated file is [`Error::Damaged`], a
     /// missing or ill-typed field names the file and the field.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self> {
-        // Truncation is told apart from a wrong field first (the same check as every model file).
-        let _: serde::de::IgnoredAny = super::files::parse_json(path, bytes)?;
-        let config: Self = serde_json::from_slice(bytes).map_err(|e| Error::bad_model(path, e))?;
+        // The same parse as every model file: truncation is `Damaged`, the rest `BadModel`.
+        let config: Self = super::files::parse_json(path, bytes)?;
         config.check(path)?;
         Ok(config)
     }

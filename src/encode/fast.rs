@@ -56,9 +56,26 @@ struct RelBias {
     table: Vec<f32>,
     buckets: usize,
     max_distance: usize,
+    /// The bucket of every relative position `-max_pos..=max_pos` (index `rel + max_pos`),
+    /// computed once at load so attention only looks it up.
+    by_rel: Vec<u16>,
+    max_pos: usize,
 }
 
 impl RelBias {
+    fn new(table: Vec<f32>, buckets: usize, max_distance: usize, max_pos: usize) -> Self {
+        let mut b = Self {
+            table,
+            buckets,
+            max_distance,
+            by_rel: Vec::new(),
+            max_pos,
+        };
+        let m = max_pos as i64;
+        b.by_rel = (-m..=m).map(|rel| b.bucket(rel) as u16).collect();
+        b
+    }
+
     /// The bucket of relative position `rel = key − query`, as upstream MPNet's
     /// `relative_position_bucket` computes it (half the buckets for each sign; exact below
     /// a quarter of them, logarithmic up to `max_distance`; f32 arithmetic in the same order).
@@ -79,15 +96,9 @@ impl RelBias {
         ret as usize
     }
 
-    /// The bucket of every (query, key) pair of an `n`-token sentence, row-major.
-    fn buckets_of(&self, n: usize) -> Vec<u16> {
-        let mut out = Vec::with_capacity(n * n);
-        for i in 0..n as i64 {
-            for j in 0..n as i64 {
-                out.push(self.bucket(j - i) as u16);
-            }
-        }
-        out
+    /// The buckets of query `i`'s keys `0..n`: a window of [`Self::by_rel`].
+    fn row(&self, i: usize, n: usize) -> &[u16] {
+        &self.by_rel[self.max_pos - i..self.max_pos - i + n]
     }
 }
 
@@ -532,14 +543,15 @@ impl FastBert {
         };
         let rel_bias = if mpnet {
             let buckets = config.relative_attention_num_buckets;
-            Some(RelBias {
-                table: get(
+            Some(RelBias::new(
+                get(
                     "encoder.relative_attention_bias.weight",
                     &[buckets, d.heads],
                 )?,
                 buckets,
-                max_distance: 128,
-            })
+                128,
+                d.max_pos,
+            ))
         } else {
             None
         };
@@ -1200,7 +1212,6 @@ multiversion! {
         const G: usize = 4;
         let hd = h / heads;
         let n = q.len() / (3 * h);
-        let buckets = bias.map(|b| b.buckets_of(n));
         // Keys padded to whole groups of G·W (zero columns; their scores are never read), so
         // every score is computed in a group of G·W independent chains.
         let np = n.div_ceil(G * W) * (G * W);
@@ -1260,10 +1271,9 @@ multiversion! {
                     for pj in p.iter_mut() {
                         *pj /= scale;
                     }
-                    if let (Some(b), Some(bk)) = (bias, &buckets) {
+                    if let Some(b) = bias {
                         if i + r < n {
-                            let row = &bk[(i + r) * n..(i + r + 1) * n];
-                            for (pj, &k) in p.iter_mut().zip(row) {
+                            for (pj, &k) in p.iter_mut().zip(b.row(i + r, n)) {
                                 *pj += b.table[k as usize * heads + head];
                             }
                         }
